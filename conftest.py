@@ -1,0 +1,68 @@
+"""Repository-wide pytest setup.
+
+1. Chooses the XSOAR runtime that ``import demistomock`` / ``from CommonServerPython import *``
+   resolve to: the official files when ``XSOAR_RUNTIME_DIR`` names a folder holding both,
+   otherwise this repository's stand-ins in ``xsoar_runtime/``.
+2. Puts every integration folder of every pack on ``sys.path`` so tests import ``ThreatMon``
+   and ``FeedThreatMon`` as the XSOAR server would run them, and the repository root so the
+   simulator and runner packages import from anywhere.
+3. Keeps the suite quiet, like the content repository: a test that writes to stdout/stderr
+   or logs a warning (or worse) fails.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent
+STAND_IN_DIR = REPO_ROOT / "xsoar_runtime"
+RUNTIME_FILES = ("CommonServerPython.py", "demistomock.py")
+
+
+def runtime_dir() -> Path:
+    """The folder the XSOAR runtime modules are imported from."""
+    official = os.environ.get("XSOAR_RUNTIME_DIR", "").strip()
+    if official:
+        folder = Path(official).expanduser().resolve()
+        missing = [name for name in RUNTIME_FILES if not (folder / name).is_file()]
+        if missing:
+            raise pytest.UsageError(f"XSOAR_RUNTIME_DIR={official} does not hold {', '.join(missing)}.")
+        return folder
+    return STAND_IN_DIR
+
+
+RUNTIME_DIR = runtime_dir()
+_paths = [RUNTIME_DIR, REPO_ROOT, *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*"))]
+for _path in reversed(_paths):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+
+def pytest_report_header(config):
+    kind = "stand-ins" if RUNTIME_DIR == STAND_IN_DIR else "official files"
+    return f"XSOAR runtime: {kind} ({RUNTIME_DIR})"
+
+
+_NOISY_SECTIONS = ("Captured stdout", "Captured stderr", "Captured log")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail a passing test that printed, or that logged a warning or worse.
+
+    pytest's logging capture records at the root logger's level (WARNING unless configured),
+    so a "Captured log" section means something logged a warning, an error or a critical.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.passed:
+        return
+    noisy = [(title, text) for title, text in report.sections if title.startswith(_NOISY_SECTIONS) and text.strip()]
+    if noisy:
+        report.outcome = "failed"
+        details = "\n".join(f"--- {title} ---\n{text}" for title, text in noisy)
+        report.longrepr = f"Test passed but was not quiet (tests must not print or log warnings):\n{details}"
