@@ -8,6 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PACK   := Packs/ThreatMon
 BUILD  := build
+ZIP    := $(BUILD)/uploadable_packs/ThreatMon.zip
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(VENV)/bin/demisto-sdk
 
 .PHONY: all demo test lint unit validate zip bench install install-runtime clean
@@ -47,8 +48,8 @@ validate: install
 zip: install
 	rm -rf $(BUILD)
 	$(SDK) zip-packs -i $(PACK) -o $(BUILD)
-	@test -f $(BUILD)/ThreatMon.zip || { echo "zip-packs did not produce $(BUILD)/ThreatMon.zip"; exit 1; }
-	@echo "Uploadable pack: $(BUILD)/ThreatMon.zip"
+	@test -f $(ZIP) || { echo "zip-packs did not produce $(ZIP)"; exit 1; }
+	@echo "Uploadable pack: $(ZIP)"
 
 test: lint unit validate zip
 
