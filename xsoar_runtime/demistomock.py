@@ -1,0 +1,252 @@
+"""Stand-in for XSOAR's ``demistomock`` module (imported by integrations as ``demisto``).
+
+On the XSOAR server this module is the bridge between the integration and the platform. In tests it
+answers with harmless defaults, and tests replace the functions they care about with pytest's
+``monkeypatch`` (``monkeypatch.setattr(demisto, "params", lambda: {...})``).
+
+Written for this repository from the documented API (xsoar.pan.dev) and from observing the official
+mock; it mirrors the defaults tests rely on:
+
+* ``params()`` / ``args()`` return ``{}``, ``command()`` returns ``""``;
+* ``getLastRun()`` returns a fixed sample, ``setLastRun()`` stores nothing;
+* ``incidents()`` without arguments returns a sample incident list, with a list it reports the
+  incidents through ``results()``; ``incident()`` is the first sample incident;
+* ``debug()`` / ``info()`` / ``log()`` / ``results()`` log at INFO level (quiet under pytest);
+* ``error()`` PRINTS, so a test that triggers an unexpected error log fails the quiet rule.
+"""
+
+import json
+import logging
+import uuid
+
+integrationContext = {}
+callingContext = {}
+is_debug = False
+
+# One small sample incident, what ``incidents()`` / ``incident()`` answer when a test does not patch them.
+_SAMPLE_INCIDENTS = [
+    {
+        "id": "1",
+        "name": "1",
+        "type": "Unclassified",
+        "rawType": "Unclassified",
+        "severity": 0,
+        "status": 1,
+        "owner": "analyst",
+        "labels": [{"type": "Instance", "value": "test"}, {"type": "Brand", "value": "Manual"}],
+        "CustomFields": {},
+        "details": "",
+        "rawJSON": "",
+        "occurred": "2019-02-20T15:47:23.962163+02:00",
+        "created": "2019-02-20T15:47:23.962164+02:00",
+        "modified": "2019-02-20T15:47:27.158969+02:00",
+        "closed": "0001-01-01T00:00:00Z",
+        "sourceBrand": "Manual",
+        "sourceInstance": "test",
+        "investigationId": "1",
+        "playbookId": "playbook0",
+    }
+]
+
+
+def _logger():
+    return logging.getLogger()
+
+
+# --- what the platform hands the integration -----------------------------------------------------
+
+
+def params():
+    """The instance's configuration parameters."""
+    return {}
+
+
+def args():
+    """The arguments of the command being run."""
+    return {}
+
+
+def command():
+    """The name of the command being run."""
+    return ""
+
+
+def getParam(param):
+    return params().get(param)
+
+
+def getArg(arg):
+    return args().get(arg)
+
+
+def integrationInstance():
+    """The instance name."""
+    return ""
+
+
+def demistoVersion():
+    """Server version and build number."""
+    return {"version": "5.5.0", "buildNumber": "12345"}
+
+
+def investigation():
+    """The investigation the command runs in."""
+    return {"id": "1"}
+
+
+def incident():
+    """The incident the command runs in."""
+    return incidents()[0]
+
+
+def context():
+    return {}
+
+
+def demistoUrls():
+    return {}
+
+
+def uniqueFile():
+    return str(uuid.uuid4())
+
+
+def getFilePath(id):
+    return {"id": id, "path": "test/test.txt", "name": "test.txt"}
+
+
+def dt(obj=None, trnsfrm=None):
+    return ""
+
+
+def get(obj, field):
+    """The value at a dotted path of a nested dict, or None."""
+    for part in field.split("."):
+        if obj and part in obj:
+            obj = obj[part]
+        else:
+            return None
+    return obj
+
+
+def gets(obj, field):
+    return str(get(obj, field))
+
+
+# --- state kept between runs -------------------------------------------------------------------------
+
+
+def getLastRun():
+    """The object the previous fetch stored (a fixed sample here)."""
+    return {"lastRun": "2018-10-24T14:13:20+00:00"}
+
+
+def setLastRun(obj):
+    """Stores the object for the next fetch (nothing is stored here)."""
+    return None
+
+
+def getIntegrationContext():
+    return integrationContext
+
+
+def setIntegrationContext(context):
+    global integrationContext
+    integrationContext = context
+
+
+def getIntegrationContextVersioned(refresh=False):
+    return integrationContext
+
+
+def setIntegrationContextVersioned(context, version=-1, sync=False):
+    global integrationContext
+    integrationContext = context
+
+
+# --- what the integration hands the platform -------------------------------------------------------
+
+
+def results(results):
+    """War-room entries: logged as JSON at INFO level (fails like the server on what JSON cannot hold)."""
+    if isinstance(results, dict) and results.get("contents"):
+        results = results.get("contents")
+    log(f"demisto results: {json.dumps(results, indent=4, sort_keys=True)}")
+
+
+def incidents(incidents=None):
+    """Without an argument: the incidents of the context. With a list: the incidents a fetch created."""
+    if incidents is None:
+        return _SAMPLE_INCIDENTS
+    return results({"Type": 1, "Contents": json.dumps(incidents), "ContentsFormat": "json"})
+
+
+def createIncidents(incidents, lastRun=None, userID=None):
+    return []
+
+
+def createIndicators(indicators_batch):
+    """Indicators a feed created (accepted and dropped here)."""
+    return ""
+
+
+def searchIndicators(fromDate="", query="", size=100, page=0, toDate="", value="", searchAfter=None):
+    return {}
+
+
+def credentials(credentials):
+    log(f"credentials: {credentials}")
+
+
+def executeCommand(command, args):
+    return ""
+
+
+def setContext(contextPath, value):
+    return {"status": True}
+
+
+def addEntry(id, entry, username=None, email=None, footer=None):
+    return ""
+
+
+def mirrorInvestigation(id, mirrorType, autoClose=False):
+    return ""
+
+
+def updateModuleHealth(error):
+    return ""
+
+
+def getLicenseID():
+    return ""
+
+
+def getIndexHash():
+    return ""
+
+
+def getAllSupportedCommands():
+    return {}
+
+
+# --- logging -----------------------------------------------------------------------------------------
+
+
+def log(msg):
+    """War-room log line (INFO level)."""
+    _logger().info(msg)
+
+
+def debug(msg, *args):
+    """Server log line at debug level (logged at INFO, like the official mock)."""
+    _logger().info(msg, *args)
+
+
+def info(msg, *args):
+    _logger().info(msg, *args)
+
+
+def error(msg, *args):
+    """Server log line at error level. PRINTS, so an unexpected error makes a quiet test fail."""
+    print(msg, *args)
