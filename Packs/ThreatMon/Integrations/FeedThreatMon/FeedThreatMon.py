@@ -1,0 +1,915 @@
+"""ThreatMon Feed: ThreatMon's daily IOC list (IPs, IPv6, domains, URLs, file hashes) as XSOAR indicators.
+
+Layout (HelloWorld template order): imports, constants, errors, Client, helpers (settings, value checks,
+timestamps, watermark, indicator building), command functions, main(), entry point.
+
+What is known of the API (../shared/threatmon-api.md, "IOC API") and what this file assumes where it stops:
+- GET {url}/api/daily-ioc-details/ with query api_token, data_type (all|ip|domain|url), size, optional
+  collection_id (comma-separated). Answer {"iocs": [record, ...]}. Known: a top-level list is also accepted
+  and an error object ({"detail"|"error"|"message": ...}) on HTTP 200 is reported, because neither is excluded.
+- There is no paging: one call returns at most `size` records. If the answer is full, more records may exist
+  than were returned; the debug line says so.
+- Record kinds are named loosely by `ioc_type`; IPv4/IPv6 and the hash kinds are told apart from the value.
+- The order of records and which of `timestamp` / `created_at` / `updated_at` moves when a value is
+  re-published are unknown: a record's time is the newest of the three that parse.
+"""
+
+import hashlib
+import ipaddress
+import itertools
+import re
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache, partial
+from typing import Any
+from urllib.parse import quote_plus, urlsplit
+
+import demistomock as demisto
+import requests
+from CommonServerPython import *
+
+""" CONSTANTS """
+
+INTEGRATION_NAME = "ThreatMon Feed"
+DEFAULT_URL = "https://ioc.threatmonit.io"
+IOC_PATH = "/api/daily-ioc-details/"
+DATA_TYPES = ("all", "ip", "domain", "url")
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 100_000
+DEFAULT_SAMPLE_LIMIT = 10
+MAX_SAMPLE_LIMIT = 1000
+CREATE_BATCH_SIZE = 2000  # indicators per demisto.createIndicators call
+
+# HTTP: (connect, read) timeouts and a bounded retry policy. A retry waits BACKOFF_BASE * 2**(n-1) seconds
+# (at most BACKOFF_CAP), or what Retry-After asks (at most RETRY_AFTER_CAP); no attempt starts a wait that
+# would end after TIME_BUDGET seconds from the first attempt.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0
+MAX_ATTEMPTS = 4
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 60.0
+TIME_BUDGET = 300.0
+ALL_STATUS_CODES = tuple(range(100, 600))  # we classify every status ourselves
+
+# Incremental state: digests of the records sent at exactly the newest timestamp, so a record published later
+# with that same timestamp is still sent. Above this many, the digests are dropped and records at that
+# timestamp are sent again next run (a duplicate the server merges is better than a lost indicator).
+MAX_TIE_DIGESTS = 20_000
+
+REPUTATION_SCORES = {"none": 0, "good": 1, "suspicious": 2, "bad": 3}
+REPUTATION_NOT_SET = ("", "feedinstancereputationnotset")
+# Used only when the instance's Indicator Reputation is empty (the indicator's verdict then follows ThreatMon).
+SEVERITY_SCORES = {"critical": 3, "high": 3, "medium": 2, "low": 2, "info": 0, "information": 0, "informational": 0}
+
+HASH_KINDS = {32: ("md5", "MD5"), 40: ("sha1", "SHA-1"), 64: ("sha256", "SHA-256"), 128: ("sha512", "SHA-512")}
+HEX_RE = re.compile(r"[0-9a-f]+")
+IPV4_PORT_RE = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})")
+DOMAIN_RE = re.compile(r"(?=.{1,253}$)(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
+URL_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
+TOKEN_PARAM_RE = re.compile(r"(api_token=)[^&\s'\"<>]+", re.IGNORECASE)
+DNS_FAILURE_HINTS = ("nameresolution", "name resolution", "name or service not known", "nodename nor servname", "getaddrinfo")
+REFANG = (("[.]", "."), ("(.)", "."), ("{.}", "."), ("[:]", ":"), ("hxxps://", "https://"), ("hxxp://", "http://"))
+
+# ThreatMon's ioc_type, matched loosely: separators and case are ignored; exact names first, then substrings.
+IP_KINDS = {"ip", "ips", "ipv4", "ipv6", "ipaddr", "ipaddress", "ipv4address", "ipv6address", "ipport", "ipv4port"}
+DOMAIN_KINDS = {"domain", "domains", "domainname", "hostname", "host", "fqdn", "subdomain"}
+URL_KINDS = {"url", "urls", "uri", "link"}
+FILE_KINDS = {"file", "files", "hash", "hashes", "filehash", "md5", "sha1", "sha256", "sha512"}
+
+""" ERRORS """
+
+
+class ThreatMonFeedError(DemistoException):
+    """A failure explained in one sentence a SOC engineer can act on. `kind` names the failure class."""
+
+    def __init__(self, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind
+
+
+""" CLIENT """
+
+
+class Client(BaseClient):
+    """Speaks HTTP to ThreatMon's IOC API and nothing else.
+
+    The token travels as the query parameter `api_token`, so any text built from a URL may carry it:
+    every message this class produces goes through `scrub()`, and no requests exception (whose text holds
+    the full URL) is re-raised or chained.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_token: str,
+        verify: bool = True,
+        proxy: bool = False,
+        *,
+        max_attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        time_budget: float = TIME_BUDGET,
+    ):
+        super().__init__(base_url=base_url, verify=verify, proxy=proxy, headers={"Accept": "application/json"})
+        self._token = api_token
+        self._max_attempts = max(1, max_attempts)
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._time_budget = time_budget
+
+    def scrub(self, text: str) -> str:
+        """The text with the token (plain or URL-encoded) and any api_token=... value masked."""
+        return scrub_secret(text, self._token)
+
+    def get_daily_iocs(self, data_type: str = "all", size: int = DEFAULT_LIMIT, collection_ids: str = "") -> list:
+        """The records of the daily IOC details list (may hold non-dict items: the caller skips them)."""
+        params: dict[str, Any] = {"api_token": self._token, "data_type": data_type, "size": size}
+        if collection_ids:
+            params["collection_id"] = collection_ids
+        body = self._get_json(IOC_PATH, params)
+        return self._records_of(body)
+
+    def _get_json(self, url_suffix: str, params: dict[str, Any]) -> Any:
+        """GET with bounded retries on 408/429/5xx, connection failures, timeouts and unparsable 2xx bodies."""
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            body, failure, retryable, retry_after = self._attempt(url_suffix, params)
+            if failure is None:
+                return body
+            if not retryable or attempt >= self._max_attempts:
+                break
+            delay = min(retry_after, RETRY_AFTER_CAP) if retry_after is not None else self._backoff(attempt)
+            if self._clock() + delay - started > self._time_budget:
+                break
+            self._sleep(delay)
+        tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+        raise ThreatMonFeedError(self.scrub(failure.args[0] + tries), failure.kind)
+
+    def _attempt(self, url_suffix: str, params: dict[str, Any]) -> tuple[Any, ThreatMonFeedError | None, bool, float | None]:
+        """One request: (body, None, _, _) on success, else (None, failure, retryable, retry_after_seconds)."""
+        try:
+            res = self._http_request(
+                "GET",
+                url_suffix=url_suffix,
+                params=params,
+                resp_type="response",
+                ok_codes=ALL_STATUS_CODES,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except (DemistoException, requests.exceptions.RequestException) as exc:
+            response = getattr(exc, "res", None)
+            if isinstance(response, requests.Response):  # a status BaseClient refused on its own
+                return self._judge_response(response)
+            failure, retryable = self._judge_exception(exc)
+            return None, failure, retryable, None
+        return self._judge_response(res)
+
+    def _judge_response(self, res: requests.Response) -> tuple[Any, ThreatMonFeedError | None, bool, float | None]:
+        status = res.status_code
+        where = f"{self._base_url}{IOC_PATH}"
+        if 200 <= status < 300:
+            try:
+                return res.json(), None, False, None
+            except ValueError:  # truncated answer, or an HTML page from a proxy or a wrong host
+                start = self.scrub(res.text[:60].strip())
+                return (
+                    None,
+                    ThreatMonFeedError(
+                        f"ThreatMon answered HTTP {status} at {where} but not with JSON (it starts with {start!r}). "
+                        f"Check that the Server URL is the ThreatMon IOC API (default {DEFAULT_URL}).",
+                        "bad_response",
+                    ),
+                    True,
+                    None,
+                )
+        if status in (401, 403):
+            message = (
+                f"ThreatMon refused the API token (HTTP {status}). Check the API Token field holds the IOC API "
+                "token (not the incident API key), that it has not expired, and that ThreatMon allows requests "
+                "from this engine's IP address."
+            )
+            return None, ThreatMonFeedError(message, "auth"), False, None
+        if status == 404:
+            message = (
+                f"The IOC endpoint was not found at {where} (HTTP 404). Check the Server URL: it should be the "
+                f"ThreatMon IOC API host, {DEFAULT_URL} unless ThreatMon gave you another."
+            )
+            return None, ThreatMonFeedError(message, "not_found"), False, None
+        if status == 429:
+            message = "ThreatMon is rate-limiting requests (HTTP 429). Lower the Feed Fetch Interval frequency or retry later."
+            return None, ThreatMonFeedError(message, "rate_limited"), True, self._retry_after(res)
+        if status == 408 or status >= 500:
+            message = f"ThreatMon's IOC service is down or failing (HTTP {status}). Try again later."
+            return None, ThreatMonFeedError(message, "server"), True, self._retry_after(res)
+        detail = self.scrub(" ".join(res.text.split())[:300])
+        message = (
+            f"ThreatMon rejected the request (HTTP {status}): {detail or res.reason}. "
+            "Check the Data Type, Collection IDs and Maximum indicators per fetch settings."
+        )
+        return None, ThreatMonFeedError(message, "rejected"), False, None
+
+    def _judge_exception(self, exc: Exception) -> tuple[ThreatMonFeedError, bool]:
+        """Our own sentence for a transport failure; the exception's text (holding the URL) is never used raw."""
+        cause = exc if isinstance(exc, requests.exceptions.RequestException) else getattr(exc, "exception", None)
+        host = self._base_url
+        if isinstance(cause, requests.exceptions.SSLError):
+            message = (
+                f"The TLS certificate of {host} could not be verified. Check the Server URL, or select "
+                "'Trust any certificate (not secure)' if the certificate is one you trust."
+            )
+            return ThreatMonFeedError(message, "ssl"), False
+        if isinstance(cause, requests.exceptions.ProxyError):
+            message = (
+                f"The proxy refused or failed the connection to {host}. Check the engine's proxy settings, "
+                "or clear 'Use system proxy settings'."
+            )
+            return ThreatMonFeedError(message, "proxy"), False
+        if isinstance(cause, requests.exceptions.ConnectTimeout):
+            message = (
+                f"Cannot reach ThreatMon at {host}: no connection within {CONNECT_TIMEOUT:g} seconds. "
+                "Check the Server URL and the network path."
+            )
+            return ThreatMonFeedError(message, "unreachable"), True
+        if isinstance(cause, requests.exceptions.Timeout):
+            message = f"ThreatMon at {host} did not answer within {READ_TIMEOUT:g} seconds. Try again later or lower the limit."
+            return ThreatMonFeedError(message, "timeout"), True
+        if isinstance(cause, requests.exceptions.ConnectionError):
+            text = str(cause).lower()
+            if any(hint in text for hint in DNS_FAILURE_HINTS):
+                why = "the host name does not resolve (DNS)"
+            elif "refused" in text:
+                why = "the connection was refused"
+            else:
+                why = "the connection failed"
+            message = (
+                f"Cannot reach ThreatMon at {host}: {why}. "
+                "Check the Server URL, and that the engine can reach it (firewall, proxy, DNS)."
+            )
+            return ThreatMonFeedError(message, "unreachable"), True
+        if isinstance(cause, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+            message = f"The connection to ThreatMon at {host} broke while the answer was read. Try again later."
+            return ThreatMonFeedError(message, "broken"), True
+        if isinstance(cause, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+            return ThreatMonFeedError(f"The Server URL {host} is not a usable URL. Use e.g. {DEFAULT_URL}.", "bad_url"), False
+        detail = self.scrub(str(exc))
+        return ThreatMonFeedError(f"The request to ThreatMon at {host} failed: {detail}", "error"), False
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        return float(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+
+    def _retry_after(self, res: requests.Response) -> float | None:
+        """Seconds asked by Retry-After (a number, or an HTTP date compared with the answer's Date or our clock)."""
+        value = (res.headers.get("Retry-After") or "").strip()
+        if not value:
+            return None
+        if value.isdigit():
+            return float(value)
+        try:
+            when = parsedate_to_datetime(value)
+            date_header = res.headers.get("Date")
+            now = parsedate_to_datetime(date_header).timestamp() if date_header else self._wall_clock()
+        except (TypeError, ValueError, IndexError):
+            return None
+        return max(0.0, when.timestamp() - now)
+
+    def _records_of(self, body: Any) -> list:
+        if isinstance(body, list):
+            return body
+        if isinstance(body, dict):
+            if "iocs" in body:
+                records = body["iocs"]
+                if records is None:
+                    return []
+                if isinstance(records, list):
+                    return records
+            for key in ("detail", "error", "message", "errors"):
+                if body.get(key):
+                    said = self.scrub(str(body[key])[:300])
+                    raise ThreatMonFeedError(f"ThreatMon answered without an IOC list: {said}", "api_error")
+        raise ThreatMonFeedError(
+            "ThreatMon's answer has no IOC list ('iocs'). "
+            f"Check that the Server URL is the ThreatMon IOC API (default {DEFAULT_URL}).",
+            "bad_response",
+        )
+
+
+""" HELPER FUNCTIONS """
+
+
+def scrub_secret(text: str, secret: str) -> str:
+    """`text` with `secret` (plain and URL-encoded) and every api_token=... query value replaced by <redacted>."""
+    if secret:
+        for form in {secret, quote_plus(secret), quote_plus(secret, safe="")}:
+            text = text.replace(form, "<redacted>")
+    return TOKEN_PARAM_RE.sub(r"\1<redacted>", text)
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """The instance settings fetch and the sample command need, validated once in main()."""
+
+    base_url: str = DEFAULT_URL
+    data_type: str = "all"
+    limit: int = DEFAULT_LIMIT
+    collection_ids: str = ""
+    feed_tags: tuple[str, ...] = ()
+    tlp_color: str | None = None
+    reputation_score: int | None = None
+    incremental: bool = True
+
+
+def parse_int(value: Any, name: str, low: int, high: int, default: int) -> int:
+    """A whole number in [low, high]; empty means default. The error names the setting and the range."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return default
+    if not re.fullmatch(r"[+-]?\d+", text) or not low <= int(text) <= high:
+        raise ThreatMonFeedError(f"{name} must be a whole number from {low} to {high} (got '{text}').", "settings")
+    return int(text)
+
+
+def parse_data_type(value: Any, name: str = "Data Type") -> str:
+    data_type = str(value or "all").strip().lower()
+    if data_type not in DATA_TYPES:
+        raise ThreatMonFeedError(f"{name} must be one of {', '.join(DATA_TYPES)} (got '{value}').", "settings")
+    return data_type
+
+
+def normalize_base_url(value: Any) -> str:
+    """The IOC API root: default when empty, no trailing slash, the endpoint path removed if pasted with it."""
+    url = str(value or "").strip() or DEFAULT_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ThreatMonFeedError(f"Server URL must look like {DEFAULT_URL} (got '{url}').", "settings")
+    path = parts.path.rstrip("/")
+    if path.endswith(IOC_PATH.rstrip("/")):
+        path = path[: -len(IOC_PATH.rstrip("/"))]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def reputation_score(value: Any) -> int | None:
+    """DBot score of the Indicator Reputation setting; None when not set (the record's severity decides)."""
+    text = str(value or "").strip().lower()
+    if text in REPUTATION_NOT_SET:
+        return None
+    if text not in REPUTATION_SCORES:
+        raise ThreatMonFeedError(f"Indicator Reputation must be None, Good, Suspicious or Bad (got '{value}').", "settings")
+    return REPUTATION_SCORES[text]
+
+
+def parse_settings(params: dict) -> FeedSettings:
+    return FeedSettings(
+        base_url=normalize_base_url(params.get("url")),
+        data_type=parse_data_type(params.get("data_type")),
+        limit=parse_int(params.get("limit"), "Maximum indicators per fetch", 1, MAX_LIMIT, DEFAULT_LIMIT),
+        collection_ids=",".join(str(item).strip() for item in argToList(params.get("collection_ids")) if str(item).strip()),
+        feed_tags=tuple(str(tag).strip() for tag in argToList(params.get("feedTags")) if str(tag).strip()),
+        tlp_color=str(params.get("tlp_color") or "").strip() or None,
+        reputation_score=reputation_score(params.get("feedReputation")),
+        incremental=argToBoolean(params.get("feedIncremental", True) or False),
+    )
+
+
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of at most `size` items (linear, works on any iterable)."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+# --- timestamps -------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def _parse_time_text(text: str) -> datetime | None:
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return _from_epoch(float(text))
+    candidate = text[:-4] if text.upper().endswith(" UTC") else text
+    try:
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _from_epoch(seconds: float) -> datetime | None:
+    if seconds > 1e11:  # milliseconds
+        seconds /= 1000.0
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware UTC datetime from ISO-8601 text (Z, offsets, naive = UTC, date only) or epoch s/ms; else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return _from_epoch(float(value)) if value > 0 else None
+    if isinstance(value, str) and value.strip():
+        return _parse_time_text(value.strip())
+    return None
+
+
+def format_time(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def record_times(record: dict) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """(record time, first seen, last seen). The record time is the newest of timestamp/created_at/updated_at:
+    whichever of them ThreatMon moves when a value is published again, the record counts as newer."""
+    stamps = [t for t in (parse_time(record.get(k)) for k in ("timestamp", "created_at", "updated_at")) if t]
+    if not stamps:
+        return None, None, None
+    return max(stamps), min(stamps), max(stamps)
+
+
+def record_digest(record: dict) -> str:
+    """A short stable id of a record (its kind and values) for the incremental tie set."""
+    text = f"{record.get('ioc_type')}|{record.get('ioc_value')}|{record.get('extracted_ip')}"
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+class Watermark:
+    """Incremental state kept in lastRun.
+
+    last_timestamp: the newest record time handled (sent, or skipped on purpose as malformed/unknown).
+    seen_at_last_timestamp: digests of the records handled at exactly that time, or None when there were too
+    many to keep (then records at that time are sent again next run: a duplicate, never a loss).
+    Records without a usable timestamp cannot be placed on the line: they are sent on every run, and the
+    server merges them with the indicator it already has (same value), refreshing it.
+    `last_timestamp` is also the key ThreatMon's 1.x feed stored, so an upgraded instance keeps its place.
+    """
+
+    def __init__(self, last_run: dict, incremental: bool = True):
+        self.incremental = incremental
+        last_run = last_run if isinstance(last_run, dict) else {}
+        self.previous = parse_time(last_run.get("last_timestamp"))
+        seen = last_run.get("seen_at_last_timestamp")
+        self.previous_seen: set[str] | None = set(seen) if isinstance(seen, list) else None
+        if self.previous is not None and "seen_at_last_timestamp" not in last_run:
+            self.previous_seen = set()  # a 1.x watermark: strictly newer records only, as that feed did
+        self.newest = self.previous
+        self.newest_seen: set[str] | None = set(self.previous_seen) if self.previous_seen is not None else None
+
+    def is_new(self, moment: datetime | None, digest: Callable[[], str]) -> bool:
+        """Whether to send a record. Not incremental (feedIncremental off): every record, every run."""
+        if not self.incremental or moment is None or self.previous is None or moment > self.previous:
+            return True
+        if moment < self.previous:
+            return False
+        return self.previous_seen is None or digest() not in self.previous_seen
+
+    def handled(self, moment: datetime | None, digest: Callable[[], str]) -> None:
+        if moment is None:
+            return
+        if self.newest is None or moment > self.newest:
+            self.newest, self.newest_seen = moment, {digest()}
+        elif moment == self.newest and self.newest_seen is not None:
+            self.newest_seen.add(digest())
+            if len(self.newest_seen) > MAX_TIE_DIGESTS:
+                self.newest_seen = None
+
+    def to_last_run(self) -> dict:
+        if self.newest is None:
+            return {}
+        seen = sorted(self.newest_seen) if self.newest_seen is not None else None
+        return {"last_timestamp": format_time(self.newest), "seen_at_last_timestamp": seen}
+
+
+# --- value checks -----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def kind_of(ioc_type: str) -> str | None:
+    """'ip' | 'domain' | 'url' | 'file' for a known ThreatMon ioc_type, '' when absent, None when unknown."""
+    name = re.sub(r"[^a-z0-9]", "", ioc_type.lower())
+    if not name:
+        return ""
+    for kind, names in (("ip", IP_KINDS), ("domain", DOMAIN_KINDS), ("url", URL_KINDS), ("file", FILE_KINDS)):
+        if name in names:
+            return kind
+    if "mail" in name:
+        return None
+    if "domain" in name or "hostname" in name:
+        return "domain"
+    if "url" in name:
+        return "url"
+    if "hash" in name or "file" in name or "md5" in name or name.startswith("sha"):
+        return "file"
+    if name.startswith("ip"):
+        return "ip"
+    return None
+
+
+def refang(value: str) -> str:
+    for defanged, plain in REFANG:
+        if defanged in value:
+            value = value.replace(defanged, plain)
+    return value
+
+
+def strip_port(value: str) -> str | None:
+    """The address part of '[v6]:port' or 'v4:port'; other text unchanged; None for a broken bracket or port.
+    An unbracketed IPv6 address is left whole: its last group cannot be told from a port."""
+    if value.startswith("["):
+        address, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit() and int(rest[1:]) <= 65535)):
+            return None
+        return address
+    match = IPV4_PORT_RE.fullmatch(value)
+    if match:
+        return match.group(1) if int(match.group(2)) <= 65535 else None
+    return value
+
+
+def check_ip(value: str) -> tuple[str, str] | None:
+    """(indicator type, canonical value) for an IPv4/IPv6 address or network, port removed; None if invalid."""
+    address = strip_port(refang(value))
+    if not address:
+        return None
+    try:
+        if "/" in address:
+            network = ipaddress.ip_network(address, strict=True)
+            return (FeedIndicatorType.CIDR if network.version == 4 else FeedIndicatorType.IPv6CIDR), str(network)
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return (FeedIndicatorType.IP if parsed.version == 4 else FeedIndicatorType.IPv6), str(parsed)
+
+
+def _valid_host(host: str) -> bool:
+    if DOMAIN_RE.fullmatch(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return _valid_idn(host)
+    return True
+
+
+def _valid_idn(host: str) -> bool:
+    if host.isascii():
+        return False
+    try:
+        return bool(DOMAIN_RE.fullmatch(host.encode("idna").decode("ascii")))
+    except UnicodeError:
+        return False
+
+
+def check_domain(value: str) -> tuple[str, str] | None:
+    domain = refang(value).lower().rstrip(".")
+    if domain.startswith("*."):
+        valid = DOMAIN_RE.fullmatch(domain[2:]) or _valid_idn(domain[2:])
+        return (FeedIndicatorType.DomainGlob, domain) if valid else None
+    if DOMAIN_RE.fullmatch(domain) or _valid_idn(domain):
+        return FeedIndicatorType.Domain, domain
+    return None
+
+
+def check_url(value: str) -> tuple[str, str] | None:
+    """A URL with a valid host (domain, IPv4 or [IPv6]) and port; a missing scheme is accepted as http."""
+    url = refang(value)
+    if any(ch.isspace() for ch in url) or len(url) > 8192:
+        return None
+    scheme, sep, _ = url.partition("://")
+    if sep and not URL_SCHEME_RE.fullmatch(scheme.lower()):
+        return None
+    try:
+        parts = urlsplit(url if sep else f"http://{url}")
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or not _valid_host(host):
+        return None
+    return FeedIndicatorType.URL, url
+
+
+def check_hash(value: str) -> tuple[str, str] | None:
+    digest = value.lower()
+    if len(digest) not in HASH_KINDS or not HEX_RE.fullmatch(digest):
+        return None
+    return FeedIndicatorType.File, digest
+
+
+CHECKS: dict[str, Callable[[str], tuple[str, str] | None]] = {
+    "ip": check_ip,
+    "domain": check_domain,
+    "url": check_url,
+    "file": check_hash,
+}
+
+
+def infer_value(value: str) -> tuple[str, str] | None:
+    """For a record without ioc_type: the first kind the value fits (IP, hash, URL with scheme, domain)."""
+    if "://" in value:
+        return check_url(value)
+    return check_ip(value) or check_hash(value) or check_domain(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple | set):
+        return ", ".join(str(item) for item in value if item not in (None, ""))
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {item}" for key, item in value.items() if item not in (None, ""))
+    return "" if value is None else str(value)
+
+
+def _labels(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list | tuple | set) else [value]
+    return [str(item).strip() for item in items if item is not None and str(item).strip()]
+
+
+# --- indicator building -----------------------------------------------------------------------------------
+
+
+class RunStats:
+    """Counts of one run, reported in ONE debug line."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.older = 0
+        self.untimed = 0
+        self.duplicates = 0
+        self.built: Counter = Counter()
+        self.malformed: Counter = Counter()
+        self.unknown: Counter = Counter()
+
+    def summary(self, limit: int, incremental: bool) -> str:
+        def counts(counter: Counter) -> str:
+            return ", ".join(f"{name} {count}" for name, count in sorted(counter.items())) or "none"
+
+        parts = [
+            f"{INTEGRATION_NAME}: {self.received} records received",
+            f"{sum(self.built.values())} indicators built ({counts(self.built)})",
+            f"{sum(self.malformed.values())} malformed values skipped ({counts(self.malformed)})",
+            f"{sum(self.unknown.values())} unknown kinds skipped ({counts(self.unknown)})",
+            f"{self.duplicates} duplicates merged",
+        ]
+        if incremental:
+            parts.append(f"{self.older} not newer than the last run")
+        parts.append(f"{self.untimed} without a usable timestamp (sent anyway)")
+        if self.received >= limit:
+            parts.append(f"the answer was full (limit {limit}): more records may exist, raise the limit to get them")
+        return "; ".join(parts)
+
+
+class IndicatorBuilder:
+    """Turns ThreatMon records into XSOAR indicator objects, merging repeats of a value within a run."""
+
+    def __init__(self, settings: FeedSettings, stats: RunStats):
+        self.settings = settings
+        self.stats = stats
+        self.indicators: dict[tuple[str, str], dict] = {}
+        self._when: dict[tuple[str, str], datetime | None] = {}
+
+    def typed_value(self, record: dict) -> tuple[str, str] | None:
+        """(type, value) of a record, or None after counting it as malformed or of an unknown kind."""
+        raw_type = record.get("ioc_type")
+        kind = kind_of(raw_type.strip()) if isinstance(raw_type, str) else ("" if raw_type is None else None)
+        value = record.get("ioc_value")
+        value = value.strip() if isinstance(value, str) else ""
+        if kind is None:
+            self.stats.unknown[str(raw_type).strip().lower()[:40] or "?"] += 1
+            return None
+        if kind == "ip":
+            extracted = record.get("extracted_ip")
+            candidates = [c.strip() for c in (extracted, value) if isinstance(c, str) and c.strip()]
+            result = next((typed for typed in map(check_ip, candidates) if typed), None)
+        elif not value:
+            result = None
+        elif kind:
+            result = CHECKS[kind](value)
+        elif "@" in value and "/" not in value:
+            self.stats.unknown["email (untyped)"] += 1
+            return None
+        else:
+            result = infer_value(value)
+        if result is None:
+            self.stats.malformed[kind or "untyped"] += 1
+        return result
+
+    def score(self, record: dict) -> int:
+        if self.settings.reputation_score is not None:
+            return self.settings.reputation_score
+        return SEVERITY_SCORES.get(str(record.get("severity") or "").strip().lower(), 0)
+
+    def add(self, record: dict, times: tuple[datetime | None, datetime | None, datetime | None]) -> bool:
+        typed = self.typed_value(record)
+        if typed is None:
+            return False
+        indicator_type, value = typed
+        moment, first_seen, last_seen = times
+        labels = _labels(record.get("tags")) + _labels(record.get("categories")) + _labels(record.get("source"))
+        tags = list(dict.fromkeys(labels + list(self.settings.feed_tags)))
+        fields: dict[str, Any] = {"tags": tags, "description": describe(record, value)}
+        if self.settings.tlp_color:
+            fields["trafficlightprotocol"] = self.settings.tlp_color
+        for field, key in (("confidence", "confidence_level"), ("severity", "severity")):
+            if record.get(key) not in (None, ""):
+                fields[field] = record[key]
+        if first_seen:
+            fields["firstseenbysource"] = format_time(first_seen)
+        if last_seen:
+            fields["lastseenbysource"] = format_time(last_seen)
+        if indicator_type == FeedIndicatorType.File:
+            field, label = HASH_KINDS[len(value)]
+            fields[field] = value
+            fields["hashtype"] = label
+        indicator = {"value": value, "type": indicator_type, "rawJSON": record, "score": self.score(record), "fields": fields}
+        key = (indicator_type, value)
+        known = self.indicators.get(key)
+        if known is None:
+            self.indicators[key] = indicator
+            self._when[key] = moment
+            self.stats.built[indicator_type] += 1
+        else:
+            self.stats.duplicates += 1
+            self._merge(key, known, indicator, moment)
+        return True
+
+    def _merge(self, key: tuple[str, str], known: dict, new: dict, moment: datetime | None) -> None:
+        """Tags are united, first/last seen widened, the newest record's data and the higher score kept."""
+        old_fields, new_fields = known["fields"], new["fields"]
+        tags = list(dict.fromkeys(old_fields["tags"] + new_fields["tags"]))
+        first = min(filter(None, (old_fields.get("firstseenbysource"), new_fields.get("firstseenbysource"))), default=None)
+        last = max(filter(None, (old_fields.get("lastseenbysource"), new_fields.get("lastseenbysource"))), default=None)
+        previous = self._when[key]
+        if moment is not None and (previous is None or moment > previous):
+            new["score"] = max(new["score"], known["score"])
+            self.indicators[key] = known = new
+            self._when[key] = moment
+        else:
+            known["score"] = max(new["score"], known["score"])
+        known["fields"]["tags"] = tags
+        for field, stamp in (("firstseenbysource", first), ("lastseenbysource", last)):
+            if stamp:
+                known["fields"][field] = stamp
+
+
+def describe(record: dict, value: str) -> str:
+    """A one-line summary of what ThreatMon says about the record."""
+    parts = [f"ThreatMon IOC ({_text(record.get('ioc_type')) or 'untyped'})"]
+    original = record.get("ioc_value")
+    if isinstance(original, str) and original.strip() and original.strip().lower() != value.lower():
+        parts.append(f"listed as {original.strip()}")
+    for label, key in (
+        ("sources", "source"),
+        ("categories", "categories"),
+        ("severity", "severity"),
+        ("confidence", "confidence_level"),
+        ("ThreatMon score", "score"),
+        ("status", "status"),
+        ("ISP", "isp"),
+        ("location", "geo_location"),
+        ("resolved IPs", "resolved_ips"),
+    ):
+        text = _text(record.get(key))
+        if text:
+            parts.append(f"{label}: {text}")
+    return "; ".join(parts)
+
+
+def build_indicators(
+    records: Iterable, settings: FeedSettings, stats: RunStats, watermark: Watermark | None = None
+) -> list[dict]:
+    """Indicators of the records the watermark calls new (all when None), in one linear pass.
+    Every record handled (built, malformed or of an unknown kind) moves the watermark."""
+    builder = IndicatorBuilder(settings, stats)
+    for record in records:
+        stats.received += 1
+        if not isinstance(record, dict):
+            stats.malformed["record"] += 1
+            continue
+        times = record_times(record)
+        moment = times[0]
+        if moment is None:
+            stats.untimed += 1
+        if watermark is not None:
+            digest = partial(record_digest, record)
+            if not watermark.is_new(moment, digest):
+                stats.older += 1
+                continue
+            watermark.handled(moment, digest)
+        builder.add(record, times)
+    return list(builder.indicators.values())
+
+
+""" COMMAND FUNCTIONS """
+
+
+def test_module(client: Client, settings: FeedSettings) -> str:
+    """'ok' when ThreatMon accepts the token and answers with an IOC list; otherwise a ThreatMonFeedError."""
+    client.get_daily_iocs(data_type=settings.data_type, size=1, collection_ids=settings.collection_ids)
+    return "ok"
+
+
+def fetch_indicators(client: Client, last_run: dict, settings: FeedSettings) -> tuple[dict, list[dict]]:
+    """(next lastRun, indicators to create). Pure but for one demisto.debug summary line."""
+    records = client.get_daily_iocs(data_type=settings.data_type, size=settings.limit, collection_ids=settings.collection_ids)
+    watermark = Watermark(last_run, incremental=settings.incremental)
+    stats = RunStats()
+    indicators = build_indicators(records, settings, stats, watermark)
+    demisto.debug(stats.summary(settings.limit, settings.incremental))
+    return watermark.to_last_run(), indicators
+
+
+def get_indicators_command(client: Client, args: dict, settings: FeedSettings) -> CommandResults:
+    """A sample of the feed in the war room; creates nothing and ignores the incremental state."""
+    limit = parse_int(args.get("limit"), "limit", 1, MAX_SAMPLE_LIMIT, DEFAULT_SAMPLE_LIMIT)
+    data_type = parse_data_type(args.get("data_type") or settings.data_type, "data_type")
+    records = client.get_daily_iocs(data_type=data_type, size=limit, collection_ids=settings.collection_ids)
+    stats = RunStats()
+    indicators = build_indicators(records, settings, stats)[:limit]
+    outputs = [
+        {
+            "Value": item["value"],
+            "Type": item["type"],
+            "HashType": item["fields"].get("hashtype"),
+            "Score": item["score"],
+            "Tags": item["fields"]["tags"],
+            "Confidence": item["fields"].get("confidence"),
+            "Severity": item["fields"].get("severity"),
+            "FirstSeenBySource": item["fields"].get("firstseenbysource"),
+            "LastSeenBySource": item["fields"].get("lastseenbysource"),
+            "Description": item["fields"]["description"],
+        }
+        for item in indicators
+    ]
+    skipped = sum(stats.malformed.values()) + sum(stats.unknown.values())
+    title = f"{INTEGRATION_NAME}: {len(outputs)} indicators from {stats.received} records ({skipped} skipped, nothing created)"
+    readable = tableToMarkdown(
+        title,
+        [{**row, "Tags": ", ".join(row["Tags"])} for row in outputs],
+        headers=["Value", "Type", "HashType", "Score", "Severity", "Confidence", "Tags", "FirstSeenBySource", "LastSeenBySource"],
+        removeNull=True,
+    )
+    return CommandResults(
+        outputs_prefix="ThreatMon.Indicator",
+        outputs_key_field="Value",
+        outputs=outputs,
+        readable_output=readable,
+        raw_response=records,
+    )
+
+
+""" MAIN FUNCTION """
+
+
+def main() -> None:
+    params = demisto.params()
+    command = demisto.command()
+    token = str((params.get("credentials") or {}).get("password") or "").strip()
+    failure = ""
+    try:
+        if not token:
+            raise ThreatMonFeedError("The API Token is empty: enter ThreatMon's IOC token in the instance settings.", "settings")
+        settings = parse_settings(params)
+        client = Client(
+            base_url=settings.base_url,
+            api_token=token,
+            verify=not argToBoolean(params.get("insecure") or False),
+            proxy=argToBoolean(params.get("proxy") or False),
+        )
+        commands: dict[str, Callable[[], Any]] = {
+            "test-module": lambda: test_module(client, settings),
+            "threatmon-get-indicators": lambda: get_indicators_command(client, demisto.args(), settings),
+        }
+        if command == "fetch-indicators":
+            next_run, indicators = fetch_indicators(client, demisto.getLastRun() or {}, settings)
+            for chunk in chunks(indicators, CREATE_BATCH_SIZE):
+                demisto.createIndicators(chunk)
+            demisto.setLastRun(next_run)
+        elif command in commands:
+            return_results(commands[command]())
+        else:
+            raise NotImplementedError(f"Command {command} is not implemented by {INTEGRATION_NAME}.")
+    except ThreatMonFeedError as exc:
+        failure = scrub_secret(str(exc), token)
+    except Exception as exc:
+        demisto.debug(scrub_secret(traceback.format_exc(), token))
+        failure = scrub_secret(f"{type(exc).__name__}: {exc}", token)
+    if failure:
+        # Outside the except block on purpose: return_error then adds no traceback (which could hold a URL).
+        return_error(f"Failed to execute {command} command. {failure}")
+
+
+""" ENTRY POINT """
+
+
+if __name__ in ("__main__", "__builtin__", "builtins"):
+    main()
