@@ -111,19 +111,20 @@ class Client(BaseClient):
         verify: bool = True,
         proxy: bool = False,
         *,
-        max_attempts: int = MAX_ATTEMPTS,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        time_budget: float = TIME_BUDGET,
+        max_attempts: int | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] | None = None,
+        time_budget: float | None = None,
     ):
+        """sleep/clock/wall_clock are injectable so tests never wait; None means the module's defaults."""
         super().__init__(base_url=base_url, verify=verify, proxy=proxy, headers={"Accept": "application/json"})
         self._token = api_token
-        self._max_attempts = max(1, max_attempts)
-        self._sleep = sleep
-        self._clock = clock
-        self._wall_clock = wall_clock
-        self._time_budget = time_budget
+        self._max_attempts = max(1, MAX_ATTEMPTS if max_attempts is None else max_attempts)
+        self._sleep = sleep or time.sleep
+        self._clock = clock or time.monotonic
+        self._wall_clock = wall_clock or time.time
+        self._time_budget = TIME_BUDGET if time_budget is None else time_budget
 
     def scrub(self, text: str) -> str:
         """The text with the token (plain or URL-encoded) and any api_token=... value masked."""
@@ -458,9 +459,8 @@ class Watermark:
         last_run = last_run if isinstance(last_run, dict) else {}
         self.previous = parse_time(last_run.get("last_timestamp"))
         seen = last_run.get("seen_at_last_timestamp")
+        # Without a list (overflow, or state written by the 1.x feed) records at that time are sent again.
         self.previous_seen: set[str] | None = set(seen) if isinstance(seen, list) else None
-        if self.previous is not None and "seen_at_last_timestamp" not in last_run:
-            self.previous_seen = set()  # a 1.x watermark: strictly newer records only, as that feed did
         self.newest = self.previous
         self.newest_seen: set[str] | None = set(self.previous_seen) if self.previous_seen is not None else None
 

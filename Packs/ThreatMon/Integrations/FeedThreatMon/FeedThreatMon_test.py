@@ -1,0 +1,951 @@
+"""Unit tests of FeedThreatMon: HTTP stubbed with requests_mock, API answers under test_data/."""
+
+import contextlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import demistomock as demisto
+import FeedThreatMon as feed
+import pytest
+import requests
+
+BASE = "https://ioc.threatmonit.io"
+ENDPOINT = f"{BASE}/api/daily-ioc-details/"
+TOKEN = "tm-Secret+Token/42="  # has characters that URL-encoding changes
+TEST_DATA = Path(__file__).parent / "test_data"
+
+
+def load(name: str):
+    return json.loads((TEST_DATA / name).read_text())
+
+
+class FakeTime:
+    """Injected sleep and clock: sleeping only moves the clock."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()
+
+
+@pytest.fixture
+def client(fake_time):
+    return feed.Client(BASE, TOKEN, verify=True, proxy=False, sleep=fake_time.sleep, clock=fake_time.clock)
+
+
+def settings(**overrides) -> feed.FeedSettings:
+    return feed.FeedSettings(**overrides)
+
+
+def record(value, ioc_type="ip", **extra) -> dict:
+    return {"ioc_value": value, "ioc_type": ioc_type, **extra}
+
+
+def typed(rec: dict) -> tuple:
+    """(result, counters touched) of the type check of one record."""
+    stats = feed.RunStats()
+    result = feed.IndicatorBuilder(settings(), stats).typed_value(rec)
+    return result, dict(stats.malformed), dict(stats.unknown)
+
+
+# --- type detection ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rec, expected",
+    [
+        (record("203.0.113.5"), ("IP", "203.0.113.5")),
+        (record("203.0.113.5:8080"), ("IP", "203.0.113.5")),
+        (record("203.0.113.5:8080", extracted_ip="203.0.113.5"), ("IP", "203.0.113.5")),
+        (record("203.0.113.5:8080", extracted_ip="not-an-ip"), ("IP", "203.0.113.5")),
+        (record("", extracted_ip="203.0.113.9"), ("IP", "203.0.113.9")),
+        (record("2001:db8:85a3::8a2e:370:7334"), ("IPv6", "2001:db8:85a3::8a2e:370:7334")),
+        (record("2001:0DB8:0000:0000:0000:0000:0000:0001", "ipv6"), ("IPv6", "2001:db8::1")),
+        (record("[2001:db8::1]:443"), ("IPv6", "2001:db8::1")),
+        (record("[2001:db8::1]"), ("IPv6", "2001:db8::1")),
+        (record("198.51.100.0/24", "ip"), ("CIDR", "198.51.100.0/24")),
+        (record("2001:db8::/32", "IPv6"), ("IPv6CIDR", "2001:db8::/32")),
+        (record("203.0.113[.]5", "IPv4"), ("IP", "203.0.113.5")),
+        (record("Login-ExampleBank.COM.", "domain"), ("Domain", "login-examplebank.com")),
+        (record("xn--exmple-cua.com", "domain"), ("Domain", "xn--exmple-cua.com")),
+        (record("exämple.com", "domain"), ("Domain", "exämple.com")),
+        (record("*.bad-cdn.example.net", "domain"), ("DomainGlob", "*.bad-cdn.example.net")),
+        (record("bad-cdn[.]example[.]net", "Domain Name"), ("Domain", "bad-cdn.example.net")),
+        (record("http://login-examplebank.com/a?b=1", "url"), ("URL", "http://login-examplebank.com/a?b=1")),
+        (record("hxxps://bad[.]example[.]com/x", "url"), ("URL", "https://bad.example.com/x")),
+        (record("bad.example.com/download.exe", "URL"), ("URL", "bad.example.com/download.exe")),
+        (record("http://[2001:db8::1]:8080/x", "url"), ("URL", "http://[2001:db8::1]:8080/x")),
+        (record("http://203.0.113.5/gate.php", "uri"), ("URL", "http://203.0.113.5/gate.php")),
+        (record("44D88612FEA8A8F36DE82E1278ABB02F", "hash"), ("File", "44d88612fea8a8f36de82e1278abb02f")),
+        (record("3395856ce81f2b7382dee72602f798b642f14140", "file"), ("File", "3395856ce81f2b7382dee72602f798b642f14140")),
+        (
+            record("275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", "FileHash-SHA256"),
+            ("File", "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"),
+        ),
+        (record("a" * 128, "sha512"), ("File", "a" * 128)),
+    ],
+)
+def test_valid_values_get_their_indicator_type(rec, expected):
+    result, malformed, unknown = typed(rec)
+    assert result == expected
+    assert malformed == {} and unknown == {}
+
+
+@pytest.mark.parametrize(
+    "rec, kind",
+    [
+        (record("999.1.2.3"), "ip"),
+        (record("1.2.3.4:99999"), "ip"),
+        (record("01.2.3.4"), "ip"),
+        (record("[2001:db8::1"), "ip"),
+        (record("[2001:db8::1]:http"), "ip"),
+        (record("198.51.100.1/24"), "ip"),
+        (record(""), "ip"),
+        (record("-not-a-domain-.com", "domain"), "domain"),
+        (record("exa mple.com", "domain"), "domain"),
+        (record("localhost", "domain"), "domain"),
+        (record("example.c0m", "domain"), "domain"),
+        (record("a" * 64 + ".com", "domain"), "domain"),
+        (record("", "domain"), "domain"),
+        (record("exä..com", "domain"), "domain"),
+        (record("http://", "url"), "url"),
+        (record("http://exa mple.com/", "url"), "url"),
+        (record("http://example.com:99999/", "url"), "url"),
+        (record("1http://example.com/", "url"), "url"),
+        (record("http://not_a_host/", "url"), "url"),
+        (record("not-a-hash", "hash"), "file"),
+        (record("a" * 33, "md5"), "file"),
+        (record("g" * 32, "hash"), "file"),
+        (record(12345, "ip"), "ip"),
+        (record("no type and no shape", None), "untyped"),
+    ],
+)
+def test_malformed_values_are_skipped_and_counted_by_kind(rec, kind):
+    result, malformed, unknown = typed(rec)
+    assert result is None
+    assert malformed == {kind: 1}
+    assert unknown == {}
+
+
+@pytest.mark.parametrize(
+    "rec, name",
+    [
+        (record("phisher@bad-mail.example", "email"), "email"),
+        (record("phisher@bad-mail.example", "E-Mail Address"), "e-mail address"),
+        (record("CVE-2024-3400", "cve"), "cve"),
+        (record("AS64500", "asn"), "asn"),
+        (record("203.0.113.5", 7), "7"),
+        (record("phisher@bad-mail.example", None), "email (untyped)"),
+    ],
+)
+def test_unknown_kinds_are_skipped_and_counted_by_name(rec, name):
+    result, malformed, unknown = typed(rec)
+    assert result is None
+    assert unknown == {name: 1}
+    assert malformed == {}
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("203.0.113.7", ("IP", "203.0.113.7")),
+        ("[2001:db8::5]:443", ("IPv6", "2001:db8::5")),
+        ("e99a18c428cb38d5f260853678922e03", ("File", "e99a18c428cb38d5f260853678922e03")),
+        ("https://bad.example.com/x", ("URL", "https://bad.example.com/x")),
+        ("bad.example.com", ("Domain", "bad.example.com")),
+    ],
+)
+def test_records_without_ioc_type_are_typed_from_the_value(value, expected):
+    assert typed({"ioc_value": value})[0] == expected
+
+
+@pytest.mark.parametrize(
+    "ioc_type, kind",
+    [
+        ("ip", "ip"),
+        ("IPv4", "ip"),
+        ("ip:port", "ip"),
+        ("IP Address", "ip"),
+        ("ipv6_address", "ip"),
+        ("domain", "domain"),
+        ("Domain Name", "domain"),
+        ("hostname", "domain"),
+        ("sub-domain", "domain"),
+        ("malicious_domain", "domain"),
+        ("ipv4_with_port", "ip"),
+        ("URL", "url"),
+        ("malicious_url", "url"),
+        ("file", "file"),
+        ("hash", "file"),
+        ("FileHash-MD5", "file"),
+        ("SHA-256", "file"),
+        ("", ""),
+        ("email", None),
+        ("cve", None),
+        ("mutex", None),
+    ],
+)
+def test_ioc_type_is_matched_loosely(ioc_type, kind):
+    assert feed.kind_of(ioc_type) == kind
+
+
+@pytest.mark.parametrize(
+    "value, field, label",
+    [
+        ("44d88612fea8a8f36de82e1278abb02f", "md5", "MD5"),
+        ("3395856ce81f2b7382dee72602f798b642f14140", "sha1", "SHA-1"),
+        ("275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", "sha256", "SHA-256"),
+        ("b" * 128, "sha512", "SHA-512"),
+    ],
+)
+def test_file_indicators_record_the_hash_kind(value, field, label):
+    indicators = feed.build_indicators([record(value, "hash")], settings(), feed.RunStats())
+    assert indicators[0]["type"] == "File"
+    assert indicators[0]["fields"][field] == value
+    assert indicators[0]["fields"]["hashtype"] == label
+
+
+# --- indicator fields -------------------------------------------------------------------------------------
+
+
+def test_indicator_carries_fields_and_the_record_as_raw_json():
+    rec = load("iocs_mixed.json")["iocs"][0]
+    indicator = feed.build_indicators([rec], settings(feed_tags=("ThreatMon", "c2"), tlp_color="AMBER"), feed.RunStats())[0]
+    assert indicator["rawJSON"] is rec
+    assert indicator["value"] == "203.0.113.5"
+    fields = indicator["fields"]
+    assert fields["tags"] == ["c2", "cobalt-strike", "botnet", "ThreatMon Honeypot", "abuse.ch", "ThreatMon"]
+    assert fields["trafficlightprotocol"] == "AMBER"
+    assert fields["confidence"] == 90
+    assert fields["severity"] == "High"
+    assert fields["firstseenbysource"] == "2024-05-01T09:58:00Z"
+    assert fields["lastseenbysource"] == "2024-05-01T10:00:00Z"
+    for fragment in (
+        "listed as 203.0.113.5:8080",
+        "sources: ThreatMon Honeypot, abuse.ch",
+        "categories: botnet, c2",
+        "ISP: Example Hosting Ltd",
+        "ThreatMon score: 88",
+        "location: NL",
+    ):
+        assert fragment in fields["description"]
+
+
+def test_indicator_without_optional_data_has_no_empty_fields():
+    indicator = feed.build_indicators([record("192.0.2.1")], settings(), feed.RunStats())[0]
+    assert indicator["fields"] == {"tags": [], "description": "ThreatMon IOC (ip)"}
+
+
+def test_description_flattens_lists_and_objects():
+    rec = record(
+        "bad.example.com", "domain", resolved_ips=["192.0.2.1", "192.0.2.2"], geo_location={"country": "TR", "city": None}
+    )
+    description = feed.build_indicators([rec], settings(), feed.RunStats())[0]["fields"]["description"]
+    assert "resolved IPs: 192.0.2.1, 192.0.2.2" in description
+    assert "location: country: TR" in description
+
+
+def test_tags_drop_blanks_and_accept_single_strings():
+    rec = record("192.0.2.1", tags=["c2", " ", None, "c2"], categories="botnet", source=["abuse.ch", ""])
+    indicator = feed.build_indicators([rec], settings(feed_tags=("botnet",)), feed.RunStats())[0]
+    assert indicator["fields"]["tags"] == ["c2", "botnet", "abuse.ch"]
+
+
+@pytest.mark.parametrize(
+    "reputation, severity, expected",
+    [
+        (None, "Critical", 3),
+        (None, "high", 3),
+        (None, "Medium", 2),
+        (None, "Low", 2),
+        (None, "Information", 0),
+        (None, None, 0),
+        (None, "weird", 0),
+        (3, "Low", 3),
+        (1, "Critical", 1),
+        (0, "High", 0),
+    ],
+)
+def test_score_follows_the_reputation_setting_else_the_severity(reputation, severity, expected):
+    rec = record("192.0.2.1", severity=severity)
+    assert feed.build_indicators([rec], settings(reputation_score=reputation), feed.RunStats())[0]["score"] == expected
+
+
+def test_repeats_of_a_value_in_one_answer_are_merged():
+    first = record("198.51.100.10:80", tags=["c2"], severity="High", timestamp="2024-05-01T08:00:00Z")
+    second = record("198.51.100.10:443", tags=["https"], severity="Low", timestamp="2024-05-01T09:00:00Z")
+    older = record("198.51.100.10", tags=["old"], severity="Low", timestamp="2024-04-30T09:00:00Z")
+    stats = feed.RunStats()
+    indicators = feed.build_indicators([first, second, older], settings(), stats)
+    assert len(indicators) == 1
+    merged = indicators[0]
+    assert merged["rawJSON"] is second
+    assert merged["fields"]["tags"] == ["c2", "https", "old"]
+    assert merged["fields"]["firstseenbysource"] == "2024-04-30T09:00:00Z"
+    assert merged["fields"]["lastseenbysource"] == "2024-05-01T09:00:00Z"
+    assert merged["score"] == 3
+    assert stats.duplicates == 2
+    assert stats.built == {"IP": 1}
+
+
+def test_untimed_repeats_keep_the_first_record_and_have_no_seen_dates():
+    first, second = record("192.0.2.8", tags=["a"]), record("192.0.2.8", tags=["b"])
+    indicators = feed.build_indicators([first, second], settings(), feed.RunStats())
+    assert len(indicators) == 1
+    assert indicators[0]["rawJSON"] is first
+    assert indicators[0]["fields"]["tags"] == ["a", "b"]
+    assert "firstseenbysource" not in indicators[0]["fields"]
+
+
+# --- timestamps and the incremental watermark -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2024-05-01T10:00:00Z", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("2024-05-01T13:00:00+03:00", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("2024-05-01T10:00:00", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("2024-05-01 10:00:00 UTC", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("2024-05-01", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("2024-05-01T10:00:00.250000Z", datetime(2024, 5, 1, 10, 0, 0, 250000, tzinfo=UTC)),
+        (1714557600, datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        (1714557600000, datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        ("1714557600", datetime(2024, 5, 1, 10, tzinfo=UTC)),
+        (1714557600.5, datetime(2024, 5, 1, 10, 0, 0, 500000, tzinfo=UTC)),
+        ("01/05/2024", None),
+        ("yesterday", None),
+        ("", None),
+        (None, None),
+        (True, None),
+        (-5, None),
+        (1e30, None),
+        (["2024-05-01"], None),
+    ],
+)
+def test_timestamps_parse_to_utc_or_none(value, expected):
+    assert feed.parse_time(value) == expected
+
+
+def test_record_time_is_the_newest_of_its_timestamps():
+    rec = {"timestamp": "2024-05-01T10:00:00Z", "created_at": "2024-04-01T00:00:00Z", "updated_at": "2024-05-02T00:00:00Z"}
+    moment, first, last = feed.record_times(rec)
+    assert moment == last == datetime(2024, 5, 2, tzinfo=UTC)
+    assert first == datetime(2024, 4, 1, tzinfo=UTC)
+
+
+def fetch(requests_mock, client, answer: str, last_run: dict, **overrides):
+    requests_mock.get(ENDPOINT, json=load(answer))
+    return feed.fetch_indicators(client, last_run, settings(**overrides))
+
+
+def values(indicators) -> list[str]:
+    return sorted(indicator["value"] for indicator in indicators)
+
+
+def test_first_run_sends_every_valid_record_and_keeps_the_newest_time(requests_mock, client):
+    next_run, indicators = fetch(requests_mock, client, "iocs_run1.json", {})
+    assert values(indicators) == [
+        "198.51.100.10",
+        "bad-cdn.example.net",
+        "https://bad-cdn.example.net/payload.bin",
+        "no-time.example.com",
+    ]
+    assert next_run["last_timestamp"] == "2024-05-01T10:00:00Z"
+    assert len(next_run["seen_at_last_timestamp"]) == 2  # the URL and the malformed record share that time
+
+
+def test_next_run_sends_only_newer_records_untimed_ones_and_late_arrivals_at_the_same_time(requests_mock, client):
+    last_run, _ = fetch(requests_mock, client, "iocs_run1.json", {})
+    next_run, indicators = fetch(requests_mock, client, "iocs_run2.json", last_run)
+    assert values(indicators) == [
+        "198.51.100.10",
+        "e99a18c428cb38d5f260853678922e03",
+        "late-arrival.example.org",
+        "no-time.example.com",
+    ]
+    assert next_run == {
+        "last_timestamp": "2024-05-02T08:00:00Z",
+        "seen_at_last_timestamp": [feed.record_digest(load("iocs_run2.json")["iocs"][7])],
+    }
+
+
+def test_a_run_with_nothing_new_sends_only_untimed_records_and_keeps_the_state(requests_mock, client):
+    last_run, _ = fetch(requests_mock, client, "iocs_run1.json", {})
+    next_run, indicators = fetch(requests_mock, client, "iocs_run1.json", last_run)
+    assert values(indicators) == ["no-time.example.com"]
+    assert next_run == last_run
+
+
+def test_the_same_daily_value_republished_later_is_sent_again(requests_mock, client):
+    last_run, _ = fetch(requests_mock, client, "iocs_run1.json", {})
+    republished = dict(load("iocs_run1.json")["iocs"][0], timestamp="2024-05-02T08:00:00Z")
+    requests_mock.get(ENDPOINT, json={"iocs": [republished]})
+    _, indicators = feed.fetch_indicators(client, last_run, settings())
+    assert values(indicators) == ["198.51.100.10"]
+
+
+def test_state_of_the_1x_feed_is_honoured_and_records_at_its_time_are_sent_again(requests_mock, client):
+    _, indicators = fetch(requests_mock, client, "iocs_run2.json", {"last_timestamp": "2024-05-01T10:00:00Z"})
+    assert values(indicators) == [
+        "198.51.100.10",
+        "e99a18c428cb38d5f260853678922e03",
+        "https://bad-cdn.example.net/payload.bin",
+        "late-arrival.example.org",
+        "no-time.example.com",
+    ]
+
+
+@pytest.mark.parametrize("last_run", [{}, {"lastRun": "2018-10-24T14:13:20+00:00"}, {"last_timestamp": "garbage"}, None])
+def test_missing_or_foreign_state_means_a_first_run(requests_mock, client, last_run):
+    _, indicators = fetch(requests_mock, client, "iocs_run1.json", last_run)
+    assert len(indicators) == 4
+
+
+def test_too_many_records_at_the_newest_time_are_sent_again_rather_than_lost(requests_mock, client, monkeypatch):
+    monkeypatch.setattr(feed, "MAX_TIE_DIGESTS", 2)
+    same_time = [record(f"192.0.2.{n}", timestamp="2024-05-01T10:00:00Z") for n in range(1, 4)]
+    requests_mock.get(ENDPOINT, json={"iocs": same_time})
+    last_run, _ = feed.fetch_indicators(client, {}, settings())
+    assert last_run == {"last_timestamp": "2024-05-01T10:00:00Z", "seen_at_last_timestamp": None}
+    _, indicators = feed.fetch_indicators(client, last_run, settings())
+    assert len(indicators) == 3
+
+
+def test_not_incremental_sends_every_record_every_run(requests_mock, client):
+    last_run, _ = fetch(requests_mock, client, "iocs_run1.json", {}, incremental=False)
+    next_run, indicators = fetch(requests_mock, client, "iocs_run1.json", last_run, incremental=False)
+    assert len(indicators) == 4
+    assert next_run["last_timestamp"] == "2024-05-01T10:00:00Z"
+
+
+def test_one_debug_line_counts_what_was_skipped(requests_mock, client, monkeypatch):
+    lines: list[str] = []
+    monkeypatch.setattr(demisto, "debug", lambda msg, *args: lines.append(msg))
+    fetch(requests_mock, client, "iocs_mixed.json", {})
+    assert len(lines) == 1
+    line = lines[0]
+    assert "16 records received" in line
+    assert "9 indicators built (Domain 2, File 3, IP 1, IPv6 2, URL 1)" in line
+    assert "4 malformed values skipped (domain 1, file 1, ip 1, record 1)" in line
+    assert "2 unknown kinds skipped (cve 1, email 1)" in line
+    assert "1 duplicates merged" in line
+    assert "1 without a usable timestamp" in line
+    assert "answer was full" not in line
+    assert TOKEN not in line
+
+
+def test_debug_line_warns_when_the_answer_is_full(requests_mock, client, monkeypatch):
+    lines: list[str] = []
+    monkeypatch.setattr(demisto, "debug", lambda msg, *args: lines.append(msg))
+    fetch(requests_mock, client, "iocs_run1.json", {}, limit=5)
+    assert "the answer was full (limit 5)" in lines[0]
+
+
+def test_fetch_asks_for_the_configured_kind_size_and_collections(requests_mock, client):
+    fetch(requests_mock, client, "iocs_empty.json", {}, data_type="domain", limit=250, collection_ids="7,9")
+    query = requests_mock.last_request.qs
+    assert query["data_type"] == ["domain"]
+    assert query["size"] == ["250"]
+    assert query["collection_id"] == ["7,9"]
+    assert requests_mock.last_request.headers["Accept"] == "application/json"
+
+
+def test_fetch_sends_the_token_as_api_token_and_no_empty_collection(requests_mock, client):
+    fetch(requests_mock, client, "iocs_empty.json", {})
+    assert "collection_id" not in requests_mock.last_request.qs
+    assert f"api_token={requests.utils.quote(TOKEN, safe='')}" in requests_mock.last_request.url
+
+
+# --- answers and errors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer, count",
+    [("iocs_mixed.json", 16), ("iocs_empty.json", 0), ("iocs_null.json", 0), ("iocs_top_level_list.json", 1)],
+)
+def test_answer_shapes_that_hold_a_list(requests_mock, client, answer, count):
+    requests_mock.get(ENDPOINT, json=load(answer))
+    assert len(client.get_daily_iocs()) == count
+
+
+@pytest.mark.parametrize(
+    "answer, fragment, kind",
+    [
+        ("error_detail.json", "ThreatMon answered without an IOC list: Invalid token.", "api_error"),
+        ("unexpected_object.json", "has no IOC list", "bad_response"),
+        ("iocs_not_a_list.json", "has no IOC list", "bad_response"),
+        ("answer_string.json", "has no IOC list", "bad_response"),
+    ],
+)
+def test_answers_without_a_list_are_errors(requests_mock, client, answer, fragment, kind):
+    requests_mock.get(ENDPOINT, json=load(answer))
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert fragment in str(caught.value)
+    assert caught.value.kind == kind
+
+
+def test_an_error_object_echoing_the_token_is_scrubbed(requests_mock, client):
+    requests_mock.get(ENDPOINT, json={"error": f"token {TOKEN} is not valid"})
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert TOKEN not in str(caught.value)
+    assert "<redacted>" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "status, kind, fragment",
+    [
+        (401, "auth", "ThreatMon refused the API token (HTTP 401)"),
+        (403, "auth", "allows requests from this engine's IP address"),
+        (404, "not_found", f"not found at {ENDPOINT} (HTTP 404). Check the Server URL"),
+        (400, "rejected", "ThreatMon rejected the request (HTTP 400): bad size for api_token=<redacted>"),
+        (422, "rejected", "Check the Data Type, Collection IDs"),
+    ],
+)
+def test_client_errors_are_one_attempt_and_a_sentence(requests_mock, client, fake_time, status, kind, fragment):
+    requests_mock.get(ENDPOINT, status_code=status, text=f"bad size for api_token={TOKEN}")
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert caught.value.kind == kind
+    assert fragment in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert requests_mock.call_count == 1
+    assert fake_time.sleeps == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+def test_server_errors_are_retried_with_backoff_then_reported(requests_mock, client, fake_time, status):
+    requests_mock.get(ENDPOINT, status_code=status, text="upstream down")
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert caught.value.kind == "server"
+    assert f"down or failing (HTTP {status}). Try again later. (after 4 attempts)" in str(caught.value)
+    assert requests_mock.call_count == feed.MAX_ATTEMPTS
+    assert fake_time.sleeps == [2.0, 4.0, 8.0]
+
+
+def test_a_server_error_then_success_returns_the_records(requests_mock, client, fake_time):
+    requests_mock.get(ENDPOINT, [{"status_code": 503}, {"json": load("iocs_run1.json")}])
+    assert len(client.get_daily_iocs()) == 5
+    assert fake_time.sleeps == [2.0]
+
+
+@pytest.mark.parametrize(
+    "headers, sleeps",
+    [
+        ({"Retry-After": "7"}, [7.0, 7.0, 7.0]),
+        ({"Retry-After": "3600"}, [60.0, 60.0, 60.0]),
+        ({"Retry-After": "Wed, 01 May 2024 10:00:30 GMT", "Date": "Wed, 01 May 2024 10:00:00 GMT"}, [30.0, 30.0, 30.0]),
+        ({"Retry-After": "Wed, 01 May 2024 09:00:00 GMT", "Date": "Wed, 01 May 2024 10:00:00 GMT"}, [0.0, 0.0, 0.0]),
+        ({"Retry-After": "soon"}, [2.0, 4.0, 8.0]),
+        ({}, [2.0, 4.0, 8.0]),
+    ],
+)
+def test_rate_limits_honour_a_capped_retry_after(requests_mock, client, fake_time, headers, sleeps):
+    requests_mock.get(ENDPOINT, status_code=429, headers=headers)
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert caught.value.kind == "rate_limited"
+    assert fake_time.sleeps == sleeps
+
+
+def test_retry_after_as_a_date_without_a_date_header_uses_the_wall_clock(requests_mock, fake_time):
+    wall = datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp()
+    client = feed.Client(BASE, TOKEN, sleep=fake_time.sleep, clock=fake_time.clock, wall_clock=lambda: wall, max_attempts=2)
+    requests_mock.get(ENDPOINT, status_code=429, headers={"Retry-After": "Wed, 01 May 2024 10:00:12 GMT"})
+    with pytest.raises(feed.ThreatMonFeedError):
+        client.get_daily_iocs()
+    assert fake_time.sleeps == [12.0]
+
+
+def test_retries_stop_at_the_time_budget(requests_mock, fake_time):
+    client = feed.Client(BASE, TOKEN, sleep=fake_time.sleep, clock=fake_time.clock, max_attempts=10, time_budget=20)
+    requests_mock.get(ENDPOINT, status_code=503)
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert fake_time.sleeps == [2.0, 4.0, 8.0]  # the next wait (16 s) would end after 20 s
+    assert "(after 4 attempts)" in str(caught.value)
+
+
+def test_a_200_that_is_not_json_is_retried_then_explained(requests_mock, client, fake_time):
+    requests_mock.get(ENDPOINT, text="<html><body>Login</body></html>")
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert caught.value.kind == "bad_response"
+    assert "not with JSON (it starts with '<html><body>Login</body></html>')" in str(caught.value)
+    assert requests_mock.call_count == feed.MAX_ATTEMPTS
+
+
+def test_a_truncated_answer_then_a_good_one_succeeds(requests_mock, client):
+    requests_mock.get(ENDPOINT, [{"text": '{"iocs": [{"ioc_val'}, {"json": load("iocs_run1.json")}])
+    assert len(client.get_daily_iocs()) == 5
+
+
+URL_WITH_TOKEN = f"{ENDPOINT}?api_token={TOKEN}&data_type=all"
+
+
+@pytest.mark.parametrize(
+    "exc, kind, fragment, attempts",
+    [
+        (
+            requests.exceptions.ConnectionError(
+                f"HTTPSConnectionPool: Max retries exceeded with url: {URL_WITH_TOKEN} (NameResolutionError)"
+            ),
+            "unreachable",
+            "the host name does not resolve (DNS)",
+            4,
+        ),
+        (
+            requests.exceptions.ConnectionError(f"{URL_WITH_TOKEN}: [Errno 111] Connection refused"),
+            "unreachable",
+            "the connection was refused",
+            4,
+        ),
+        (requests.exceptions.ConnectionError(f"{URL_WITH_TOKEN}: reset by peer"), "unreachable", "the connection failed", 4),
+        (requests.exceptions.ConnectTimeout(URL_WITH_TOKEN), "unreachable", "no connection within 10 seconds", 4),
+        (requests.exceptions.ReadTimeout(URL_WITH_TOKEN), "timeout", "did not answer within 120 seconds", 4),
+        (requests.exceptions.ChunkedEncodingError(URL_WITH_TOKEN), "broken", "broke while the answer was read", 4),
+        (requests.exceptions.SSLError(URL_WITH_TOKEN), "ssl", "TLS certificate", 1),
+        (requests.exceptions.ProxyError(URL_WITH_TOKEN), "proxy", "proxy refused or failed", 1),
+        (requests.exceptions.InvalidURL(URL_WITH_TOKEN), "bad_url", "is not a usable URL", 1),
+        (requests.exceptions.TooManyRedirects(URL_WITH_TOKEN), "error", "failed: ", 1),
+    ],
+)
+def test_transport_failures_become_sentences_without_the_url(requests_mock, client, exc, kind, fragment, attempts):
+    requests_mock.get(ENDPOINT, exc=exc)
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    message = str(caught.value)
+    assert caught.value.kind == kind
+    assert fragment in message
+    assert TOKEN not in message
+    assert requests.utils.quote(TOKEN, safe="") not in message
+    assert requests_mock.call_count == attempts
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_ssl_failure_without_certificate_checks_is_still_a_sentence(requests_mock, fake_time):
+    client = feed.Client(BASE, TOKEN, verify=False, sleep=fake_time.sleep, clock=fake_time.clock)
+    requests_mock.get(ENDPOINT, exc=requests.exceptions.SSLError(URL_WITH_TOKEN))
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert caught.value.kind == "ssl"
+
+
+def test_a_status_refused_by_base_client_itself_is_judged_too(client, monkeypatch):
+    response = requests.Response()
+    response.status_code, response._content = 401, b"{}"
+
+    def refuse(*args, **kwargs):
+        raise feed.DemistoException("Error in API call [401]", res=response)
+
+    monkeypatch.setattr(client, "_http_request", refuse)
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        client.get_daily_iocs()
+    assert caught.value.kind == "auth"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (f"x {TOKEN} y", "x <redacted> y"),
+        (f"?api_token={requests.utils.quote(TOKEN, safe='')}&size=1", "?api_token=<redacted>&size=1"),
+        ("?API_TOKEN=other-token&size=1", "?API_TOKEN=<redacted>&size=1"),
+        ("nothing secret", "nothing secret"),
+    ],
+)
+def test_scrub_masks_the_token_in_every_form(text, expected):
+    assert feed.scrub_secret(text, TOKEN) == expected
+
+
+# --- settings ---------------------------------------------------------------------------------------------
+
+
+def test_default_settings():
+    assert feed.parse_settings({}) == feed.FeedSettings()
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://ioc.threatmonit.io/", BASE),
+        ("  https://ioc.threatmonit.io  ", BASE),
+        ("https://ioc.threatmonit.io/api/daily-ioc-details/", BASE),
+        ("http://127.0.0.1:8080/proxy/api/daily-ioc-details", "http://127.0.0.1:8080/proxy"),
+        ("", BASE),
+    ],
+)
+def test_server_url_is_normalized(url, expected):
+    assert feed.parse_settings({"url": url}).base_url == expected
+
+
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"url": "ioc.threatmonit.io"}, "Server URL must look like https://ioc.threatmonit.io"),
+        ({"url": "ftp://ioc.threatmonit.io"}, "Server URL must look like"),
+        ({"data_type": "hash"}, "Data Type must be one of all, ip, domain, url (got 'hash')"),
+        ({"limit": "0"}, "Maximum indicators per fetch must be a whole number from 1 to 100000 (got '0')"),
+        ({"limit": "100001"}, "from 1 to 100000 (got '100001')"),
+        ({"limit": "5.5"}, "(got '5.5')"),
+        ({"limit": "many"}, "(got 'many')"),
+        ({"feedReputation": "Evil"}, "Indicator Reputation must be None, Good, Suspicious or Bad"),
+    ],
+)
+def test_bad_settings_are_named_with_the_accepted_values(params, fragment):
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        feed.parse_settings(params)
+    assert fragment in str(caught.value)
+
+
+def test_settings_are_parsed():
+    params = {
+        "data_type": "URL",
+        "limit": " 1000 ",
+        "collection_ids": "12, 15,,  ",
+        "feedTags": "ThreatMon,feed, ",
+        "tlp_color": "GREEN",
+        "feedReputation": "Suspicious",
+        "feedIncremental": "false",
+    }
+    assert feed.parse_settings(params) == feed.FeedSettings(
+        data_type="url",
+        limit=1000,
+        collection_ids="12,15",
+        feed_tags=("ThreatMon", "feed"),
+        tlp_color="GREEN",
+        reputation_score=2,
+        incremental=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "value, expected", [(None, None), ("", None), ("feedInstanceReputationNotSet", None), ("None", 0), ("Bad", 3)]
+)
+def test_reputation_setting(value, expected):
+    assert feed.reputation_score(value) == expected
+
+
+@pytest.mark.parametrize("size, expected", [(0, []), (3, [3]), (4000, [2000, 2000]), (4500, [2000, 2000, 500])])
+def test_chunks_are_consecutive_and_bounded(size, expected):
+    parts = list(feed.chunks(iter(range(size)), 2000))
+    assert [len(part) for part in parts] == expected
+    assert [item for part in parts for item in part] == list(range(size))
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+
+def test_test_module_is_ok_when_threatmon_answers(requests_mock, client):
+    requests_mock.get(ENDPOINT, json=load("iocs_empty.json"))
+    assert feed.test_module(client, settings(data_type="ip", collection_ids="3")) == "ok"
+    assert requests_mock.last_request.qs["size"] == ["1"]
+    assert requests_mock.last_request.qs["data_type"] == ["ip"]
+
+
+def test_get_indicators_shows_a_sample_and_creates_nothing(requests_mock, client, monkeypatch):
+    created = []
+    monkeypatch.setattr(demisto, "createIndicators", created.append)
+    requests_mock.get(ENDPOINT, json=load("iocs_mixed.json"))
+    result = feed.get_indicators_command(client, {"limit": "3", "data_type": "ip"}, settings(data_type="domain"))
+    assert created == []
+    assert requests_mock.last_request.qs["size"] == ["3"]
+    assert requests_mock.last_request.qs["data_type"] == ["ip"]
+    assert result.outputs_prefix == "ThreatMon.Indicator"
+    assert result.outputs_key_field == "Value"
+    assert [row["Value"] for row in result.outputs] == ["203.0.113.5", "2001:db8:85a3::8a2e:370:7334", "2001:db8::1"]
+    assert result.outputs[0]["Tags"] == ["c2", "cobalt-strike", "botnet", "ThreatMon Honeypot", "abuse.ch", "https"]
+    assert result.raw_response == load("iocs_mixed.json")["iocs"]
+    assert "3 indicators from 16 records (6 skipped, nothing created)" in result.readable_output
+    assert "| 203.0.113.5 | IP |" in result.readable_output
+
+
+def test_get_indicators_shows_the_hash_kind(requests_mock, client):
+    requests_mock.get(ENDPOINT, json={"iocs": [record("44d88612fea8a8f36de82e1278abb02f", "hash")]})
+    result = feed.get_indicators_command(client, {}, settings())
+    assert result.outputs[0]["HashType"] == "MD5"
+    assert requests_mock.last_request.qs["size"] == ["10"]
+    assert "MD5" in result.readable_output
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [({"limit": "0"}, "limit must be a whole number from 1 to 1000"), ({"data_type": "hash"}, "data_type must be one of")],
+)
+def test_get_indicators_rejects_bad_arguments(client, args, fragment):
+    with pytest.raises(feed.ThreatMonFeedError) as caught:
+        feed.get_indicators_command(client, args, settings())
+    assert fragment in str(caught.value)
+
+
+# --- main -------------------------------------------------------------------------------------------------
+
+
+class Stop(Exception):
+    """Raised by the patched return_error so a test can read the message."""
+
+
+@pytest.fixture
+def xsoar(monkeypatch):
+    """Patches what main() touches; returns a dict recording what it did."""
+    seen: dict = {"created": [], "last_run": None, "results": [], "errors": [], "debug": []}
+    state = {
+        "params": {"credentials": {"identifier": "", "password": TOKEN}, "url": BASE},
+        "command": "",
+        "args": {},
+        "last_run": {},
+    }
+
+    def set_last_run(value):
+        seen["last_run"] = value
+
+    def fail(message, *args, **kwargs):
+        seen["errors"].append(message)
+        raise Stop(message)
+
+    monkeypatch.setattr(demisto, "params", lambda: state["params"])
+    monkeypatch.setattr(demisto, "command", lambda: state["command"])
+    monkeypatch.setattr(demisto, "args", lambda: state["args"])
+    monkeypatch.setattr(demisto, "getLastRun", lambda: state["last_run"])
+    monkeypatch.setattr(demisto, "setLastRun", set_last_run)
+    monkeypatch.setattr(demisto, "createIndicators", lambda batch: seen["created"].append(batch))
+    monkeypatch.setattr(demisto, "debug", lambda msg, *args: seen["debug"].append(msg))
+    monkeypatch.setattr(feed, "return_results", lambda value: seen["results"].append(value))
+    monkeypatch.setattr(feed, "return_error", fail)
+    seen["state"] = state
+    return seen
+
+
+def run_main(xsoar, command, **params):
+    xsoar["state"]["command"] = command
+    xsoar["state"]["params"].update(params)
+    with contextlib.suppress(Stop):
+        feed.main()
+    return xsoar
+
+
+def test_main_fetch_creates_indicators_in_batches_then_saves_the_state(requests_mock, xsoar):
+    many = [
+        record(f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", timestamp=f"2024-05-01T10:{n // 600 % 60:02}:00Z")
+        for n in range(4500)
+    ]
+    requests_mock.get(ENDPOINT, json={"iocs": many})
+    run_main(xsoar, "fetch-indicators", limit="5000")
+    assert [len(batch) for batch in xsoar["created"]] == [2000, 2000, 500]
+    assert xsoar["last_run"]["last_timestamp"] == "2024-05-01T10:07:00Z"
+    assert xsoar["errors"] == []
+
+
+def test_main_fetch_keeps_the_state_when_creating_indicators_fails(requests_mock, xsoar, monkeypatch):
+    def refuse(batch):
+        raise RuntimeError("indicator store unavailable")
+
+    monkeypatch.setattr(demisto, "createIndicators", refuse)
+    requests_mock.get(ENDPOINT, json=load("iocs_run1.json"))
+    run_main(xsoar, "fetch-indicators")
+    assert xsoar["last_run"] is None
+    assert xsoar["errors"] == ["Failed to execute fetch-indicators command. RuntimeError: indicator store unavailable"]
+
+
+def test_main_fetch_reads_the_last_run(requests_mock, xsoar):
+    xsoar["state"]["last_run"] = {"last_timestamp": "2024-05-01T10:00:00Z", "seen_at_last_timestamp": []}
+    requests_mock.get(ENDPOINT, json=load("iocs_run1.json"))
+    run_main(xsoar, "fetch-indicators")
+    assert [indicator["value"] for batch in xsoar["created"] for indicator in batch] == [
+        "https://bad-cdn.example.net/payload.bin",
+        "no-time.example.com",
+    ]
+
+
+def test_main_test_module_returns_ok(requests_mock, xsoar):
+    requests_mock.get(ENDPOINT, json=load("iocs_empty.json"))
+    run_main(xsoar, "test-module")
+    assert xsoar["results"] == ["ok"]
+
+
+@pytest.mark.parametrize(
+    "mock, fragment",
+    [
+        ({"status_code": 401}, "ThreatMon refused the API token (HTTP 401)"),
+        ({"status_code": 404}, "Check the Server URL"),
+        ({"exc": requests.exceptions.ConnectionError(f"{URL_WITH_TOKEN} NameResolutionError")}, "does not resolve"),
+        ({"exc": requests.exceptions.ConnectionError(f"{URL_WITH_TOKEN} Connection refused")}, "connection was refused"),
+        ({"status_code": 503}, "down or failing (HTTP 503)"),
+    ],
+)
+def test_main_test_module_failure_is_an_error_not_text(requests_mock, xsoar, monkeypatch, mock, fragment):
+    monkeypatch.setattr(feed, "MAX_ATTEMPTS", 1)
+    requests_mock.get(ENDPOINT, **mock)
+    run_main(xsoar, "test-module")
+    assert xsoar["results"] == []
+    assert len(xsoar["errors"]) == 1
+    assert xsoar["errors"][0].startswith("Failed to execute test-module command. ")
+    assert fragment in xsoar["errors"][0]
+    assert TOKEN not in xsoar["errors"][0]
+
+
+def test_main_get_indicators(requests_mock, xsoar):
+    xsoar["state"]["args"] = {"limit": "2"}
+    requests_mock.get(ENDPOINT, json=load("iocs_run1.json"))
+    run_main(xsoar, "threatmon-get-indicators")
+    assert len(xsoar["results"][0].outputs) == 2
+    assert xsoar["created"] == []
+    assert xsoar["last_run"] is None
+
+
+@pytest.mark.parametrize(
+    "command, params, fragment",
+    [
+        ("fetch-indicators", {"credentials": {"identifier": "", "password": ""}}, "The API Token is empty"),
+        ("fetch-indicators", {"credentials": None}, "The API Token is empty"),
+        ("fetch-indicators", {"limit": "-3"}, "Maximum indicators per fetch must be a whole number"),
+        ("threatmon-unknown", {}, "Command threatmon-unknown is not implemented by ThreatMon Feed."),
+    ],
+)
+def test_main_reports_configuration_problems(xsoar, command, params, fragment):
+    run_main(xsoar, command, **params)
+    assert len(xsoar["errors"]) == 1
+    assert fragment in xsoar["errors"][0]
+
+
+def test_main_scrubs_the_token_from_unexpected_failures(xsoar, monkeypatch):
+    def explode(*args, **kwargs):
+        raise ValueError(f"unexpected answer for api_token={TOKEN}")
+
+    monkeypatch.setattr(feed, "fetch_indicators", explode)
+    run_main(xsoar, "fetch-indicators")
+    assert xsoar["errors"] == [
+        "Failed to execute fetch-indicators command. ValueError: unexpected answer for api_token=<redacted>"
+    ]
+    assert len(xsoar["debug"]) == 1 and "Traceback" in xsoar["debug"][0]
+    assert TOKEN not in xsoar["debug"][0]
+
+
+def test_main_passes_certificate_and_proxy_settings(xsoar, monkeypatch):
+    made = {}
+
+    class Spy(feed.Client):
+        def __init__(self, *args, **kwargs):
+            made.update(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(feed, "Client", Spy)
+    monkeypatch.setattr(feed, "test_module", lambda client, settings: "ok")
+    run_main(xsoar, "test-module", insecure=True, proxy="false")
+    assert made["verify"] is False
+    assert made["proxy"] is False
+    assert made["api_token"] == TOKEN
