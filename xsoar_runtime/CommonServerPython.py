@@ -1021,12 +1021,16 @@ def _secrets_in(params):
     return found
 
 
+# Like the server's logger, the secret values are read once, when the module is imported: on XSOAR that
+# is when the instance's parameters are already known; in unit tests (params() patched later) nothing is masked.
+try:
+    _LOG_SECRETS = sorted(set(_secrets_in(demisto.params() or {})), key=len, reverse=True)
+except Exception:
+    _LOG_SECRETS = []
+
+
 def _mask(text):
-    try:
-        secrets = _secrets_in(demisto.params() or {})
-    except Exception:
-        secrets = []
-    for secret in sorted(set(secrets), key=len, reverse=True):
+    for secret in _LOG_SECRETS:
         text = text.replace(secret, MASK)
     return text
 
@@ -1035,7 +1039,8 @@ def return_error(message, error="", outputs=None):
     """Reports a failure. For fetch-incidents, fetch-indicators, fetch-credentials and long-running-execution
     it raises Exception(message) for the server to handle; otherwise it writes an error entry and exits (0).
 
-    Like the server's logger, values of the instance's secret parameters are masked in the message.
+    Like the server's logger, the values of the instance's secret parameters known when this module was
+    imported are masked in the message (see _LOG_SECRETS).
     """
     try:
         command = demisto.command()

@@ -1,0 +1,86 @@
+"""Contract: the defaults of demistomock that unit tests rely on when they do not patch a function."""
+
+import logging
+from datetime import datetime
+
+import demistomock as demisto
+import pytest
+
+
+@pytest.fixture
+def info_lines(monkeypatch):
+    """What reaches the root logger's info() (patched, so the quiet rule's log capture sees nothing)."""
+    lines = []
+    monkeypatch.setattr(logging.getLogger(), "info", lambda msg, *args: lines.append(msg % args if args else msg))
+    return lines
+
+
+def test_params_args_and_command_are_empty():
+    assert demisto.params() == {}
+    assert demisto.args() == {}
+    assert demisto.command() == ""
+
+
+def test_get_param_and_get_arg_read_the_patched_dicts(monkeypatch):
+    monkeypatch.setattr(demisto, "params", lambda: {"url": "https://x.test"})
+    monkeypatch.setattr(demisto, "args", lambda: {"limit": "5"})
+    assert demisto.getParam("url") == "https://x.test"
+    assert demisto.getArg("limit") == "5"
+
+
+def test_last_run_default_and_set_last_run_stores_nothing():
+    assert demisto.getLastRun() == {"lastRun": "2018-10-24T14:13:20+00:00"}
+    assert demisto.setLastRun({"last_alarm_code": 9}) is None
+    assert demisto.getLastRun() == {"lastRun": "2018-10-24T14:13:20+00:00"}
+
+
+def test_incident_is_the_first_sample_incident_with_empty_custom_fields():
+    incident = demisto.incident()
+    assert incident == demisto.incidents()[0]
+    assert incident["id"] == "1"
+    assert incident["CustomFields"] == {}
+
+
+def test_incidents_with_a_list_reports_them_as_a_json_entry(monkeypatch):
+    sent = []
+    monkeypatch.setattr(demisto, "results", sent.append)
+    demisto.incidents([{"name": "ThreatMon alarm 7"}])
+    assert sent == [{"Type": 1, "Contents": '[{"name": "ThreatMon alarm 7"}]', "ContentsFormat": "json"}]
+
+
+def test_integration_context_round_trip(monkeypatch):
+    monkeypatch.setattr(demisto, "integrationContext", {})
+    assert demisto.getIntegrationContext() == {}
+    demisto.setIntegrationContext({"token": "t"})
+    assert demisto.getIntegrationContext() == {"token": "t"}
+
+
+def test_platform_facts():
+    assert demisto.integrationInstance() == ""
+    assert set(demisto.demistoVersion()) >= {"version", "buildNumber"}
+    assert demisto.investigation() == {"id": "1"}
+    assert demisto.callingContext == {}
+    assert demisto.createIndicators([{"value": "evil.test", "type": "Domain"}]) == ""
+
+
+@pytest.mark.parametrize("function", ["debug", "info"])
+def test_debug_and_info_log_at_info_level(info_lines, function):
+    getattr(demisto, function)("fetched %d alarms", 3)
+    assert info_lines == ["fetched 3 alarms"]
+
+
+def test_results_and_log_log_at_info_level(info_lines):
+    demisto.log("hello")
+    demisto.results({"Type": 1, "Contents": "x"})
+    assert info_lines[0] == "hello"
+    assert info_lines[1].startswith("demisto results: {")
+
+
+def test_results_refuse_what_json_cannot_hold():
+    with pytest.raises(TypeError):
+        demisto.results({"Contents": datetime(2024, 1, 1)})
+
+
+def test_error_prints_so_an_unpatched_error_log_breaks_the_quiet_rule(capsys):
+    demisto.error("boom", 1)
+    assert capsys.readouterr().out == "boom 1\n"
