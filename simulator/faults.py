@@ -1,0 +1,176 @@
+"""The fault plan: which request goes wrong, and how.
+
+A :class:`Fault` is chosen either by the index of a request (0 for the first API request the
+simulator receives, counting every API request and never the ``/__sim__`` ones) or by a piece of
+its path (optionally with the method), for a number of times, optionally after letting the first
+``skip`` matching requests through.
+
+Kinds:
+
+``status``     answer ``status`` (429, 500, 502, 503, 504, ...) with a JSON message, and a
+               ``Retry-After`` header when ``retry_after`` is set (seconds or an HTTP date).
+``truncated``  200 with the real JSON body cut in half (a valid Content-Length, broken JSON).
+``html``       an HTML error page, with ``status`` 200 (a proxy page) or a 5xx.
+``empty``      200 with an empty body.
+``drop``       close the connection without answering.
+``reset``      reset the connection (TCP RST) without answering.
+``slow``       answer correctly, but only after ``delay_s`` seconds (beyond a client's timeout).
+
+The command-line spelling, used by ``python -m simulator --fault`` and :func:`parse_fault`::
+
+    WHERE=WHAT[,retry-after=N][,times=N][,skip=N]
+
+    WHERE   #3                  the request with index 3
+            /vulnerabilities/   any request whose path contains this text
+            PATCH /incident     ... with this method
+            *                   any request
+    WHAT    503                 a status code
+            truncated | empty | drop | reset
+            html | html:502     an HTML page with status 200 or the given one
+            slow | slow:2.5     an answer delayed by 2.5 seconds (default 5)
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+KINDS = ("status", "truncated", "html", "empty", "drop", "reset", "slow")
+
+
+@dataclass
+class Fault:
+    kind: str = "status"
+    status: int | None = None  # default: 500, or 200 for an html page
+    retry_after: str | None = None
+    delay_s: float = 5.0
+    index: int | None = None
+    path: str | None = None
+    method: str | None = None
+    times: int = 1
+    skip: int = 0
+    used: int = field(default=0, compare=False)
+    seen: int = field(default=0, compare=False)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known kinds: {', '.join(KINDS)}")
+        if self.status is None:
+            self.status = 200 if self.kind == "html" else 500
+        if self.retry_after is not None:
+            self.retry_after = str(self.retry_after)
+
+    def describe(self) -> str:
+        what = {"status": str(self.status), "html": f"html:{self.status}", "slow": f"slow:{self.delay_s:g}"}.get(
+            self.kind, self.kind
+        )
+        if self.retry_after is not None:
+            what += f",retry-after={self.retry_after}"
+        return what
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "delay_s": self.delay_s,
+            "index": self.index,
+            "path": self.path,
+            "method": self.method,
+            "times": self.times,
+            "skip": self.skip,
+            "used": self.used,
+        }
+
+
+def parse_fault(spec: str) -> Fault:
+    """Read the command-line spelling of a fault (see the module docstring)."""
+    where, sep, what = spec.partition("=")
+    if not sep or not what:
+        raise ValueError(f"fault {spec!r}: expected WHERE=WHAT, e.g. '#2=503,retry-after=1' or '/vulnerabilities/=drop'")
+    where = where.strip()
+    parts = [p.strip() for p in what.split(",") if p.strip()]
+    head, options = parts[0], parts[1:]
+    kwargs: dict = {}
+    name, _, arg = head.partition(":")
+    name = name.lower()
+    if name.isdigit():
+        kwargs.update(kind="status", status=int(name))
+    elif name in ("truncated", "empty", "drop", "reset"):
+        kwargs["kind"] = name
+    elif name == "html":
+        kwargs["kind"] = "html"
+        if arg:
+            kwargs["status"] = int(arg)
+    elif name == "slow":
+        kwargs["kind"] = "slow"
+        if arg:
+            kwargs["delay_s"] = float(arg)
+    else:
+        raise ValueError(f"fault {spec!r}: unknown kind {head!r}; use a status code, truncated, empty, drop, reset, html, slow")
+    for option in options:
+        key, _, value = option.partition("=")
+        key = key.strip().lower().replace("_", "-")
+        if key == "retry-after":
+            kwargs["retry_after"] = value.strip()
+        elif key == "times":
+            kwargs["times"] = int(value)
+        elif key == "skip":
+            kwargs["skip"] = int(value)
+        else:
+            raise ValueError(f"fault {spec!r}: unknown option {key!r}; use retry-after, times or skip")
+    if where.startswith("#"):
+        kwargs["index"] = int(where[1:])
+    elif where != "*":
+        method, _, path = where.partition(" ")
+        if path and method.isupper():
+            kwargs["method"], kwargs["path"] = method, path.strip()
+        else:
+            kwargs["path"] = where
+    return Fault(**kwargs)
+
+
+class FaultPlan:
+    """A thread-safe list of faults, consulted once per API request."""
+
+    def __init__(self, faults=()):
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        for fault in faults:
+            self.add(fault)
+
+    def add(self, fault: Fault | str) -> Fault:
+        if isinstance(fault, str):
+            fault = parse_fault(fault)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def pick(self, index: int, method: str, path: str) -> Fault | None:
+        """The fault for this request, if any (index rules first, then path rules in order)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.index is not None and fault.index == index:
+                    fault.used += 1
+                    return fault
+            for fault in self._faults:
+                if fault.index is not None or fault.used >= fault.times:
+                    continue
+                if fault.method and fault.method != method:
+                    continue
+                if fault.path and fault.path not in path:
+                    continue
+                fault.seen += 1
+                if fault.seen <= fault.skip:
+                    continue
+                fault.used += 1
+                return fault
+        return None
+
+    def to_list(self) -> list[dict]:
+        with self._lock:
+            return [f.to_dict() for f in self._faults]
