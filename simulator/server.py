@@ -626,6 +626,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # Headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm and the client's
+        # delayed ACK would add ~40 ms to every keep-alive answer, and the latency knob would lie.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.sim._lock:
             self.server.sim._connections.add(self.connection)
 

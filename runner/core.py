@@ -1,0 +1,380 @@
+"""Run an XSOAR integration command the way the XSOAR server does, on this machine.
+
+For each run the server hands the integration its instance parameters, the command and its
+arguments, the lastRun object saved by the previous fetch, and collects what the integration sends
+back: war-room entries (``demisto.results``), incidents (``demisto.incidents``), indicators
+(``demisto.createIndicators``), the new lastRun (``demisto.setLastRun``), log lines. The runner does
+the same by patching those ``demistomock`` functions for the time of the run, then executes the
+integration file as ``__main__`` (what ``runpy.run_path`` does: a fresh module namespace each run; the
+compiled code is cached so repeated runs measure the integration, not the compiler).
+
+``return_error`` ends a normal command with ``sys.exit(0)`` after an error entry, and raises for
+fetch commands; both end up in ``RunResult.error``. When a fetch run fails, the runner applies neither
+its incidents nor its lastRun (the server does not commit a failed fetch); indicators already sent with
+``createIndicators`` stay created, as on the server.
+
+The runner never masks anything in what it records: a test can look for a leaked secret in the raw
+entries, logs and errors. :mod:`runner.display` masks credentials in what it prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import time
+import traceback
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.runtime import load_runtime, runtime_dir
+
+FETCH_COMMANDS = ("fetch-incidents", "fetch-indicators", "fetch-credentials", "long-running-execution")
+ERROR_ENTRY_TYPE = 4
+SERVER_VERSION = {"version": "8.9.0", "buildNumber": "local-runner"}
+
+
+@dataclass
+class RunResult:
+    """What one command run produced."""
+
+    command: str
+    args: dict
+    entries: list[dict] = field(default_factory=list)
+    incidents: list[dict] = field(default_factory=list)
+    indicators: list[dict] = field(default_factory=list)
+    last_run: dict | None = None  # the lastRun in force after this run
+    last_run_set: bool = False  # the run called setLastRun (and it was applied)
+    error: str | None = None
+    traceback: str | None = None
+    logs: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
+    integration_context: dict = field(default_factory=dict)
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    discarded_incidents: list[dict] = field(default_factory=list)  # sent by a failed fetch run
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def readable(self) -> str:
+        """Every entry as a person reads it in the war room, joined."""
+        parts = []
+        for entry in self.entries:
+            text = entry.get("HumanReadable")
+            if not text:
+                contents = entry.get("Contents")
+                text = contents if isinstance(contents, str) else json.dumps(contents, default=str)
+            parts.append(str(text))
+        return "\n\n".join(parts)
+
+    @property
+    def context(self) -> dict:
+        """The entries' EntryContext merged (a later key replaces an earlier one)."""
+        merged: dict = {}
+        for entry in self.entries:
+            merged.update(entry.get("EntryContext") or {})
+        return merged
+
+    def everything_as_text(self) -> str:
+        """All the run produced, as one text: for checks such as "the API key appears nowhere"."""
+        blob = {
+            "entries": self.entries,
+            "incidents": self.incidents,
+            "discarded_incidents": self.discarded_incidents,
+            "indicators": self.indicators,
+            "last_run": self.last_run,
+            "error": self.error,
+            "traceback": self.traceback,
+            "logs": self.logs,
+            "integration_context": self.integration_context,
+        }
+        return json.dumps(blob, default=str)
+
+
+def _json_roundtrip(obj: Any, what: str) -> Any:
+    """What the server stores is JSON: an object that is not JSON-serialisable fails like it would there."""
+    try:
+        return json.loads(json.dumps(obj))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from exc
+
+
+def _brand_of(path: Path) -> str:
+    yml = path.with_suffix(".yml")
+    if yml.is_file():
+        for line in yml.read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if stripped.startswith("id:"):
+                return stripped[3:].strip().strip("'\"") or path.stem
+    return path.stem
+
+
+_CODE_CACHE: dict[tuple[str, int, int], types.CodeType] = {}
+
+
+def _compiled(path: Path) -> types.CodeType:
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    code = _CODE_CACHE.get(key)
+    if code is None:
+        code = compile(path.read_bytes(), str(path), "exec")
+        _CODE_CACHE[key] = code
+    return code
+
+
+class IntegrationRunner:
+    """One configured integration instance, run command after command.
+
+    ``params``            the instance parameters (as the instance form would give them).
+    ``last_run_file``     where lastRun is kept between runs (JSON); None keeps it in memory only.
+    ``incident``          the incident a command runs in (``demisto.incident()``); None: a playground.
+    ``runtime``           the folder of the XSOAR runtime; default as the root conftest chooses.
+    ``sleep``             replaces ``time.sleep`` during runs (tests: a recorder that does not sleep).
+    ``overrides``         module globals set after the file is loaded and before ``main()`` runs, e.g. a
+                          short read timeout in a test; when given, the file is loaded under another
+                          name first and ``main()`` is then called, instead of running it as __main__.
+    """
+
+    def __init__(
+        self,
+        integration: str | os.PathLike,
+        params: dict | None = None,
+        last_run_file: str | os.PathLike | None = None,
+        incident: dict | None = None,
+        instance_name: str | None = None,
+        runtime: str | os.PathLike | None = None,
+        sleep: Callable[[float], Any] | None = None,
+        overrides: dict | None = None,
+    ):
+        self.path = Path(integration).resolve()
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no integration file at {integration}")
+        self.params = copy.deepcopy(params or {})
+        self.brand = _brand_of(self.path)
+        self.instance_name = instance_name or f"{self.brand}_instance_1"
+        self.incident = incident
+        self.sleep = sleep
+        self.overrides = dict(overrides or {})
+        self.demisto, self.csp = load_runtime(runtime_dir(runtime))
+        self.last_run_file = Path(last_run_file) if last_run_file else None
+        self.last_run: dict = {}
+        if self.last_run_file and self.last_run_file.is_file():
+            text = self.last_run_file.read_text(encoding="utf-8").strip()
+            self.last_run = json.loads(text) if text else {}
+        self.integration_context: dict = {}
+        self.context_version = 0
+        self.last_mirror_run: dict = {}
+        self.history: list[RunResult] = []
+
+    # -- the run ---------------------------------------------------------------------------------------
+
+    def run(self, command: str, args: dict | None = None) -> RunResult:
+        result = RunResult(command=command, args=dict(args or {}))
+        state = {"last_run": None, "last_run_set": False}
+        patches = self._patches(command, result, state)
+        saved = self._apply(patches)
+        saved_sleep = time.sleep
+        if self.sleep is not None:
+            time.sleep = self.sleep
+        started = time.perf_counter()
+        try:
+            self._execute()
+            result.exit_code = None
+        except SystemExit as exc:
+            code = exc.code
+            result.exit_code = code if isinstance(code, int) else (0 if code is None else 1)
+            if result.exit_code != 0:
+                result.error = f"The integration exited with code {code}."
+        except BaseException as exc:  # what the server would show as the command's (or fetch's) error
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            result.error = str(exc) or type(exc).__name__
+            result.traceback = traceback.format_exc()
+        finally:
+            result.duration_s = time.perf_counter() - started
+            time.sleep = saved_sleep
+            self._restore(saved)
+        if result.error is None:
+            errors = [e for e in result.entries if e.get("Type") == ERROR_ENTRY_TYPE]
+            if errors:
+                contents = errors[-1].get("Contents")
+                result.error = contents if isinstance(contents, str) else json.dumps(contents, default=str)
+        if result.error is not None and command in FETCH_COMMANDS:
+            result.discarded_incidents, result.incidents = result.incidents, []
+        elif state["last_run_set"]:
+            self.last_run = state["last_run"]
+            result.last_run_set = True
+            self._save_last_run()
+        result.last_run = copy.deepcopy(self.last_run)
+        result.integration_context = copy.deepcopy(self.integration_context)
+        self.history.append(result)
+        return result
+
+    def _execute(self) -> None:
+        code = _compiled(self.path)
+        name = "__main__" if not self.overrides else f"_runner_{self.path.stem}"
+        module = types.ModuleType(name)
+        module.__file__ = str(self.path)
+        module.__builtins__ = __builtins__
+        saved_main = sys.modules.get("__main__")
+        sys.modules[name] = module
+        try:
+            exec(code, module.__dict__)  # noqa: S102 - running the integration is the point of the runner
+            if self.overrides:
+                for key, value in self.overrides.items():
+                    if key not in module.__dict__:
+                        raise KeyError(f"override {key!r}: the integration defines no such name")
+                    setattr(module, key, value)
+                module.main()
+        finally:
+            if name == "__main__":
+                if saved_main is not None:
+                    sys.modules["__main__"] = saved_main
+            else:
+                sys.modules.pop(name, None)
+
+    # -- what the server provides ------------------------------------------------------------------------
+
+    def _patches(self, command: str, result: RunResult, state: dict) -> dict[str, Any]:
+        params, args = self.params, result.args
+
+        def log(level: str):
+            def write(msg, *fmt_args, **_kwargs):
+                text = str(msg)
+                if fmt_args:
+                    try:
+                        text = text % fmt_args
+                    except (TypeError, ValueError):
+                        text = " ".join([text, *map(str, fmt_args)])
+                result.logs.append((level, text))
+
+            return write
+
+        def results(obj):
+            items = obj if isinstance(obj, list) else [obj]
+            for item in items:
+                if isinstance(item, dict):
+                    result.entries.append(item)
+                else:
+                    result.entries.append({"Type": 1, "ContentsFormat": "text", "Contents": str(item)})
+
+        def incidents(incs=None):
+            if incs is None:  # script usage: the incidents of the investigation
+                return [self.incident] if self.incident else []
+            result.incidents.extend(_json_roundtrip(list(incs), "the incidents list"))
+            return None
+
+        def set_last_run(obj):
+            state["last_run"] = _json_roundtrip(obj, "the lastRun object")
+            state["last_run_set"] = True
+
+        def create_indicators(batch, *_args, **_kwargs):
+            result.indicators.extend(batch)
+
+        def set_context(ctx, *_args, **_kwargs):
+            self.integration_context = _json_roundtrip(ctx, "the integration context")
+            self.context_version += 1
+            return {}
+
+        def set_context_versioned(context, version=-1, sync=False):
+            set_context(context)
+
+        def set_mirror_run(obj):
+            self.last_mirror_run = _json_roundtrip(obj, "the last mirror run")
+
+        return {
+            "params": lambda: copy.deepcopy(params),
+            "args": lambda: dict(args),
+            "command": lambda: command,
+            "getParam": lambda name: params.get(name),
+            "getArg": lambda name: args.get(name),
+            "getLastRun": lambda: copy.deepcopy(self.last_run),
+            "setLastRun": set_last_run,
+            "incidents": incidents,
+            "incident": lambda: copy.deepcopy(self.incident) if self.incident else _playground_incident(),
+            "results": results,
+            "debug": log("debug"),
+            "info": log("info"),
+            "error": log("error"),
+            "log": log("log"),
+            "integrationInstance": lambda: self.instance_name,
+            "createIndicators": create_indicators,
+            "getIntegrationContext": lambda: copy.deepcopy(self.integration_context),
+            "setIntegrationContext": set_context,
+            "getIntegrationContextVersioned": lambda refresh=False: {
+                "context": copy.deepcopy(self.integration_context),
+                "version": self.context_version,
+            },
+            "setIntegrationContextVersioned": set_context_versioned,
+            "getLastMirrorRun": lambda: copy.deepcopy(self.last_mirror_run),
+            "setLastMirrorRun": set_mirror_run,
+            "updateModuleHealth": lambda message, is_error=False: result.logs.append(("health", str(message))),
+            "demistoVersion": lambda: dict(SERVER_VERSION),
+            "investigation": lambda: {"id": (self.incident or {}).get("investigationId", "playground")},
+            "callingContext": {
+                "context": {
+                    "IntegrationBrand": self.brand,
+                    "IntegrationInstance": self.instance_name,
+                    "ParentEntry": None,
+                },
+                "command": command,
+                "args": dict(args),
+            },
+            "is_debug": False,
+        }
+
+    def _apply(self, patches: dict[str, Any]) -> dict[str, Any]:
+        missing = object()
+        saved = {}
+        for name, value in patches.items():
+            saved[name] = getattr(self.demisto, name, missing)
+            setattr(self.demisto, name, value)
+        saved["__missing__"] = missing
+        return saved
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        missing = saved.pop("__missing__")
+        for name, value in saved.items():
+            if value is missing:
+                delattr(self.demisto, name)
+            else:
+                setattr(self.demisto, name, value)
+
+    def _save_last_run(self) -> None:
+        if self.last_run_file is None:
+            return
+        self.last_run_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.last_run_file.with_suffix(self.last_run_file.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.last_run, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.last_run_file)
+
+    # -- conveniences ------------------------------------------------------------------------------------
+
+    def fetch_until_empty(self, max_runs: int = 1000, command: str = "fetch-incidents") -> list[RunResult]:
+        """Run fetch-incidents until a run brings nothing new (or fails); returns every run's result."""
+        runs = []
+        for _ in range(max_runs):
+            result = self.run(command)
+            runs.append(result)
+            if not result.ok or not result.incidents:
+                break
+        return runs
+
+
+def _playground_incident() -> dict:
+    """Outside an incident, commands run in the playground: an investigation with no alarm in it."""
+    return {
+        "id": "playground",
+        "name": "Playground",
+        "type": "Unclassified",
+        "CustomFields": {},
+        "labels": [],
+        "rawJSON": "",
+        "investigationId": "playground",
+    }

@@ -1,0 +1,58 @@
+"""Which XSOAR runtime (``demistomock`` + ``CommonServerPython``) the runner loads.
+
+The same rule as the root ``conftest.py``: the official files when ``XSOAR_RUNTIME_DIR`` names a
+folder holding both, otherwise the repository's stand-ins in ``xsoar_runtime/``. (The conftest keeps
+its own copy because it must also work in a bare checkout before this package is importable;
+``tests/e2e/test_runner.py`` checks that the two choices agree.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STAND_IN_DIR = REPO_ROOT / "xsoar_runtime"
+RUNTIME_FILES = ("CommonServerPython.py", "demistomock.py")
+
+
+class RuntimeSelectionError(RuntimeError):
+    """XSOAR_RUNTIME_DIR (or the folder given) does not hold the runtime files."""
+
+
+def runtime_dir(explicit: str | os.PathLike | None = None, environ: dict | None = None) -> Path:
+    """The folder to import the runtime from: ``explicit``, else $XSOAR_RUNTIME_DIR, else the stand-ins."""
+    environ = os.environ if environ is None else environ
+    chosen = str(explicit) if explicit else environ.get("XSOAR_RUNTIME_DIR", "").strip()
+    if not chosen:
+        return STAND_IN_DIR
+    folder = Path(chosen).expanduser().resolve()
+    missing = [name for name in RUNTIME_FILES if not (folder / name).is_file()]
+    if missing:
+        raise RuntimeSelectionError(f"{chosen} does not hold {', '.join(missing)}.")
+    return folder
+
+
+def load_runtime(folder: Path | None = None) -> tuple[ModuleType, ModuleType]:
+    """Import ``demistomock`` and ``CommonServerPython`` from ``folder`` (see :func:`runtime_dir`).
+
+    Both are imported once per process, as on the XSOAR server they are part of every run. If they were
+    already imported from another folder (e.g. by a test session with a different choice), that is an
+    error rather than a silent mix of two runtimes.
+    """
+    folder = Path(folder) if folder else runtime_dir()
+    folder = folder.resolve()
+    for name in ("demistomock", "CommonServerPython"):
+        module = sys.modules.get(name)
+        if module is not None and Path(module.__file__).resolve().parent != folder:
+            raise RuntimeSelectionError(
+                f"{name} is already imported from {Path(module.__file__).parent}, not from {folder}: use one runtime per process."
+            )
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    demisto = importlib.import_module("demistomock")
+    csp = importlib.import_module("CommonServerPython")
+    return demisto, csp
