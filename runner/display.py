@@ -17,6 +17,7 @@ MASK = "********"
 SENSITIVE_WORDS = ("key", "password", "secret", "token", "credential", "private")
 SEVERITY_WORDS = {0: "Unknown", 0.5: "Info", 1: "Low", 2: "Medium", 3: "High", 4: "Critical"}
 CELL_WIDTH = 60
+TABLE_WIDTH = 160  # columns narrow down until a table fits in this many characters
 
 
 def secrets_of(params: dict) -> list[str]:
@@ -53,8 +54,13 @@ def _cell(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table(rows: list[list], headers: list[str], width: int = CELL_WIDTH) -> str:
-    cells = [[_cell(h, width) for h in headers]] + [[_cell(c, width) for c in row] for row in rows]
+def table(rows: list[list], headers: list[str], width: int = CELL_WIDTH, max_total: int = TABLE_WIDTH) -> str:
+    """Rows in aligned columns; cells longer than ``width`` are cut, narrower still if the table is too wide."""
+    texts = [[" ".join(str(c).split()) for c in row] for row in [headers, *rows]]
+    natural = [max(len(r[i]) for r in texts) for i in range(len(headers))]
+    while width > 12 and sum(min(n, width) for n in natural) + 2 * (len(headers) - 1) > max_total:
+        width -= 4
+    cells = [[_cell(c, width) for c in row] for row in texts]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))

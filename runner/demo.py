@@ -1,0 +1,288 @@
+"""``make demo`` (``python -m runner.demo``): the ThreatMon pack doing its main job, against a local simulator.
+
+No XSOAR server and no ThreatMon account are needed: a ThreatMon simulator starts on this machine, and
+the integration runs exactly as XSOAR would run it (see runner/core.py). Needs only requirements.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+from runner.core import IntegrationRunner, RunResult
+from runner.display import incidents_table, render_entries, secrets_of, table
+from simulator import Simulator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
+FEED = REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+WIDTH = 100
+
+
+class DemoFailure(Exception):
+    """A step did not do what the demo shows it doing."""
+
+
+class Demo:
+    def __init__(self, alarms: int, latency_ms: float, order: str, max_fetch: int, out=None):
+        self.alarms, self.latency_ms, self.order, self.max_fetch = alarms, latency_ms, order, max_fetch
+        self.out = out or sys.stdout
+        self.step_number = 0
+        self.secrets: list[str] = []
+        self.skipped: list[str] = []
+
+    # -- printing --------------------------------------------------------------------------------------
+
+    def say(self, text: str = "") -> None:
+        for secret in self.secrets:
+            text = text.replace(secret, "********")
+        print(text, file=self.out)
+
+    def explain(self, text: str) -> None:
+        self.say(textwrap.fill(" ".join(text.split()), WIDTH))
+
+    def step(self, title: str, why: str) -> None:
+        self.step_number += 1
+        heading = f"{self.step_number}. {title}"
+        self.say()
+        self.say(heading)
+        self.say("=" * len(heading))
+        self.explain(why)
+        self.say()
+
+    def show(self, text: str, indent: int = 4) -> None:
+        self.say(textwrap.indent(text, " " * indent))
+
+    def show_run(self, result: RunResult) -> None:
+        if result.entries:
+            self.show(render_entries(result.entries))
+        elif result.error:
+            self.show(f"ERROR: {result.error}")
+
+    @staticmethod
+    def supports(path: Path, command: str) -> bool:
+        return path.is_file() and f'"{command}"' in path.read_text(encoding="utf-8")
+
+    def skip(self, what: str) -> None:
+        self.skipped.append(what)
+        self.show(f"(skipped: this version of the pack does not have {what} yet)")
+
+    @staticmethod
+    def expect(condition: bool, failure: str) -> None:
+        if not condition:
+            raise DemoFailure(failure)
+
+    # -- the story -------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        started = time.monotonic()
+        self.step(
+            "Start a ThreatMon simulator",
+            "ThreatMon watches the internet for threats to a company (phishing sites, leaked passwords, fake apps) "
+            "and raises an alarm for each. Instead of the real service, a simulator with made-up alarms runs on this "
+            "machine (127.0.0.1 only). It answers like ThreatMon's API, with a little network delay.",
+        )
+        with Simulator(alarms=self.alarms, order=self.order, latency_ms=self.latency_ms, recent=True) as sim:
+            self.secrets = [sim.api_key, sim.ioc_token]
+            self.show(f"ThreatMon API: {sim.api_url}")
+            order = "newest first" if self.order == "desc" else "oldest first"
+            self.show(f"{self.alarms} alarms waiting, listed {order}, {self.latency_ms:g} ms per request")
+            self.threatmon(sim)
+            if FEED.is_file():
+                self.feed(sim)
+            else:
+                self.step("The IOC feed", "FeedThreatMon brings ThreatMon's daily indicators into XSOAR.")
+                self.skip("the FeedThreatMon integration")
+            self.step("Stop the simulator", "Everything above ran against the local simulator, which now stops.")
+        elapsed = time.monotonic() - started
+        self.show(f"Demo finished in {elapsed:.1f} s.")
+        if self.skipped:
+            self.show("Not shown yet: " + "; ".join(self.skipped) + ".")
+
+    def threatmon(self, sim: Simulator) -> None:
+        params = {
+            "url": sim.api_url,
+            "credentials": {"identifier": "", "password": sim.api_key},
+            "max_fetch": str(self.max_fetch),
+            "isFetch": True,
+            "incidentType": "ThreatMon Alarm",
+        }
+        self.step(
+            "Configure a ThreatMon instance",
+            "In XSOAR an 'integration instance' is a connector plus its settings, entered once in a form. "
+            "XSOAR then runs the connector's commands with these settings, each run in a fresh process.",
+        )
+        shown = [[name, "********" if name == "credentials" else str(value)] for name, value in params.items()]
+        self.show(table(shown, ["parameter", "value"], width=70))
+        self.secrets = sorted({*self.secrets, *secrets_of(params)}, key=len, reverse=True)
+        tm = IntegrationRunner(THREATMON, params, instance_name="ThreatMon_demo")
+
+        self.step(
+            "Test the connection (test-module)",
+            "The 'Test' button of the instance form runs test-module: it must answer 'ok', or say what is wrong.",
+        )
+        result = tm.run("test-module")
+        self.show_run(result)
+        self.expect(result.ok and result.readable.strip() == "ok", f"test-module did not answer ok: {result.error}")
+
+        self.step(
+            "Fetch alarms as incidents (fetch-incidents)",
+            f"Every minute XSOAR runs fetch-incidents. Each run turns at most {self.max_fetch} new alarms into "
+            "incidents (tickets an analyst works on) and saves a small bookmark ('lastRun') so the next run "
+            "continues where this one stopped. Here the runs follow one another until nothing new comes.",
+        )
+        runs, incidents = [], []
+        for number in range(1, 200):
+            result = tm.run("fetch-incidents")
+            self.expect(result.ok, f"fetch-incidents failed: {result.error}")
+            runs.append([number, len(result.incidents), _short_json(result.last_run)])
+            incidents += result.incidents
+            if not result.incidents:
+                break
+        self.show(table(runs, ["run", "new incidents", "lastRun saved after the run"], width=70))
+        codes = [inc.get("dbotMirrorId") for inc in incidents]
+        self.expect(len(codes) == len(set(codes)) == self.alarms, f"expected {self.alarms} distinct incidents")
+        self.say()
+        self.show(f"{len(incidents)} incidents, each alarm exactly once. The newest five:")
+        newest = sorted(incidents, key=lambda inc: int(inc.get("dbotMirrorId") or 0), reverse=True)[:5]
+        self.show(incidents_table(newest))
+
+        code = int(newest[0]["dbotMirrorId"])
+        self.step(
+            "Answer an alarm in ThreatMon (threatmon_update_incident_status)",
+            "When an analyst has looked at an alarm, the pack sets its status in ThreatMon too, so both "
+            "systems agree. (A playbook task does this automatically at the end of the investigation.)",
+        )
+        before = sim.alarm(code)["status"]
+        result = tm.run("threatmon_update_incident_status", {"alarmId": str(code), "status": "Resolved"})
+        self.show_run(result)
+        self.expect(result.ok, f"the status change failed: {result.error}")
+        after = sim.alarm(code)["status"]
+        self.show(f"The simulator now holds alarm {code} as '{after}' (it was '{before}').")
+        self.expect(after == "Resolved", "the simulator did not record the status change")
+
+        self.step(
+            "List alarms on demand (threatmon_list_alarms)",
+            "Analysts and playbooks can also look alarms up directly, e.g. the five newest High or Critical ones.",
+        )
+        result = tm.run("threatmon_list_alarms", {"limit": "5", "min_severity": "High"})
+        self.show_run(result)
+        self.expect(result.ok, f"listing alarms failed: {result.error}")
+
+        self.step(
+            "Ask ThreatMon to take a phishing site down (threatmon_request_takedown)",
+            "For phishing domains, rogue apps and fake social media accounts, ThreatMon can ask the hosting provider "
+            "to remove them. The pack files the request; asking twice for the same finding is refused politely.",
+        )
+        if self.supports(THREATMON, "threatmon_request_takedown"):
+            target = next(a for a in reversed(sim.alarms()) if a["alarmType"] == "Phishing Domain Detected")
+            args = {"findingId": str(target["findingId"]), "finding": f"Phishing site reported in alarm {target['alarmCode']}"}
+            self.show(f"Alarm {target['alarmCode']}: {target['title']}")
+            result = tm.run("threatmon_request_takedown", args)
+            self.show_run(result)
+            self.expect(result.ok, f"the takedown request failed: {result.error}")
+            again = tm.run("threatmon_request_takedown", args)
+            self.show("Asking again:")
+            self.show_run(again)
+            self.expect(not again.ok, "a second takedown request for the same finding was not refused")
+            recorded = [t for t in sim.state(include_requests=False)["takedowns"] if t["result"] == 200]
+            self.show(f"The simulator recorded {len(recorded)} takedown request(s): finding {recorded[0]['findingId']}.")
+        else:
+            self.skip("threatmon_request_takedown")
+
+        self.step(
+            "Read ThreatMon's vulnerability intelligence (threatmon_list_cves)",
+            "ThreatMon also tracks vulnerabilities (CVEs) and which products they hit. A page of the critical ones:",
+        )
+        if self.supports(THREATMON, "threatmon_list_cves"):
+            result = tm.run("threatmon_list_cves", {"page": "0", "cvss": "CRITICAL"})
+            self.show_run(result)
+            self.expect(result.ok, f"listing CVEs failed: {result.error}")
+        else:
+            self.skip("threatmon_list_cves")
+        if self.supports(THREATMON, "threatmon_list_subscribed_cves"):
+            self.say()
+            self.explain("And the ones hitting products that a customer of this company subscribes to:")
+            self.say()
+            result = tm.run("threatmon_list_subscribed_cves", {"page": "0", "customer_name": "Example Insurance"})
+            self.show_run(result)
+            self.expect(result.ok, f"listing subscribed CVEs failed: {result.error}")
+        else:
+            self.skip("threatmon_list_subscribed_cves")
+        leaks = [r for r in tm.history if sim.api_key in r.everything_as_text()]
+        self.expect(not leaks, "the API key appeared in a result")
+
+    def feed(self, sim: Simulator) -> None:
+        params = {
+            "url": sim.ioc_url,
+            "credentials": {"identifier": "", "password": sim.ioc_token},
+            "data_type": "all",
+            "limit": "500",
+            "feedTags": "threatmon-demo",
+            "tlp_color": "AMBER",
+            "feedReputation": "Suspicious",
+            "feedReliability": "B - Usually reliable",
+            "feedIncremental": True,
+        }
+        self.step(
+            "Bring in ThreatMon's daily indicators (FeedThreatMon)",
+            "A feed integration loads indicators of compromise (bad IP addresses, domains, URLs, file hashes) into "
+            "XSOAR, where they enrich incidents and can be blocked. XSOAR runs fetch-indicators on a schedule.",
+        )
+        self.secrets = sorted({*self.secrets, *secrets_of(params)}, key=len, reverse=True)
+        feed = IntegrationRunner(FEED, params, instance_name="FeedThreatMon_demo")
+        result = feed.run("test-module")
+        self.show(f"test-module: {result.readable.strip() if result.ok else result.error}")
+        self.expect(result.ok, f"the feed's test-module failed: {result.error}")
+        result = feed.run("fetch-indicators")
+        self.expect(result.ok, f"fetch-indicators failed: {result.error}")
+        kinds = Counter(ind.get("type", "?") for ind in result.indicators)
+        self.show(
+            f"fetch-indicators read {len(sim.iocs())} records of the daily list and created {len(result.indicators)} indicators:"
+        )
+        self.show(table(sorted(kinds.items()), ["indicator type", "count"]))
+        self.show("(e-mail addresses, unknown kinds and malformed values in the list were skipped and counted)")
+        again = feed.run("fetch-indicators")
+        self.show(f"A second run right after: {len(again.indicators)} new indicators (only records newer than the last run).")
+        if self.supports(FEED, "threatmon-get-indicators"):
+            self.say()
+            self.explain("An analyst can look at a sample without creating anything (threatmon-get-indicators):")
+            self.say()
+            result = feed.run("threatmon-get-indicators", {"limit": "5"})
+            self.show_run(result)
+            self.expect(result.ok, f"threatmon-get-indicators failed: {result.error}")
+        leaks = [r for r in feed.history if sim.ioc_token in r.everything_as_text()]
+        self.expect(not leaks, "the IOC token appeared in a result")
+
+
+def _short_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(", ", ": "))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--alarms", type=int, default=37)
+    parser.add_argument("--latency-ms", type=float, default=10.0)
+    parser.add_argument("--order", choices=("asc", "desc"), default="desc")
+    parser.add_argument("--max-fetch", type=int, default=10)
+    ns = parser.parse_args(argv)
+    if not THREATMON.is_file():
+        print(f"The ThreatMon integration is missing ({THREATMON}).", file=sys.stderr)
+        return 1
+    demo = Demo(ns.alarms, ns.latency_ms, ns.order, ns.max_fetch)
+    try:
+        demo.run()
+    except DemoFailure as exc:
+        demo.say()
+        demo.say(f"DEMO FAILED: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
