@@ -20,9 +20,10 @@ import os
 import re
 import socket
 import sys
-import time
+import time  # noqa: F401
 import traceback
 import urllib
+import warnings
 import xml.etree.ElementTree as ET
 from abc import abstractmethod  # noqa: F401
 from collections import OrderedDict  # noqa: F401
@@ -39,6 +40,15 @@ from urllib3 import disable_warnings
 from urllib3.util import Retry
 
 disable_warnings()  # like the official module: no InsecureRequestWarning when "Trust any certificate" is set
+
+
+def _warning_to_log(message, category, filename, lineno, file=None, line=None):
+    """Like the official module: Python warnings go to the server log (INFO), not to stderr."""
+    with _contextlib.suppress(Exception):
+        demisto.info("python warning: " + warnings.formatwarning(message, category, filename, lineno, line))
+
+
+warnings.showwarning = _warning_to_log
 
 IS_PY3 = True
 STRING_TYPES = (str, bytes)
@@ -276,7 +286,7 @@ def encode_string_results(text):
     return str(text) if isinstance(text, str) else text
 
 
-def b64_encode(text):
+def _b64(text):
     if not text:
         return ""
     data = text.encode("utf-8") if isinstance(text, str) else text
@@ -294,17 +304,6 @@ def remove_empty_elements(d):
     if isinstance(d, dict):
         return {k: v for k, v in ((k, remove_empty_elements(v)) for k, v in d.items()) if not empty(v)}
     return d
-
-
-def remove_nulls_from_dictionary(data):
-    for key in [k for k, v in data.items() if v in ("", None, [], {}, ())]:
-        del data[key]
-
-
-def assign_params(keys_to_ignore=None, values_to_ignore=None, **kwargs):
-    ignore_values = (None, "", [], {}, ()) if values_to_ignore is None else values_to_ignore
-    ignore_keys = keys_to_ignore or ()
-    return {k: v for k, v in kwargs.items() if v not in ignore_values and k not in ignore_keys}
 
 
 def dict_safe_get(dict_object, keys, default_return_value=None, return_type=None, raise_return_type=True):
@@ -358,13 +357,6 @@ def timestamp_to_datestring(timestamp, date_format="%Y-%m-%dT%H:%M:%S.000Z", is_
     if is_utc or date_format.endswith("Z"):
         return datetime.fromtimestamp(seconds, tz=_UTC).strftime(date_format)
     return datetime.fromtimestamp(seconds).strftime(date_format)
-
-
-def date_to_timestamp(date_str_or_dt, date_format="%Y-%m-%dT%H:%M:%S"):
-    """Local-time text or datetime to epoch milliseconds."""
-    if isinstance(date_str_or_dt, str):
-        return int(time.mktime(time.strptime(date_str_or_dt, date_format)) * 1000)
-    return int(time.mktime(date_str_or_dt.timetuple()) * 1000)
 
 
 def string_to_table_header(string):
@@ -813,18 +805,6 @@ class BaseClient:
 # --------------------------------------------------------------------------------------- results
 
 
-class IndicatorsTimeline:
-    def __init__(self, indicators=None, category=None, message=None):
-        timeline = {}
-        self.indicators_timeline = []
-        for indicator in indicators or []:
-            timeline["Value"] = indicator
-            timeline["Category"] = category or "Integration Update"
-            if message:
-                timeline["Message"] = message
-            self.indicators_timeline.append(timeline)
-
-
 class CommandResults:
     """A command's war-room entry: context outputs under a prefix (merged by key field), readable markdown,
     and the raw API answer. to_context() builds the entry dict the server reads."""
@@ -984,27 +964,6 @@ def return_results(results):
         demisto.results(results)
 
 
-def return_outputs(readable_output, outputs=None, raw_response=None, timeline=None, ignore_auto_extract=False):
-    timelines = [timeline] if isinstance(timeline, dict) else timeline
-    for item in timelines or []:
-        item.setdefault("Category", "Integration Update")
-    entry = {
-        "Type": entryTypes["note"],
-        "HumanReadable": readable_output,
-        "ContentsFormat": formats["text"] if isinstance(raw_response, STRING_TYPES) else formats["json"],
-        "Contents": raw_response,
-        "EntryContext": outputs,
-        "IgnoreAutoExtract": ignore_auto_extract,
-        "IndicatorTimeline": timelines,
-    }
-    if readable_output and not outputs and not raw_response:
-        entry["Contents"] = readable_output
-        entry["ContentsFormat"] = formats["text"]
-    elif outputs and raw_response is None:
-        entry["Contents"] = outputs
-    demisto.results(entry)
-
-
 _SENSITIVE_PARAM_WORDS = ("key", "private", "password", "secret", "token", "credentials", "service_account")
 
 
@@ -1015,9 +974,9 @@ def _secrets_in(params):
         if isinstance(value, dict):
             found += _secrets_in(value)
             if value.get("identifier") and value.get("password"):
-                found.append(b64_encode(f"{value['identifier']}:{value['password']}"))
+                found.append(_b64(f"{value['identifier']}:{value['password']}"))
         elif isinstance(value, str) and value and any(word in key.lower() for word in _SENSITIVE_PARAM_WORDS):
-            found += [value, b64_encode(value), urllib.parse.quote_plus(value), json.dumps(value)[1:-1]]
+            found += [value, _b64(value), urllib.parse.quote_plus(value), json.dumps(value)[1:-1]]
     return found
 
 
@@ -1069,21 +1028,6 @@ def return_error(message, error="", outputs=None):
         {"Type": entryTypes["error"], "ContentsFormat": formats["text"], "Contents": message, "EntryContext": outputs}
     )
     sys.exit(0)
-
-
-def return_warning(message, exit=False, warning="", outputs=None, ignore_auto_extract=False):
-    demisto.info(_mask(f"{message}\n{warning}" if warning else str(message)))
-    demisto.results(
-        {
-            "Type": entryTypes["warning"],
-            "ContentsFormat": formats["text"],
-            "IgnoreAutoExtract": ignore_auto_extract,
-            "Contents": str(message),
-            "EntryContext": outputs,
-        }
-    )
-    if exit:
-        sys.exit(0)
 
 
 # --------------------------------------------------------------------------------------- mirroring

@@ -1,7 +1,11 @@
 """Contract: the defaults of demistomock that unit tests rely on when they do not patch a function."""
 
 import logging
+import os
+import subprocess
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import demistomock as demisto
 import pytest
@@ -84,3 +88,23 @@ def test_results_refuse_what_json_cannot_hold():
 def test_error_prints_so_an_unpatched_error_log_breaks_the_quiet_rule(capsys):
     demisto.error("boom", 1)
     assert capsys.readouterr().out == "boom 1\n"
+
+
+_WARNING_SCRIPT = """
+import warnings
+import demistomock as demisto
+lines = []
+demisto.info = lambda msg, *args: lines.append(msg)
+import CommonServerPython
+warnings.warn("old API", UserWarning)
+print(lines)
+"""
+
+
+def test_python_warnings_go_to_the_server_log_once_the_runtime_is_loaded():
+    env = {**os.environ, "PYTHONPATH": str(Path(demisto.__file__).parent), "PYTHONWARNINGS": "default"}
+    done = subprocess.run(
+        [sys.executable, "-c", _WARNING_SCRIPT], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.stderr == ""
+    assert done.stdout.startswith("['python warning: <string>:7: UserWarning: old API")

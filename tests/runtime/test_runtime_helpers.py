@@ -13,7 +13,6 @@ from CommonServerPython import (
     IncidentStatus,
     SchemeTypeMapping,
     UpdateRemoteSystemArgs,
-    assign_params,
     batch,
     dict_safe_get,
     entryTypes,
@@ -146,11 +145,6 @@ def test_dict_safe_get():
     assert dict_safe_get(data, ["a", "b"], {}, dict, raise_return_type=False) == {}
     with pytest.raises(TypeError, match="Safe get Error"):
         dict_safe_get(data, ["a", "b"], return_type=dict)
-
-
-def test_assign_params_drops_empty_values():
-    assert assign_params(a=1, b=None, c="", d=[], e=0, f="x") == {"a": 1, "e": 0, "f": "x"}
-    assert assign_params(keys_to_ignore=["a"], a=1, b=2) == {"b": 2}
 
 
 @pytest.mark.parametrize(
