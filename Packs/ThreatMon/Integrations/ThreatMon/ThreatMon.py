@@ -1,0 +1,1453 @@
+"""ThreatMon integration for Cortex XSOAR.
+
+Fetches ThreatMon alarms as incidents (each alarm exactly once, whatever order the API lists them in),
+changes alarm statuses, lists alarms, requests takedowns, lists CVE intelligence, and mirrors the
+closing of an incident back to ThreatMon.
+
+What is known of the API (and what is not) is summarised where each fact is used. In short:
+``GET /vulnerabilities/{page}?afterAlarmCode=C`` returns ``{"data": [...], "totalRecords": T}``, ten alarms a
+page; whether the filtered set is sorted ascending or descending by ``alarmCode`` is NOT documented, so
+the fetch detects the order at run time and supports both (plus a slow but safe path for anything else).
+"""
+
+import email.utils
+import hashlib
+import itertools
+import re
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import demistomock as demisto
+import requests
+from CommonServerPython import *
+
+""" CONSTANTS """
+
+INTEGRATION_NAME = "ThreatMon"
+DEFAULT_URL = "https://external.threatmonit.io/api/threatmon/external/v1"
+API_PATH = "/api/threatmon/external/v1"
+INCIDENT_TYPE_NAME = "ThreatMon Alarm"
+
+PAGE_SIZE = 10  # fixed by the ThreatMon server: a page holds at most ten alarms
+DEFAULT_MAX_FETCH = 100
+MAX_FETCH_LIMIT = 1000
+MAX_LIST_LIMIT = 100
+DEFAULT_LIST_LIMIT = 10
+MAX_LIST_PAGES = 50  # list_alarms with a severity filter stops after this many pages
+
+# HTTP behaviour. The retry loop is ours, not urllib3's Retry: urllib3 sleeps for any Retry-After the
+# server sends, however long, and cannot be bounded by a per-run deadline.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+MAX_ATTEMPTS = 4  # one try and three retries
+BACKOFF_BASE = 0.5  # 0.5 s, 1 s, 2 s, ...
+BACKOFF_CAP = 8.0
+RETRY_AFTER_CAP = 10.0  # a longer Retry-After is shortened; the deadline bounds the total anyway
+MIN_REQUEST_TIME = 1.0  # do not start a request with less time than this left before the deadline
+FETCH_DEADLINE = 40.0  # seconds: a fetch run ends well inside the server's one-minute budget
+COMMAND_DEADLINE = 90.0
+ALL_STATUS_CODES = tuple(range(100, 600))  # we classify every status ourselves
+
+# Fetch bounds. Skipped alarms (first_fetch, min_severity) cost requests but no incident budget, so the
+# number of requests a run may send is bounded on its own.
+EXTRA_REQUESTS_PER_RUN = 30
+LAST_PAGE_TRIES = 4
+MIGRATION_TRIES = 3
+MAX_FINGERPRINTS = 100  # alarms without a usable code are remembered by fingerprint, this many at most
+STATE_VERSION = 2
+
+ALARM_STATUSES = ["Open", "In Progress", "False Positive", "Ignore", "Resolved"]
+SEVERITY_WORDS = ["Information", "Low", "Medium", "High", "Critical"]
+SEVERITY_TO_XSOAR = {
+    "information": IncidentSeverity.INFO,
+    "low": IncidentSeverity.LOW,
+    "medium": IncidentSeverity.MEDIUM,
+    "high": IncidentSeverity.HIGH,
+    "critical": IncidentSeverity.CRITICAL,
+}
+SEVERITY_RANK = {word.lower(): rank for rank, word in enumerate(SEVERITY_WORDS)}
+MIRROR_DIRECTIONS = {"none": None, "outgoing": "Out"}
+CLOSE_FIELDS = ("closeReason", "closingUserId", "closeNotes")
+
+TAKEDOWN_ERRORS = {
+    400: "ThreatMon refused the takedown request for finding {fid} (HTTP 400): the finding is not eligible for a takedown "
+    "(eligible alarm types include Phishing Domain Detected, Rogue Mobile App Detected and Fake Social Media Account "
+    "Detected).",
+    403: "ThreatMon refused the takedown request for finding {fid} (HTTP 403): the company's takedown quota is used up; "
+    "ask ThreatMon for more (if other ThreatMon commands fail too, check the API key and the IP allow-list).",
+    404: "ThreatMon has no finding {fid} (HTTP 404): check the findingId argument.",
+    409: "A takedown request for finding {fid} already exists in ThreatMon (HTTP 409): nothing was sent again.",
+}
+
+CVE_HEADERS = [
+    "CVE",
+    "Summary",
+    "CVSS v3.1",
+    "Severity v3.1",
+    "CVSS v3",
+    "CVSS v4",
+    "Vendors",
+    "Exploit",
+    "Zero-day",
+    "Ransomware",
+    "Updated",
+]
+
+""" ERRORS """
+
+
+class ThreatMonError(DemistoException):
+    """A failure talking to ThreatMon, with one sentence a SOC engineer can act on.
+
+    ``kind`` classifies it (auth, not_found, unavailable, rate_limited, timeout, connection, bad_body, ssl,
+    proxy, url, http, deadline, inconsistent); ``retryable`` says whether the same request may succeed later.
+    """
+
+    def __init__(
+        self, message: str, kind: str, status_code: int | None = None, retryable: bool = False, retry_after: float | None = None
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.status_code = status_code
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+""" CLIENT """
+
+
+class Client(BaseClient):
+    """Speaks HTTP to ThreatMon and nothing else.
+
+    Every request goes through ``_request``: a bounded retry loop (429, 5xx, dropped connections, timeouts and,
+    where a JSON answer is expected, a 200 whose body is not the expected JSON) with exponential backoff that
+    honours ``Retry-After`` (seconds or an HTTP date, capped), inside an optional deadline. ``sleep``, ``clock``
+    (monotonic, for the deadline) and ``wall_clock`` (epoch, for HTTP dates) are injectable so tests never sleep.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        verify: bool = True,
+        proxy: bool = False,
+        timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+        max_attempts: int = MAX_ATTEMPTS,
+        deadline_seconds: float | None = None,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        log: Callable[[str], Any] | None = None,
+    ):
+        super().__init__(
+            base_url=base_url, verify=verify, proxy=proxy, headers={"X-COMPANY-API-KEY": api_key, "accept": "application/json"}
+        )
+        self._api_key = api_key
+        self._request_timeout = timeout
+        self._max_attempts = max(1, max_attempts)
+        self._sleep = sleep or time.sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._log = log or (lambda _message: None)
+        self._deadline = clock() + deadline_seconds if deadline_seconds else None
+
+    # ----- endpoints -----
+
+    def list_alarms(self, page: int, after_alarm_code: int | None = None) -> dict[str, Any]:
+        """GET /vulnerabilities/{page}; afterAlarmCode keeps alarms whose code is greater than it."""
+        params = {"afterAlarmCode": after_alarm_code} if after_alarm_code is not None else None
+        return self._request("GET", f"/vulnerabilities/{page}", params=params, expect=_is_page_body)
+
+    def update_alarm_status(self, alarm_ids: list[int], status: str) -> Any:
+        """PATCH /incident/status. Success is any 2xx; its body is not documented (may be empty or not JSON)."""
+        response = self._request("PATCH", "/incident/status", json_data={"status": status, "alarmIds": alarm_ids})
+        return _body_of(response)
+
+    def request_takedown(self, finding_id: int, finding: str) -> requests.Response:
+        """POST /takedown. 400/403/404/409 are answers the caller turns into sentences, so they come back as-is.
+
+        A POST is not idempotent: it is retried only when the server surely did not act on it (429, 503, or a
+        connection that was never established), never after a read timeout or another 5xx.
+        """
+        return self._request(
+            "POST",
+            "/takedown",
+            json_data={"findingId": finding_id, "finding": finding},
+            passthrough=(400, 403, 404, 409),
+            post_safe_retry=True,
+        )
+
+    def list_cves(self, page: int, cvss: str | None = None) -> dict[str, Any]:
+        return self._request("GET", f"/cve/{page}", params=_clean({"cvss": cvss}), expect=_is_page_body)
+
+    def list_subscribed_cves(self, page: int, cvss: str | None = None, customer_name: str | None = None) -> dict[str, Any]:
+        params = _clean({"cvss": cvss, "customerName": customer_name})
+        return self._request("GET", f"/cve/subscribed/{page}", params=params, expect=_is_page_body)
+
+    # ----- the retry loop -----
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict | None = None,
+        json_data: Any = None,
+        expect: Callable[[Any], bool] | None = None,
+        passthrough: tuple[int, ...] = (),
+        post_safe_retry: bool = False,
+    ) -> Any:
+        """Send one request with bounded retries.
+
+        Returns the parsed JSON body when ``expect`` is given (and the body satisfies it), else the response.
+        Raises ThreatMonError with an actionable sentence otherwise.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            error = self._attempt(method, path, params, json_data, expect, passthrough, post_safe_retry)
+            if not isinstance(error, ThreatMonError):
+                return error  # the answer
+            if not error.retryable or attempt >= self._max_attempts:
+                if error.retryable and attempt > 1:
+                    error.message = f"{error.message} (gave up after {attempt} attempts)"
+                raise error
+            delay = min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP)
+            if error.retry_after is not None:
+                delay = min(max(error.retry_after, 0.0), RETRY_AFTER_CAP)
+            if self._deadline is not None and self._clock() + delay + MIN_REQUEST_TIME > self._deadline:
+                error.message = f"{error.message} (no time left in this run to retry)"
+                raise error
+            self._log(f"ThreatMon {method} {path}: {error.kind} on attempt {attempt}; retrying in {delay:.1f}s")
+            self._sleep(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: dict | None,
+        json_data: Any,
+        expect: Callable[[Any], bool] | None,
+        passthrough: tuple[int, ...],
+        post_safe_retry: bool,
+    ) -> Any:
+        """One try: the answer, or a ThreatMonError describing why it failed (returned, not raised)."""
+        timeout = self._timeout_now(method, path)
+        try:
+            response = self._http_request(
+                method,
+                url_suffix=path,
+                params=params,
+                json_data=json_data,
+                resp_type="response",
+                ok_codes=ALL_STATUS_CODES,
+                timeout=timeout,
+            )
+        except DemistoException as exc:
+            # The official BaseClient wraps connect timeouts, connection, SSL and proxy errors in a
+            # DemistoException whose .exception is the requests exception; anything else is not transport.
+            cause = getattr(exc, "exception", None)
+            if not isinstance(cause, requests.exceptions.RequestException):
+                raise
+            return self._transport_error(cause, method, path, post_safe_retry)
+        except requests.exceptions.RequestException as exc:  # read timeouts and dropped bodies are not wrapped
+            return self._transport_error(exc, method, path, post_safe_retry)
+
+        status = response.status_code
+        if 200 <= status < 300 or status in passthrough:
+            if expect is None or status in passthrough:
+                return response
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if body is not None and expect(body):
+                return body
+            # A 200 whose body is truncated JSON, an HTML page from a proxy, or JSON of the wrong shape.
+            return ThreatMonError(
+                f"ThreatMon answered {method} {path} with a body that is not the expected JSON (a truncated answer or "
+                "an error page from a proxy): check the Server URL parameter and try again later",
+                kind="bad_body",
+                status_code=status,
+                retryable=method == "GET",
+            )
+        return self._status_error(response, method, path, post_safe_retry)
+
+    def _timeout_now(self, method: str, path: str) -> tuple[float, float]:
+        connect, read = self._request_timeout
+        if self._deadline is None:
+            return connect, read
+        left = self._deadline - self._clock()
+        if left < MIN_REQUEST_TIME:
+            raise ThreatMonError(
+                f"The time budget of this run was used up before {method} {path} could be sent (ThreatMon was slow or "
+                "failing); the next run continues where this one stopped",
+                kind="deadline",
+            )
+        return min(connect, left), min(read, left)
+
+    def _status_error(self, response: requests.Response, method: str, path: str, post_safe_retry: bool) -> ThreatMonError:
+        status = response.status_code
+        detail = self._server_detail(response)
+        if status in (401, 403):
+            return ThreatMonError(
+                f"ThreatMon refused the request (HTTP {status}): check that the API key is valid and that ThreatMon has "
+                "allow-listed the public IP address of this XSOAR server or engine" + detail,
+                kind="auth",
+                status_code=status,
+            )
+        if status == 404:
+            return ThreatMonError(
+                f"ThreatMon answered HTTP 404 for {method} {path}: check the Server URL parameter (use "
+                f"https://external.threatmonit.io or a URL ending in {API_PATH})",
+                kind="not_found",
+                status_code=status,
+            )
+        if status == 429:
+            return ThreatMonError(
+                "ThreatMon is rate limiting the requests (HTTP 429): wait a few minutes, and lower the fetch frequency or "
+                "the maximum incidents per fetch if it persists",
+                kind="rate_limited",
+                status_code=status,
+                retryable=True,
+                retry_after=self._retry_after(response),
+            )
+        if status >= 500:
+            retryable = not post_safe_retry or status == 503
+            return ThreatMonError(
+                f"ThreatMon is unavailable (HTTP {status} for {method} {path}): try again later; if it persists, contact "
+                "ThreatMon support" + detail,
+                kind="unavailable",
+                status_code=status,
+                retryable=retryable,
+                retry_after=self._retry_after(response),
+            )
+        return ThreatMonError(
+            f"ThreatMon rejected {method} {path} (HTTP {status})" + (detail or ": check the arguments"),
+            kind="http",
+            status_code=status,
+        )
+
+    def _transport_error(
+        self, exc: requests.exceptions.RequestException, method: str, path: str, post_safe_retry: bool
+    ) -> ThreatMonError:
+        name = type(exc).__name__
+        if isinstance(exc, requests.exceptions.SSLError):
+            return ThreatMonError(
+                f"The TLS certificate of {self._base_url} could not be verified ({name}): fix the certificate chain or "
+                "tick 'Trust any certificate (not secure)'",
+                kind="ssl",
+            )
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return ThreatMonError(
+                f"The proxy failed the connection to ThreatMon ({name}): check the system proxy or untick 'Use system "
+                "proxy settings'",
+                kind="proxy",
+            )
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return ThreatMonError(
+                f"Could not connect to ThreatMon at {self._base_url} in time ({name}): check the Server URL parameter "
+                "and the firewall between XSOAR and ThreatMon",
+                kind="timeout",
+                retryable=True,
+            )
+        if isinstance(exc, requests.exceptions.Timeout):
+            return ThreatMonError(
+                f"ThreatMon did not answer {method} {path} in time ({name}): try again later; if it persists, check the "
+                "network path to ThreatMon",
+                kind="timeout",
+                retryable=not post_safe_retry,
+            )
+        if isinstance(
+            exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema
+        ):
+            return ThreatMonError(
+                f"The Server URL parameter is not a valid URL ({name}): use https://external.threatmonit.io", kind="url"
+            )
+        if isinstance(
+            exc,
+            requests.exceptions.ConnectionError
+            | requests.exceptions.ChunkedEncodingError
+            | requests.exceptions.ContentDecodingError,
+        ):
+            return ThreatMonError(
+                f"Could not reach ThreatMon at {self._base_url} ({name}): check the Server URL parameter, DNS and the "
+                "firewall between XSOAR and ThreatMon",
+                kind="connection",
+                retryable=not post_safe_retry,
+            )
+        return ThreatMonError(f"The request {method} {path} to ThreatMon failed ({name})", kind="http")
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        return parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
+
+    def _server_detail(self, response: requests.Response) -> str:
+        """A short excerpt of the server's own explanation, if it gave one (never the key)."""
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        if not isinstance(body, dict):
+            return ""
+        for key in ("message", "error", "detail"):
+            if isinstance(body.get(key), str) and body[key].strip():
+                text = scrub(body[key].strip(), self._api_key)[:200]
+                return f" (ThreatMon said: {text})"
+        return ""
+
+
+def _is_page_body(body: Any) -> bool:
+    """A list answer is an object whose "data" is a list (or null/absent when "totalRecords" says why)."""
+    if not isinstance(body, dict):
+        return False
+    data = body.get("data")
+    return isinstance(data, list) or (data is None and ("data" in body or "totalRecords" in body))
+
+
+def _body_of(response: requests.Response) -> Any:
+    """The JSON body of a response, its text when it is not JSON, None when empty."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any] | None:
+    cleaned = {key: value for key, value in params.items() if value not in (None, "")}
+    return cleaned or None
+
+
+""" HELPERS """
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """Remove the API key from a text (defence in depth: no message is built with it)."""
+    if secret and len(secret) >= 4 and secret in text:
+        return text.replace(secret, "<redacted>")
+    return text
+
+
+def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
+    """Retry-After is either delay-seconds or an HTTP date; anything else is ignored."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now_epoch)
+
+
+def normalize_url(url: str | None) -> str:
+    """Strip trailing slashes; a bare host (no path or "/") gets the API path appended."""
+    url = (url or "").strip()
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"The url parameter must be an http(s) URL such as https://external.threatmonit.io; got '{url}'.")
+    path = parts.path.rstrip("/") or API_PATH
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def parse_int(
+    value: Any,
+    name: str,
+    what: str = "argument",
+    minimum: int | None = None,
+    maximum: int | None = None,
+    default: int | None = None,
+) -> int | None:
+    """A whole number from XSOAR text (or an int), within bounds; the error names the parameter/argument."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    accepted = "a whole number"
+    if minimum is not None and maximum is not None:
+        accepted = f"a whole number from {minimum} to {maximum}"
+    elif minimum is not None:
+        accepted = f"a whole number of at least {minimum}"
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        number = int(value.strip())
+    if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ValueError(f"The {name} {what} must be {accepted}; got '{value}'.")
+    return number
+
+
+def parse_choice(value: Any, name: str, choices: list[str], what: str = "argument") -> str | None:
+    """Case-insensitive match of a word among choices; returns the canonical spelling, None when empty."""
+    if value is None or not str(value).strip():
+        return None
+    wanted = " ".join(str(value).split()).lower()
+    for choice in choices:
+        if choice.lower() == wanted:
+            return choice
+    raise ValueError(f"The {name} {what} must be one of {', '.join(choices)}; got '{value}'.")
+
+
+def alarm_code_of(alarm: Any) -> int | None:
+    """The alarm's code as an int. The API is only known to send an integer, but a numeric string is accepted."""
+    value = alarm.get("alarmCode") if isinstance(alarm, dict) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def alarm_type_of(alarm: dict[str, Any]) -> str | None:
+    """The simulator sends alarmType; other clients have seen "type"."""
+    for key in ("alarmType", "type"):
+        if alarm.get(key):
+            return str(alarm[key])
+    return None
+
+
+def finding_id_of(alarm: dict[str, Any]) -> Any:
+    for key in ("findingId", "finding_id", "id"):
+        if alarm.get(key) not in (None, ""):
+            return alarm[key]
+    return None
+
+
+def severity_to_xsoar(severity: Any) -> float:
+    """Information 0.5, Low 1, Medium 2, High 3, Critical 4 (case-insensitive, trimmed); anything else 0."""
+    if not isinstance(severity, str):
+        return IncidentSeverity.UNKNOWN
+    return SEVERITY_TO_XSOAR.get(severity.strip().lower(), IncidentSeverity.UNKNOWN)
+
+
+def is_below_severity(severity: Any, minimum: str | None) -> bool:
+    """True only for one of the five known words ranked below the minimum; an unknown word is never "below"."""
+    if not minimum or not isinstance(severity, str):
+        return False
+    rank = SEVERITY_RANK.get(severity.strip().lower())
+    return rank is not None and rank < SEVERITY_RANK[minimum.lower()]
+
+
+def parse_alarm_date(value: Any) -> datetime | None:
+    """alarmDate as an aware UTC datetime; None when missing or not a date. Naive times are taken as UTC."""
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    parsed: datetime | None = None
+    if isinstance(value, int | float):
+        seconds = value / 1000.0 if value > 100_000_000_000 else float(value)  # epoch in ms or in seconds
+        try:
+            parsed = datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    elif isinstance(value, str):
+        parsed = _parse_date_text(value.strip())
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+# Formats tried after ISO-8601 (the documented one). No dateparser here: on garbage it is slow (seconds per value),
+# and a fetch run must not spend its time budget on one bad alarmDate.
+DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%B %d, %Y %H:%M", "%b %d, %Y %H:%M")
+
+
+def _parse_date_text(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    for date_format in DATE_FORMATS:
+        try:
+            return datetime.strptime(text, date_format)
+        except ValueError:
+            continue
+    try:
+        return email.utils.parsedate_to_datetime(text)  # RFC 2822, as in HTTP headers
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def to_iso_z(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fingerprint(alarm: Any) -> str:
+    """A short stable digest, used only for alarms that carry no usable code."""
+    return hashlib.sha256(json.dumps(alarm, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def alarm_from_incident(incident: dict[str, Any] | None) -> dict[str, Any]:
+    """The ThreatMon alarm stored in an incident's rawJSON (empty when there is none)."""
+    raw = (incident or {}).get("rawJSON")
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str) and raw.strip():
+        try:
+            loaded = json.loads(raw)
+        except ValueError:
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        number = parse_int(value, "value", minimum=1)
+    except ValueError:
+        return None
+    return number
+
+
+def alarm_code_from_incident(incident: dict[str, Any] | None) -> int | None:
+    """The alarm code of the ThreatMon incident a command runs in: the threatmonalarmcode field, the mirror id,
+    the alarmCode kept in rawJSON, or an alarmCode label, in that order."""
+    if not incident:
+        return None
+    custom = incident.get("CustomFields") or {}
+    code = _positive_int(custom.get("threatmonalarmcode"))
+    brand = str(incident.get("sourceBrand") or "")
+    # The mirror id is ours only on an incident this integration created (another vendor's id means nothing here).
+    if code is None and (not brand or brand.lower() == INTEGRATION_NAME.lower()):
+        code = _positive_int(incident.get("dbotMirrorId"))
+    if code is None:
+        code = _positive_int(alarm_from_incident(incident).get("alarmCode"))
+    if code is None:
+        for label in incident.get("labels") or []:
+            if isinstance(label, dict) and str(label.get("type", "")).lower() in ("alarmcode", "threatmon alarmcode"):
+                code = _positive_int(label.get("value"))
+                if code is not None:
+                    break
+    return code
+
+
+""" SETTINGS """
+
+
+@dataclass
+class Settings:
+    """The validated instance parameters."""
+
+    base_url: str
+    api_key: str
+    verify: bool = True
+    proxy: bool = False
+    max_fetch: int = DEFAULT_MAX_FETCH
+    first_fetch: datetime | None = None
+    min_severity: str | None = None
+    last_incident_id: int | None = None
+    incident_type: str | None = None
+    mirror_direction: str | None = None  # "Out" or None
+    mirror_instance: str = ""
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None or value == "":
+        return False
+    return argToBoolean(value)
+
+
+def parse_params(params: dict[str, Any], fetch: bool = True) -> Settings:
+    """Validate the instance parameters (used by test-module, fetch and, for the connection part, every command).
+
+    Each error names the parameter and what it accepts. ``fetch=False`` checks only what a command needs.
+    """
+    credentials = params.get("credentials") or {}
+    api_key = str(credentials.get("password") or "").strip() if isinstance(credentials, dict) else ""
+    if not api_key:
+        raise ValueError("The API Key (credentials parameter) is empty: paste the company API key issued by ThreatMon.")
+    settings = Settings(
+        base_url=normalize_url(params.get("url") or DEFAULT_URL),
+        api_key=api_key,
+        verify=not _flag(params.get("insecure")),
+        proxy=_flag(params.get("proxy")),
+    )
+    if not fetch:
+        return settings
+    settings.max_fetch = (
+        parse_int(params.get("max_fetch"), "max_fetch", "parameter", 1, MAX_FETCH_LIMIT, DEFAULT_MAX_FETCH) or DEFAULT_MAX_FETCH
+    )
+    first_fetch = str(params.get("first_fetch") or "").strip()
+    if first_fetch:
+        try:
+            moment = arg_to_datetime(first_fetch, arg_name="first_fetch")
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise ValueError(
+                f"The first_fetch parameter must be a time such as '7 days', '12 hours' or '2024-01-31'; got '{first_fetch}'."
+            )
+        settings.first_fetch = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    settings.min_severity = parse_choice(params.get("min_severity"), "min_severity", SEVERITY_WORDS, "parameter")
+    settings.last_incident_id = parse_int(params.get("lastIncidentId"), "lastIncidentId", "parameter", 0)
+    direction = str(params.get("mirror_direction") or "None").strip().lower()
+    if direction not in MIRROR_DIRECTIONS:
+        raise ValueError(f"The mirror_direction parameter must be None or Outgoing; got '{params.get('mirror_direction')}'.")
+    settings.mirror_direction = MIRROR_DIRECTIONS[direction]
+    settings.incident_type = str(params.get("incidentType") or "").strip() or None
+    return settings
+
+
+""" FETCH """
+
+
+@dataclass
+class _Page:
+    number: int
+    data: list[Any]
+    total: int | None
+
+
+@dataclass
+class FetchState:
+    """lastRun, kept small.
+
+    Invariant of ``code`` (the watermark C): every alarm whose code is <= C has been handled (ingested, or skipped
+    on purpose), and no alarm above C has been ingested. ``legacy_*`` exist only while the tail of a batch a 1.0.x
+    run left half-done is being finished; ``fingerprints`` only for alarms that carry no usable code.
+    """
+
+    code: int | None = None
+    first_fetch_cutoff: str | None = None
+    legacy_ceiling: int | None = None
+    legacy_remaining: int | None = None
+    fingerprints: list[str] = field(default_factory=list)
+    legacy_10: tuple[int | None, int, int | None] | None = None  # (last_incident_id, page, max_seen_id) of 1.0.x
+
+    @classmethod
+    def load(cls, last_run: Any, settings: Settings) -> "FetchState":
+        last_run = last_run if isinstance(last_run, dict) else {}
+        if last_run.get("state_version") == STATE_VERSION:
+            state = cls(
+                code=_int_or_none(last_run.get("last_alarm_code")),
+                first_fetch_cutoff=last_run.get("first_fetch_cutoff") or None,
+                legacy_ceiling=_int_or_none(last_run.get("legacy_ceiling")),
+                legacy_remaining=_int_or_none(last_run.get("legacy_remaining")),
+                fingerprints=[str(x) for x in last_run.get("nocode_seen") or []][-MAX_FINGERPRINTS:],
+            )
+            if state.legacy_ceiling is None or state.legacy_remaining is None:
+                state.legacy_ceiling = state.legacy_remaining = None
+            return state
+        if "last_incident_id" in last_run:  # written by the 1.0.x pack
+            legacy_code = _int_or_none(last_run.get("last_incident_id"))
+            if legacy_code is None:
+                legacy_code = settings.last_incident_id
+            page = _int_or_none(last_run.get("page")) or 0
+            return cls(legacy_10=(legacy_code, max(page, 0), _int_or_none(last_run.get("max_seen_id"))))
+        # The first fetch of this instance.
+        cutoff = to_iso_z(settings.first_fetch) if settings.first_fetch else None
+        return cls(code=settings.last_incident_id, first_fetch_cutoff=cutoff)
+
+    def to_last_run(self) -> dict[str, Any]:
+        run: dict[str, Any] = {"state_version": STATE_VERSION}
+        if self.code is not None:
+            run["last_alarm_code"] = self.code
+        if self.first_fetch_cutoff:
+            run["first_fetch_cutoff"] = self.first_fetch_cutoff
+        if self.legacy_ceiling is not None:
+            run["legacy_ceiling"] = self.legacy_ceiling
+            run["legacy_remaining"] = self.legacy_remaining
+        if self.fingerprints:
+            run["nocode_seen"] = self.fingerprints[-MAX_FINGERPRINTS:]
+        return run
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return parse_int(value, "value")
+    except ValueError:
+        return None
+
+
+class _RequestBudgetUsed(Exception):
+    """The run sent as many requests as it may; it ends normally and the next run continues."""
+
+
+ASC, DESC, UNSORTED, UNKNOWN = "ascending", "descending", "unsorted", "unknown"
+
+
+def detect_order(codes: list[int]) -> str:
+    """The order of a page's codes: ascending, descending, unsorted, or unknown (fewer than two distinct codes)."""
+    ups = any(b > a for a, b in itertools.pairwise(codes))
+    downs = any(b < a for a, b in itertools.pairwise(codes))
+    if ups and downs:
+        return UNSORTED
+    if ups:
+        return ASC
+    if downs:
+        return DESC
+    return UNKNOWN
+
+
+class AlarmFetcher:
+    """One fetch run. See fetch_incidents for the algorithm; every step keeps FetchState's invariant, so stopping
+    anywhere (budget, request bound, deadline, a failure) leaves a lastRun that matches the incidents taken."""
+
+    def __init__(self, client: Client, state: FetchState, settings: Settings, now: datetime):
+        self.client = client
+        self.state = state
+        self.settings = settings
+        self.now = now
+        self.incidents: list[dict[str, Any]] = []
+        self.drained = False
+        self.requests = 0
+        self.max_requests = -(-settings.max_fetch // PAGE_SIZE) + EXTRA_REQUESTS_PER_RUN
+        self.cutoff = parse_alarm_date(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
+        self.skipped = 0
+
+    # ----- the run -----
+
+    def run(self) -> None:
+        try:
+            if self.state.legacy_10 is not None:
+                self._migrate_legacy()
+            self._fetch()
+        except _RequestBudgetUsed:
+            demisto.debug(f"ThreatMon fetch: request bound of {self.max_requests} reached; the next run continues.")
+        if self.drained:
+            self.state.first_fetch_cutoff = None  # first_fetch applies until the backlog has been drained once
+
+    @property
+    def full(self) -> bool:
+        return len(self.incidents) >= self.settings.max_fetch
+
+    def _fetch(self) -> None:
+        first = self._get(0)
+        if not first.data:
+            self.drained = True
+            return
+        if self._holds_everything(first):
+            # Page 0 holds the whole filtered set: the order does not matter.
+            if not self._consume(self._usable(first.data)):
+                self.drained = True
+            return
+        order = detect_order(self._codes(first.data))
+        if order == ASC:
+            self._run_ascending(first)
+        elif first.total is None or order == UNSORTED:
+            self._run_scan(first)
+        elif order == DESC:
+            self._run_descending(first.total)
+        else:  # page 0 cannot tell (a single code): compare it with the last page
+            last = self._verified_last_page(first.total)
+            head, tail = self._codes(first.data), self._codes(last.data)
+            if head and tail and min(head) > max(tail):
+                self._run_descending(first.total, prefetched=last)
+            elif head and tail and max(head) < min(tail):
+                self._run_ascending(first)
+            else:
+                self._run_scan(first)
+
+    def _run_ascending(self, page: _Page) -> None:
+        """Ascending: page 0 of afterAlarmCode=C holds the smallest codes above C. Take them, move C, ask page 0
+        again with the new C. Cursor paging is immune to alarms created meanwhile (they land at the end).
+
+        If a page holds no code above C (a server that ignores or loosens the filter), the next page is read with the
+        same C; the smallest codes above C are then on the first page that has any.
+        """
+        number = 0
+        while True:
+            usable = self._usable(page.data)
+            if usable and self._consume(usable):
+                return
+            if len(page.data) < PAGE_SIZE and (page.total is None or number * PAGE_SIZE + len(page.data) >= page.total):
+                self.drained = True
+                return
+            if not usable:
+                number += 1
+            page = self._get(number)
+
+    def _run_descending(self, total: int, prefetched: _Page | None = None) -> None:
+        """Descending: the smallest codes above C are on the LAST page, found from totalRecords and verified (a
+        page is the last one when 10*page + len(data) == its own totalRecords and data is not empty). Its codes
+        are taken in ascending order, C moves, and the next last page is predicted from the count taken.
+        Alarms created meanwhile land on page 0 and only shift the last page, which the verification catches.
+        """
+        guess = total
+        while True:
+            page = prefetched or self._verified_last_page(guess)
+            prefetched = None
+            if not page.data:
+                self.drained = True
+                return
+            usable = self._usable(page.data)
+            number = page.number
+            while not usable and number > 0:
+                # The last page holds only codes <= C (a server counting them): the smallest codes above C are on
+                # the nearest earlier page that has any.
+                number -= 1
+                earlier = self._get(number)
+                if not earlier.data:
+                    break
+                usable = self._usable(earlier.data)
+            if not usable:
+                self.drained = True
+                return
+            if self._consume(usable):
+                return
+            if number == 0:
+                self.drained = True
+                return
+            guess = (page.total or 0) - len(usable)
+
+    def _run_scan(self, first: _Page) -> None:
+        """Any other order: read every page (bounded) and keep the smallest codes. The scan counts only if the list
+        did not change while it was read (the same totalRecords on every page; without one, no code seen twice):
+        then every code above C is in hand and taking the smallest ones is safe. One rescan, then give up."""
+        for attempt in range(2):
+            page = first if attempt == 0 else self._get(0)
+            usable: dict[int, dict[str, Any]] = {}
+            totals = set()
+            seen: list[int] = []
+            while True:
+                totals.add(page.total)
+                seen.extend(self._codes(page.data))
+                for code, alarm in self._usable(page.data).items():
+                    usable.setdefault(code, alarm)
+                at_end = len(page.data) < PAGE_SIZE or (page.total is not None and (page.number + 1) * PAGE_SIZE >= page.total)
+                if at_end:
+                    break
+                page = self._get(page.number + 1)
+            stable = len(totals) == 1 and (None not in totals or len(seen) == len(set(seen)))
+            if stable:
+                if not self._consume(usable):
+                    self.drained = True
+                return
+        raise ThreatMonError(
+            "ThreatMon's alarm list is not sorted by alarm code and kept changing while it was read; the next run tries again",
+            kind="inconsistent",
+            retryable=True,
+        )
+
+    def _verified_last_page(self, guess: int) -> _Page:
+        number = max(0, (guess - 1) // PAGE_SIZE)
+        for _ in range(LAST_PAGE_TRIES):
+            page = self._get(number)
+            if page.total is None:
+                break
+            if page.total == 0:
+                return _Page(number, [], 0)
+            if page.data and number * PAGE_SIZE + len(page.data) == page.total:
+                return page
+            recomputed = max(0, (page.total - 1) // PAGE_SIZE)
+            if recomputed == number:
+                break  # the server contradicts itself: this page is "last" by its count but not by its content
+            number = recomputed
+        raise ThreatMonError(
+            "ThreatMon's alarm pages did not match its totalRecords (alarms kept arriving or the answer "
+            "is inconsistent); the next run tries again",
+            kind="inconsistent",
+            retryable=True,
+        )
+
+    def _migrate_legacy(self) -> None:
+        """Continue from the lastRun of the 1.0.x pack: {"last_incident_id": L, "page": P, "max_seen_id": M}.
+
+        With P == 0 (or no M) 1.0.x had finished its batch: every code <= L was ingested, so C = L.
+
+        With P > 0 and M, 1.0.x was in the middle of a batch: it had read pages 0..P-1 of afterAlarmCode=L
+        (P*10 alarms) and M is the largest code it saw. Of the codes in (L, M] it ingested exactly P*10:
+          - ascending order: pages 0..P-1 were the P*10 smallest codes above L, M the largest of them, so the
+            codes in (L, M] are exactly those P*10: all done, C = M;
+          - descending order: pages 0..P-1 were the P*10 largest codes of (L, M] (M was the top of page 0), so the
+            ones NOT ingested are the smallest n of (L, M], with n = count(L, M] - P*10.
+        count(L, M] = T(L) - T(M), the totalRecords of afterAlarmCode=L and =M; alarms created meanwhile have codes
+        above M and add to both, so T(M) is read before and after T(L) and must not change in between.
+        In the ascending case n is never positive (count(L, M] is P*10, new codes are above M), so n alone decides:
+        n <= 0 -> C = M; n > 0 -> C = L and the next n codes above L are taken normally, after which C jumps to M.
+        Limit: if alarms were created while 1.0.x itself paged a descending list, its pages overlapped and it ingested
+        fewer than P*10 distinct alarms; that cannot be known afterwards, so the reasoning above assumes it did not.
+        """
+        legacy_code, page, max_seen = self.state.legacy_10 or (None, 0, None)
+        if not page or max_seen is None or legacy_code is None or max_seen <= legacy_code:
+            self.state.code, self.state.legacy_10 = legacy_code, None
+            return
+        for _ in range(MIGRATION_TRIES):
+            before = self._total(max_seen)
+            above_legacy = self._total(legacy_code)
+            after = self._total(max_seen)
+            if before is not None and above_legacy is not None and before == after:
+                break
+        else:
+            raise ThreatMonError(
+                "Could not count the alarms left by the previous ThreatMon pack version (totalRecords was "
+                "missing or kept changing); the next run tries again",
+                kind="inconsistent",
+                retryable=True,
+            )
+        remaining = above_legacy - before - page * PAGE_SIZE
+        self.state.legacy_10 = None
+        if remaining > 0:
+            self.state.code = legacy_code
+            self.state.legacy_ceiling, self.state.legacy_remaining = max_seen, remaining
+        else:
+            self.state.code = max_seen
+        demisto.debug(
+            f"ThreatMon fetch: continued from the 1.0.x lastRun (L={legacy_code}, page={page}, M={max_seen}); "
+            f"{max(remaining, 0)} alarm(s) of that batch were still to ingest."
+        )
+
+    # ----- pieces -----
+
+    def _get(self, number: int, after: int | None = None, use_state: bool = True) -> _Page:
+        if self.requests >= self.max_requests:
+            raise _RequestBudgetUsed()
+        self.requests += 1
+        body = self.client.list_alarms(page=number, after_alarm_code=self.state.code if use_state else after)
+        data = body.get("data") or []
+        total = _int_or_none(body.get("totalRecords"))
+        if total is not None and total < number * PAGE_SIZE + len(data):
+            total = None  # a count that contradicts the page itself is no count at all
+        return _Page(number, data, total)
+
+    def _total(self, after: int) -> int | None:
+        return self._get(0, after=after, use_state=False).total
+
+    @staticmethod
+    def _holds_everything(page: _Page) -> bool:
+        if page.total is not None:
+            return len(page.data) >= page.total
+        return len(page.data) < PAGE_SIZE
+
+    @staticmethod
+    def _codes(data: list[Any]) -> list[int]:
+        return [code for code in (alarm_code_of(alarm) for alarm in data) if code is not None]
+
+    def _usable(self, data: list[Any]) -> dict[int, dict[str, Any]]:
+        """The alarms of a page whose code is above C (first occurrence of each). Codes <= C the server sends back
+        are dropped: they were handled already. Alarms without a usable code are ingested here, once each, by
+        fingerprint."""
+        usable: dict[int, dict[str, Any]] = {}
+        for alarm in data:
+            if not isinstance(alarm, dict):
+                continue
+            code = alarm_code_of(alarm)
+            if code is None:
+                self._take_codeless(alarm)
+            elif self.state.code is None or code > self.state.code:
+                usable.setdefault(code, alarm)
+        return usable
+
+    def _take_codeless(self, alarm: dict[str, Any]) -> None:
+        digest = fingerprint(alarm)
+        if digest in self.state.fingerprints or self.full:
+            return
+        self.state.fingerprints = [*self.state.fingerprints, digest][-MAX_FINGERPRINTS:]
+        if self._skip_reason(alarm) is None:
+            self.incidents.append(self._incident(alarm, None))
+
+    def _consume(self, usable: dict[int, dict[str, Any]]) -> bool:
+        """Handle the given alarms in ascending code order, moving C after each. ``usable`` always holds every code
+        of (C, max(usable)], so C never passes an alarm that was not handled. True when the budget is full."""
+        for code in sorted(usable):
+            if self.state.code is not None and code <= self.state.code:
+                continue  # passed by a jump over a 1.0.x batch
+            if self.full:
+                return True
+            if self.state.legacy_ceiling is not None and code > self.state.legacy_ceiling:
+                self._end_legacy()
+            if self.state.legacy_ceiling is not None:
+                self.state.legacy_remaining = (self.state.legacy_remaining or 0) - 1
+            alarm = usable[code]
+            reason = self._skip_reason(alarm)
+            if reason is None:
+                self.incidents.append(self._incident(alarm, code))
+            else:
+                self.skipped += 1
+            self.state.code = code
+            if self.state.legacy_ceiling is not None and (self.state.legacy_remaining or 0) <= 0:
+                self._end_legacy()
+        return self.full
+
+    def _end_legacy(self) -> None:
+        """The codes of the 1.0.x batch still to ingest are done: the rest of (C, M] was ingested by 1.0.x."""
+        ceiling = self.state.legacy_ceiling
+        if ceiling is not None and (self.state.code is None or self.state.code < ceiling):
+            self.state.code = ceiling
+        self.state.legacy_ceiling = self.state.legacy_remaining = None
+
+    def _skip_reason(self, alarm: dict[str, Any]) -> str | None:
+        if is_below_severity(alarm.get("severity"), self.settings.min_severity):
+            return "below min_severity"
+        if self.cutoff is not None:
+            moment = parse_alarm_date(alarm.get("alarmDate"))
+            if moment is not None and moment < self.cutoff:
+                return "older than first_fetch"
+        return None
+
+    def _incident(self, alarm: dict[str, Any], code: int | None) -> dict[str, Any]:
+        title = str(alarm.get("title") or "").strip() or "(no title)"
+        moment = parse_alarm_date(alarm.get("alarmDate"))
+        if moment is None:
+            demisto.debug(
+                f"ThreatMon alarm {code}: alarmDate {alarm.get('alarmDate')!r} is missing or not a date; occurred set to now."
+            )
+            moment = self.now
+        incident = {
+            "name": f"ThreatMon Alarm {code if code is not None else '(no code)'}: {title}",
+            "occurred": to_iso_z(moment),
+            "severity": severity_to_xsoar(alarm.get("severity")),
+            "details": str(alarm.get("description") or ""),
+            "rawJSON": json.dumps(alarm),
+        }
+        if code is not None:
+            incident["dbotMirrorId"] = str(code)
+            if self.settings.mirror_direction:
+                incident["dbotMirrorDirection"] = self.settings.mirror_direction
+                incident["dbotMirrorInstance"] = self.settings.mirror_instance
+        if self.settings.incident_type:
+            incident["type"] = self.settings.incident_type
+        return incident
+
+
+def fetch_incidents(
+    client: Client, last_run: dict[str, Any], settings: Settings, now: datetime | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Fetch new alarms, each exactly once, whatever the API does. Returns (next_run, incidents).
+
+    Watermark C (lastRun "last_alarm_code"): every alarm with code <= C has been handled; nothing above C has been
+    ingested. Each run asks afterAlarmCode=C, page 0, and detects the order from that page:
+      - ascending: cursor paging on page 0, moving C after each page (see AlarmFetcher._run_ascending);
+      - descending: the last page holds the smallest codes, located from totalRecords and verified
+        (AlarmFetcher._run_descending);
+      - cannot tell: compare page 0 with the last page; if still unknown, scan all pages (AlarmFetcher._run_scan).
+    Codes <= C sent by the server are dropped and codes are de-duplicated, so nothing is ingested twice. At most
+    max_fetch incidents a run: with a budget that ends inside a page, C is the last code TAKEN and the rest of the
+    page comes next run. A failure mid-run (retries exhausted, deadline) returns what was taken with a lastRun that
+    matches it exactly; if the run made no progress at all, the error is raised so the user sees it.
+    """
+    now = now or datetime.now(UTC)
+    state = FetchState.load(last_run, settings)
+    start = state.to_last_run() if state.legacy_10 is None else None
+    fetcher = AlarmFetcher(client, state, settings, now)
+    try:
+        fetcher.run()
+    except Exception as exc:
+        # A failure after progress keeps the progress (the state matches exactly what was taken); a failure before
+        # any progress is raised so the user sees it.
+        migrated = start is None and state.legacy_10 is None
+        if not (fetcher.incidents or migrated or (start is not None and state.to_last_run() != start)):
+            raise
+        demisto.debug(
+            f"ThreatMon fetch stopped early after {len(fetcher.incidents)} incident(s): {scrub(str(exc), settings.api_key)}"
+        )
+    if state.legacy_10 is not None:  # the 1.0.x position could not be converted yet: keep it as it was
+        return dict(last_run), fetcher.incidents
+    demisto.debug(
+        f"ThreatMon fetch: {len(fetcher.incidents)} incident(s), {fetcher.skipped} skipped, "
+        f"{fetcher.requests} request(s), drained={fetcher.drained}, last_alarm_code={state.code}."
+    )
+    return state.to_last_run(), fetcher.incidents
+
+
+""" COMMANDS """
+
+
+def test_module(client: Client) -> str:
+    """'ok' when ThreatMon answers the alarm list with this key; otherwise the client raises one actionable sentence.
+    Parameter errors were raised by parse_params before this point."""
+    client.list_alarms(page=0)
+    return "ok"
+
+
+def alarm_to_context(alarm: dict[str, Any]) -> dict[str, Any]:
+    """The alarm as it goes to context: every field ThreatMon sent, alarmCode as an int when it is numeric, and
+    the alarm type and finding id under their simulator names when another spelling was used."""
+    entry = dict(alarm)
+    code = alarm_code_of(alarm)
+    if code is not None:
+        entry["alarmCode"] = code
+    if "alarmType" not in entry and alarm_type_of(alarm):
+        entry["alarmType"] = alarm_type_of(alarm)
+    if "findingId" not in entry and finding_id_of(alarm) is not None:
+        entry["findingId"] = finding_id_of(alarm)
+    return entry
+
+
+def list_alarms_command(client: Client, args: dict[str, Any]) -> CommandResults:
+    """Read as many pages as ``limit`` needs (from ``page``), optionally only alarms at or above min_severity."""
+    after = parse_int(args.get("after_alarm_code"), "after_alarm_code", minimum=0)
+    page = parse_int(args.get("page"), "page", minimum=0, default=0) or 0
+    limit = parse_int(args.get("limit"), "limit", minimum=1, maximum=MAX_LIST_LIMIT, default=DEFAULT_LIST_LIMIT)
+    limit = limit or DEFAULT_LIST_LIMIT
+    min_severity = parse_choice(args.get("min_severity"), "min_severity", SEVERITY_WORDS)
+    alarms: list[dict[str, Any]] = []
+    raw_alarms: list[Any] = []
+    total = None
+    for number in range(page, page + MAX_LIST_PAGES):
+        body = client.list_alarms(page=number, after_alarm_code=after)
+        data = body.get("data") or []
+        total = body.get("totalRecords", total)
+        for alarm in data:
+            if isinstance(alarm, dict) and not is_below_severity(alarm.get("severity"), min_severity) and len(alarms) < limit:
+                alarms.append(alarm)
+                raw_alarms.append(alarm)
+        if len(alarms) >= limit or len(data) < PAGE_SIZE:
+            break
+    outputs = [alarm_to_context(alarm) for alarm in alarms]
+    rows = [
+        {
+            "Alarm Code": entry.get("alarmCode"),
+            "Severity": entry.get("severity"),
+            "Status": entry.get("status"),
+            "Date": entry.get("alarmDate"),
+            "Title": entry.get("title"),
+        }
+        for entry in outputs
+    ]
+    title = f"ThreatMon alarms ({len(rows)} shown" + (f" of {total} total)" if total is not None else ")")
+    readable = tableToMarkdown(title, rows, headers=["Alarm Code", "Severity", "Status", "Date", "Title"], removeNull=False)
+    return CommandResults(
+        outputs_prefix="ThreatMon.Alarm",
+        outputs_key_field="alarmCode",
+        outputs=outputs,
+        readable_output=readable,
+        raw_response={"data": raw_alarms, "totalRecords": total},
+    )
+
+
+def parse_alarm_ids(value: Any) -> list[int]:
+    codes: list[int] = []
+    for item in argToList(value):
+        text = str(item).strip()
+        if not text:
+            continue
+        code = _positive_int(text)
+        if code is None:
+            raise ValueError(
+                f"The alarmId argument must be one or more positive alarm codes separated by commas "
+                f"(for example 123,124); '{text}' is not one."
+            )
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
+def update_incident_status_command(
+    client: Client, args: dict[str, Any], incident: dict[str, Any] | None = None
+) -> CommandResults:
+    """Set the ThreatMon status of one or more alarms with one PATCH. Without alarmId, inside a ThreatMon incident,
+    the incident's own alarm code is used. Everything is validated before any request."""
+    status = parse_choice(args.get("status"), "status", ALARM_STATUSES)
+    if status is None:
+        raise ValueError(f"The status argument is required: one of {', '.join(ALARM_STATUSES)}.")
+    codes = parse_alarm_ids(args.get("alarmId"))
+    if not codes:
+        code = alarm_code_from_incident(incident)
+        if code is None:
+            raise ValueError(
+                "The alarmId argument is required outside a ThreatMon incident: give one or more alarm codes separated by commas."
+            )
+        codes = [code]
+    raw = client.update_alarm_status(codes, status)
+    outputs = [{"alarmCode": code, "status": status} for code in codes]
+    readable = "\n".join(f"Alarm {code}: status set to {status} in ThreatMon." for code in codes)
+    return CommandResults(
+        outputs_prefix="ThreatMon.Alarm",
+        outputs_key_field="alarmCode",
+        outputs=outputs,
+        readable_output=readable,
+        raw_response=raw,
+    )
+
+
+def request_takedown_command(client: Client, args: dict[str, Any], incident: dict[str, Any] | None = None) -> CommandResults:
+    """Ask ThreatMon to take down a finding. Inside a ThreatMon incident findingId defaults to the alarm's finding id
+    (the threatmonfindingid field, else the findingId of the alarm in rawJSON) and finding to the alarm's title."""
+    alarm = alarm_from_incident(incident)
+    raw_id = args.get("findingId")
+    if raw_id in (None, ""):
+        raw_id = ((incident or {}).get("CustomFields") or {}).get("threatmonfindingid")
+    if raw_id in (None, ""):
+        raw_id = finding_id_of(alarm)
+    if raw_id in (None, ""):
+        raise ValueError("The findingId argument is required outside a ThreatMon incident whose alarm has a finding id.")
+    finding_id = _positive_int(raw_id)
+    if finding_id is None:
+        raise ValueError(f"The findingId argument must be a positive whole number; got '{raw_id}'.")
+    finding = str(args.get("finding") or "").strip() or str(alarm.get("title") or "").strip()
+    if not finding:
+        raise ValueError("The finding argument is required: say what should be taken down and why.")
+    response = client.request_takedown(finding_id, finding)
+    if response.status_code in TAKEDOWN_ERRORS:
+        raise DemistoException(TAKEDOWN_ERRORS[response.status_code].format(fid=finding_id))
+    output = {"findingId": finding_id, "status": "Submitted"}
+    body = _body_of(response)
+    return CommandResults(
+        outputs_prefix="ThreatMon.Takedown",
+        outputs_key_field="findingId",
+        outputs=output,
+        readable_output=f"Takedown request for finding {finding_id} submitted to ThreatMon.",
+        raw_response=body if body is not None else output,
+    )
+
+
+def format_vendors(vendors: Any) -> str:
+    """{"Vendor": ["prod1", "prod2"], ...} -> "Vendor: prod1, prod2; ..." (any other shape as plain text)."""
+    if isinstance(vendors, dict):
+        parts = []
+        for vendor, products in vendors.items():
+            if isinstance(products, list):
+                products = ", ".join(str(product) for product in products)
+            parts.append(f"{vendor}: {products}" if products not in (None, "") else str(vendor))
+        return "; ".join(parts)
+    if isinstance(vendors, list):
+        return ", ".join(str(vendor) for vendor in vendors)
+    return "" if vendors is None else str(vendors)
+
+
+def cve_results(body: dict[str, Any], title: str, page: int) -> CommandResults:
+    records = [record for record in body.get("data") or [] if isinstance(record, dict)]
+    total = body.get("totalRecords")
+    rows = [
+        {
+            "CVE": record.get("cve"),
+            "Summary": record.get("summary"),
+            "CVSS v3.1": record.get("cvssV3_1"),
+            "Severity v3.1": record.get("severityV3_1"),
+            "CVSS v3": record.get("cvssV3"),
+            "CVSS v4": record.get("cvssV4"),
+            "Vendors": format_vendors(record.get("vendors")),
+            "Exploit": record.get("exploit"),
+            "Zero-day": record.get("zeroday"),
+            "Ransomware": record.get("knownRansomwareCampaignUse"),
+            "Updated": record.get("updatedAt"),
+        }
+        for record in records
+    ]
+    total_text = total if total is not None else "unknown"
+    readable = tableToMarkdown(
+        f"{title} (page {page}, {len(rows)} shown, total records: {total_text})", rows, headers=CVE_HEADERS, removeNull=False
+    )
+    return CommandResults(
+        outputs_prefix="ThreatMon.CVE", outputs_key_field="cve", outputs=records, readable_output=readable, raw_response=body
+    )
+
+
+def list_cves_command(client: Client, args: dict[str, Any]) -> CommandResults:
+    page = parse_int(args.get("page"), "page", minimum=0, default=0) or 0
+    cvss = str(args.get("cvss") or "").strip() or None
+    return cve_results(client.list_cves(page, cvss), "ThreatMon CVEs", page)
+
+
+def list_subscribed_cves_command(client: Client, args: dict[str, Any]) -> CommandResults:
+    page = parse_int(args.get("page"), "page", minimum=0, default=0) or 0
+    cvss = str(args.get("cvss") or "").strip() or None
+    customer = str(args.get("customer_name") or "").strip() or None
+    return cve_results(client.list_subscribed_cves(page, cvss, customer), "ThreatMon subscribed CVEs", page)
+
+
+def get_mapping_fields_command() -> GetMappingFieldsResponse:
+    """The ThreatMon Alarm fields an outgoing mapper can write to. Only the status is sent to ThreatMon."""
+    alarm_type = SchemeTypeMapping(type_name=INCIDENT_TYPE_NAME)
+    alarm_type.add_field(
+        "status", f"ThreatMon status of the alarm, set when the incident closes: one of {', '.join(ALARM_STATUSES)}."
+    )
+    return GetMappingFieldsResponse([alarm_type])
+
+
+def close_reason_to_status(reason: Any) -> str:
+    """XSOAR close reason -> ThreatMon status: False Positive -> False Positive, Duplicate -> Ignore, else Resolved."""
+    text = " ".join(str(reason or "").split()).lower()
+    if text == "false positive":
+        return "False Positive"
+    if text == "duplicate":
+        return "Ignore"
+    return "Resolved"
+
+
+def update_remote_system_command(client: Client, args: dict[str, Any]) -> str:
+    """Outgoing mirroring: when the XSOAR incident was closed in THIS update, set the alarm's ThreatMon status.
+
+    "Closed in this update" = the incident status is Done (2) and the delta carries the close (closeReason,
+    closingUserId or closeNotes changed). Every later edit of a closed incident has a delta without them, so each
+    close is sent exactly once; a reopen and a new close send again. Other edits send nothing. The remote id is
+    always returned. A failed PATCH raises, so XSOAR reports the mirroring error (and retries the update).
+    (return_error prefixes "skip update" only for get-modified-remote-data, which this integration does not have.)
+    """
+    parsed = UpdateRemoteSystemArgs(args)
+    remote_id = parsed.remote_incident_id
+    delta = parsed.delta if isinstance(parsed.delta, dict) else {}
+    changed = True if parsed.incident_changed in (None, "") else _flag(parsed.incident_changed)
+    closed_now = str(parsed.inc_status) == str(IncidentStatus.DONE) and any(key in delta for key in CLOSE_FIELDS)
+    if not (changed and closed_now):
+        demisto.debug(f"ThreatMon update-remote-system: nothing to send for alarm {remote_id}.")
+        return remote_id
+    code = _positive_int(remote_id)
+    if code is None:
+        raise ValueError(f"The remote id '{remote_id}' of this incident is not a ThreatMon alarm code.")
+    data = parsed.data if isinstance(parsed.data, dict) else {}
+    reason = delta.get("closeReason") if "closeReason" in delta else data.get("closeReason")
+    status = close_reason_to_status(reason)
+    client.update_alarm_status([code], status)
+    demisto.debug(f"ThreatMon update-remote-system: alarm {code} set to {status} (close reason {reason!r}).")
+    return remote_id
+
+
+""" MAIN """
+
+
+def main() -> None:
+    params = demisto.params()
+    command = demisto.command()
+    args = demisto.args()
+    credentials = params.get("credentials")
+    api_key = str(credentials.get("password") or "") if isinstance(credentials, dict) else ""
+    demisto.debug(f"ThreatMon: command {command}")
+    try:
+        settings = parse_params(params, fetch=command in ("test-module", "fetch-incidents"))
+        settings.mirror_instance = demisto.integrationInstance() if settings.mirror_direction else ""
+        deadline = FETCH_DEADLINE if command in ("test-module", "fetch-incidents") else COMMAND_DEADLINE
+        client = Client(
+            settings.base_url,
+            settings.api_key,
+            verify=settings.verify,
+            proxy=settings.proxy,
+            deadline_seconds=deadline,
+            log=lambda message: demisto.debug(scrub(message, api_key)),
+        )
+        commands: dict[str, Callable[[], Any]] = {
+            "test-module": lambda: test_module(client),
+            "threatmon_update_incident_status": lambda: update_incident_status_command(client, args, demisto.incident()),
+            "threatmon_list_alarms": lambda: list_alarms_command(client, args),
+            "threatmon_request_takedown": lambda: request_takedown_command(client, args, demisto.incident()),
+            "threatmon_list_cves": lambda: list_cves_command(client, args),
+            "threatmon_list_subscribed_cves": lambda: list_subscribed_cves_command(client, args),
+            "get-mapping-fields": get_mapping_fields_command,
+            "update-remote-system": lambda: update_remote_system_command(client, args),
+        }
+        if command == "fetch-incidents":
+            next_run, incidents = fetch_incidents(client, demisto.getLastRun(), settings)
+            demisto.setLastRun(next_run)
+            demisto.incidents(incidents)
+        elif command in commands:
+            return_results(commands[command]())
+        else:
+            raise NotImplementedError(f"The command {command} is not implemented by the ThreatMon integration.")
+    except Exception as exc:
+        message = scrub(str(exc) or type(exc).__name__, api_key).strip()
+        if not message.endswith((".", "!", "?")):
+            message += "."
+        return_error(f"Failed to execute {command}: {message}")
+
+
+if __name__ in ("__main__", "__builtin__", "builtins"):  # pragma: no cover
+    main()
