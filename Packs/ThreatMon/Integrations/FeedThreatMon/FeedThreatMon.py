@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
@@ -69,6 +69,8 @@ SEVERITY_SCORES = {"critical": 3, "high": 3, "medium": 2, "low": 2, "info": 0, "
 
 HASH_KINDS = {32: ("md5", "MD5"), 40: ("sha1", "SHA-1"), 64: ("sha256", "SHA-256"), 128: ("sha512", "SHA-512")}
 HEX_RE = re.compile(r"[0-9a-f]+")
+EPOCH_RE = re.compile(r"\d+(\.\d+)?")
+IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 IPV4_PORT_RE = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})")
 DOMAIN_RE = re.compile(r"(?=.{1,253}$)(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
 URL_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
@@ -394,7 +396,7 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
 
 @lru_cache(maxsize=8192)
 def _parse_time_text(text: str) -> datetime | None:
-    if re.fullmatch(r"\d+(\.\d+)?", text):
+    if EPOCH_RE.fullmatch(text):
         return _from_epoch(float(text))
     candidate = text[:-4] if text.upper().endswith(" UTC") else text
     try:
@@ -431,10 +433,15 @@ def format_time(moment: datetime) -> str:
 def record_times(record: dict) -> tuple[datetime | None, datetime | None, datetime | None]:
     """(record time, first seen, last seen). The record time is the newest of timestamp/created_at/updated_at:
     whichever of them ThreatMon moves when a value is published again, the record counts as newer."""
-    stamps = [t for t in (parse_time(record.get(k)) for k in ("timestamp", "created_at", "updated_at")) if t]
+    stamp, created, updated = record.get("timestamp"), record.get("created_at"), record.get("updated_at")
+    first = parse_time(stamp)
+    second = first if created == stamp else parse_time(created)
+    third = first if updated == stamp else second if updated == created else parse_time(updated)
+    stamps = [moment for moment in (first, second, third) if moment is not None]
     if not stamps:
         return None, None, None
-    return max(stamps), min(stamps), max(stamps)
+    newest = max(stamps)
+    return newest, min(stamps), newest
 
 
 def record_digest(record: dict) -> str:
@@ -462,31 +469,32 @@ class Watermark:
         # Without a list (overflow, or state written by the 1.x feed) records at that time are sent again.
         self.previous_seen: set[str] | None = set(seen) if isinstance(seen, list) else None
         self.newest = self.previous
-        self.newest_seen: set[str] | None = set(self.previous_seen) if self.previous_seen is not None else None
+        self._carried: set[str] = set(self.previous_seen or ())  # digests still valid while newest == previous
+        self._at_newest: list[dict] = []  # records handled at `newest`; digested once, in to_last_run()
 
-    def is_new(self, moment: datetime | None, digest: Callable[[], str]) -> bool:
+    def is_new(self, moment: datetime | None, record: dict) -> bool:
         """Whether to send a record. Not incremental (feedIncremental off): every record, every run."""
         if not self.incremental or moment is None or self.previous is None or moment > self.previous:
             return True
         if moment < self.previous:
             return False
-        return self.previous_seen is None or digest() not in self.previous_seen
+        return self.previous_seen is None or record_digest(record) not in self.previous_seen
 
-    def handled(self, moment: datetime | None, digest: Callable[[], str]) -> None:
+    def handled(self, moment: datetime | None, record: dict) -> None:
         if moment is None:
             return
         if self.newest is None or moment > self.newest:
-            self.newest, self.newest_seen = moment, {digest()}
-        elif moment == self.newest and self.newest_seen is not None:
-            self.newest_seen.add(digest())
-            if len(self.newest_seen) > MAX_TIE_DIGESTS:
-                self.newest_seen = None
+            self.newest, self._carried, self._at_newest = moment, set(), [record]
+        elif moment == self.newest:
+            self._at_newest.append(record)
 
     def to_last_run(self) -> dict:
         if self.newest is None:
             return {}
-        seen = sorted(self.newest_seen) if self.newest_seen is not None else None
-        return {"last_timestamp": format_time(self.newest), "seen_at_last_timestamp": seen}
+        seen: set[str] | None = self._carried | {record_digest(record) for record in self._at_newest}
+        if len(seen) > MAX_TIE_DIGESTS:
+            seen = None
+        return {"last_timestamp": format_time(self.newest), "seen_at_last_timestamp": sorted(seen) if seen is not None else None}
 
 
 # --- value checks -----------------------------------------------------------------------------------------
@@ -539,6 +547,11 @@ def check_ip(value: str) -> tuple[str, str] | None:
     """(indicator type, canonical value) for an IPv4/IPv6 address or network, port removed; None if invalid."""
     address = strip_port(refang(value))
     if not address:
+        return None
+    if IPV4_RE.fullmatch(address):  # the common case, without building an ipaddress object
+        octets = address.split(".")
+        if all(int(octet) <= 255 and (octet == "0" or not octet.startswith("0")) for octet in octets):
+            return FeedIndicatorType.IP, address
         return None
     try:
         if "/" in address:
@@ -628,10 +641,15 @@ def _text(value: Any) -> str:
 
 
 def _labels(value: Any) -> list[str]:
-    if value is None:
+    if not value:
         return []
     items = value if isinstance(value, list | tuple | set) else [value]
-    return [str(item).strip() for item in items if item is not None and str(item).strip()]
+    labels = []
+    for item in items:
+        text = (item if isinstance(item, str) else "" if item is None else str(item)).strip()
+        if text:
+            labels.append(text)
+    return labels
 
 
 # --- indicator building -----------------------------------------------------------------------------------
@@ -722,10 +740,9 @@ class IndicatorBuilder:
         for field, key in (("confidence", "confidence_level"), ("severity", "severity")):
             if record.get(key) not in (None, ""):
                 fields[field] = record[key]
-        if first_seen:
-            fields["firstseenbysource"] = format_time(first_seen)
-        if last_seen:
-            fields["lastseenbysource"] = format_time(last_seen)
+        if first_seen and last_seen:
+            fields["firstseenbysource"] = first_text = format_time(first_seen)
+            fields["lastseenbysource"] = first_text if last_seen == first_seen else format_time(last_seen)
         if indicator_type == FeedIndicatorType.File:
             field, label = HASH_KINDS[len(value)]
             fields[field] = value
@@ -761,24 +778,29 @@ class IndicatorBuilder:
                 known["fields"][field] = stamp
 
 
+DESCRIBED = (  # sources and categories are in the tags already
+    ("severity", "severity"),
+    ("confidence", "confidence_level"),
+    ("ThreatMon score", "score"),
+    ("status", "status"),
+    ("ISP", "isp"),
+    ("location", "geo_location"),
+    ("resolved IPs", "resolved_ips"),
+)
+
+
 def describe(record: dict, value: str) -> str:
     """A one-line summary of what ThreatMon says about the record."""
-    parts = [f"ThreatMon IOC ({_text(record.get('ioc_type')) or 'untyped'})"]
+    ioc_type = record.get("ioc_type")
+    parts = [f"ThreatMon IOC ({ioc_type if isinstance(ioc_type, str) and ioc_type else _text(ioc_type) or 'untyped'})"]
     original = record.get("ioc_value")
-    if isinstance(original, str) and original.strip() and original.strip().lower() != value.lower():
+    if isinstance(original, str) and original != value and original.strip().lower() != value.lower():
         parts.append(f"listed as {original.strip()}")
-    for label, key in (
-        ("sources", "source"),
-        ("categories", "categories"),
-        ("severity", "severity"),
-        ("confidence", "confidence_level"),
-        ("ThreatMon score", "score"),
-        ("status", "status"),
-        ("ISP", "isp"),
-        ("location", "geo_location"),
-        ("resolved IPs", "resolved_ips"),
-    ):
-        text = _text(record.get(key))
+    for label, key in DESCRIBED:
+        item = record.get(key)
+        if item is None or item == "" or item == []:
+            continue
+        text = item if isinstance(item, str) else _text(item)
         if text:
             parts.append(f"{label}: {text}")
     return "; ".join(parts)
@@ -800,11 +822,10 @@ def build_indicators(
         if moment is None:
             stats.untimed += 1
         if watermark is not None:
-            digest = partial(record_digest, record)
-            if not watermark.is_new(moment, digest):
+            if not watermark.is_new(moment, record):
                 stats.older += 1
                 continue
-            watermark.handled(moment, digest)
+            watermark.handled(moment, record)
         builder.add(record, times)
     return list(builder.indicators.values())
 

@@ -234,8 +234,8 @@ def test_indicator_carries_fields_and_the_record_as_raw_json():
     assert fields["lastseenbysource"] == "2024-05-01T10:00:00Z"
     for fragment in (
         "listed as 203.0.113.5:8080",
-        "sources: ThreatMon Honeypot, abuse.ch",
-        "categories: botnet, c2",
+        "severity: High",
+        "confidence: 90",
         "ISP: Example Hosting Ltd",
         "ThreatMon score: 88",
         "location: NL",
