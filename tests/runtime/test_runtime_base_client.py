@@ -277,10 +277,25 @@ def test_ssl_error_is_not_wrapped_when_certificates_are_not_checked(requests_moc
         BaseClient(BASE, verify=False)._http_request("GET", "/x")
 
 
-def test_read_timeout_is_not_wrapped(requests_mock, client):
-    requests_mock.get(f"{BASE}/x", exc=requests.exceptions.ReadTimeout("read timed out"))
-    with pytest.raises(requests.exceptions.ReadTimeout):
+@pytest.mark.parametrize(
+    "exception",
+    [
+        requests.exceptions.ReadTimeout("read timed out"),
+        requests.exceptions.ChunkedEncodingError("connection broken: incomplete read"),
+        requests.exceptions.ContentDecodingError("bad gzip"),
+        requests.exceptions.TooManyRedirects("30 redirects"),
+    ],
+)
+def test_read_timeouts_and_broken_bodies_are_not_wrapped(requests_mock, client, exception):
+    requests_mock.get(f"{BASE}/x", exc=exception)
+    with pytest.raises(type(exception)) as error:
         client._http_request("GET", "/x")
+    assert error.value is exception
+
+
+def test_a_base_url_without_scheme_is_not_wrapped():
+    with pytest.raises(requests.exceptions.MissingSchema):
+        BaseClient("threatmon.test/api")._http_request("GET", "/x")
 
 
 def test_retries_are_mounted_for_https_only(requests_mock, client):
