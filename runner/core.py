@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from runner.runtime import load_runtime, runtime_dir
 
 FETCH_COMMANDS = ("fetch-incidents", "fetch-indicators", "fetch-credentials", "long-running-execution")
@@ -136,9 +138,8 @@ class IntegrationRunner:
     ``incident``          the incident a command runs in (``demisto.incident()``); None: a playground.
     ``runtime``           the folder of the XSOAR runtime; default as the root conftest chooses.
     ``sleep``             replaces ``time.sleep`` during runs (tests: a recorder that does not sleep).
-    ``overrides``         module globals set after the file is loaded and before ``main()`` runs, e.g. a
-                          short read timeout in a test; when given, the file is loaded under another
-                          name first and ``main()`` is then called, instead of running it as __main__.
+    ``http_timeout_cap``  caps every ``requests`` timeout during runs at this many seconds (tests: a "slow
+                          answer" fault then costs half a second, not the integration's full read timeout).
     """
 
     def __init__(
@@ -150,7 +151,7 @@ class IntegrationRunner:
         instance_name: str | None = None,
         runtime: str | os.PathLike | None = None,
         sleep: Callable[[float], Any] | None = None,
-        overrides: dict | None = None,
+        http_timeout_cap: float | None = None,
     ):
         self.path = Path(integration).resolve()
         if not self.path.is_file():
@@ -160,7 +161,7 @@ class IntegrationRunner:
         self.instance_name = instance_name or f"{self.brand}_instance_1"
         self.incident = incident
         self.sleep = sleep
-        self.overrides = dict(overrides or {})
+        self.http_timeout_cap = http_timeout_cap
         self.demisto, self.csp = load_runtime(runtime_dir(runtime))
         self.last_run_file = Path(last_run_file) if last_run_file else None
         self.last_run: dict = {}
@@ -179,9 +180,11 @@ class IntegrationRunner:
         state = {"last_run": None, "last_run_set": False}
         patches = self._patches(command, result, state)
         saved = self._apply(patches)
-        saved_sleep = time.sleep
+        saved_sleep, saved_request = time.sleep, requests.Session.request
         if self.sleep is not None:
             time.sleep = self.sleep
+        if self.http_timeout_cap is not None:
+            requests.Session.request = _capped_request(saved_request, self.http_timeout_cap)
         started = time.perf_counter()
         try:
             self._execute()
@@ -198,7 +201,7 @@ class IntegrationRunner:
             result.traceback = traceback.format_exc()
         finally:
             result.duration_s = time.perf_counter() - started
-            time.sleep = saved_sleep
+            time.sleep, requests.Session.request = saved_sleep, saved_request
             self._restore(saved)
         if result.error is None:
             errors = [e for e in result.entries if e.get("Type") == ERROR_ENTRY_TYPE]
@@ -217,27 +220,18 @@ class IntegrationRunner:
         return result
 
     def _execute(self) -> None:
+        """Execute the file as ``__main__`` in a fresh module, as ``runpy.run_path`` does."""
         code = _compiled(self.path)
-        name = "__main__" if not self.overrides else f"_runner_{self.path.stem}"
-        module = types.ModuleType(name)
+        module = types.ModuleType("__main__")
         module.__file__ = str(self.path)
         module.__builtins__ = __builtins__
         saved_main = sys.modules.get("__main__")
-        sys.modules[name] = module
+        sys.modules["__main__"] = module
         try:
             exec(code, module.__dict__)  # noqa: S102 - running the integration is the point of the runner
-            if self.overrides:
-                for key, value in self.overrides.items():
-                    if key not in module.__dict__:
-                        raise KeyError(f"override {key!r}: the integration defines no such name")
-                    setattr(module, key, value)
-                module.main()
         finally:
-            if name == "__main__":
-                if saved_main is not None:
-                    sys.modules["__main__"] = saved_main
-            else:
-                sys.modules.pop(name, None)
+            if saved_main is not None:
+                sys.modules["__main__"] = saved_main
 
     # -- what the server provides ------------------------------------------------------------------------
 
@@ -365,6 +359,18 @@ class IntegrationRunner:
             if not result.ok or not result.incidents:
                 break
         return runs
+
+
+def _capped_request(original: Callable, cap: float) -> Callable:
+    def request(self, method, url, *args, **kwargs):
+        timeout = kwargs.get("timeout")
+        if isinstance(timeout, tuple):
+            kwargs["timeout"] = tuple(cap if t is None else min(t, cap) for t in timeout)
+        else:
+            kwargs["timeout"] = cap if timeout is None else min(timeout, cap)
+        return original(self, method, url, *args, **kwargs)
+
+    return request
 
 
 def _playground_incident() -> dict:

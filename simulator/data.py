@@ -14,7 +14,7 @@ stream, so switching a knob on never changes the underlying alarms.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 SEVERITIES = ("Information", "Low", "Medium", "High", "Critical")
@@ -162,7 +162,7 @@ class Alarm:
     codeless: bool = False
     alt_spellings: bool = False
     missing: tuple[str, ...] = ()
-    odd_severity: str | None = field(default=None)
+    odd_severity: int | None = None  # an index into ODD_SEVERITIES
     odd_date: int | None = None  # an index into ODD_DATE_FORMS
 
     def canonical(self) -> dict:
@@ -182,8 +182,8 @@ class Alarm:
         record = self.canonical()
         if self.string_code:
             record["alarmCode"] = str(self.code)
-        if self.odd_severity is not None or "severity" in self.missing:
-            record["severity"] = self.odd_severity
+        if self.odd_severity is not None:
+            record["severity"] = ODD_SEVERITIES[self.odd_severity]
         if self.odd_date is not None:
             record["alarmDate"] = ODD_DATE_FORMS[self.odd_date](self.date)
         if self.alt_spellings:
@@ -254,7 +254,7 @@ class AlarmFactory:
         if draws[1] < q.missing_fields:
             alarm.missing = tuple(rng.sample(_MISSABLE, rng.randint(1, 3)))
         if draws[2] < q.odd_severities:
-            alarm.odd_severity = rng.choice(ODD_SEVERITIES)
+            alarm.odd_severity = rng.randrange(len(ODD_SEVERITIES))
         if draws[3] < q.odd_dates:
             alarm.odd_date = rng.randrange(len(ODD_DATE_FORMS))
         alarm.alt_spellings = draws[4] < q.alt_spellings
@@ -282,7 +282,7 @@ class AlarmFactory:
             )
         if alarm_type == "Rogue Mobile App Detected":
             suffix = rng.choice(("Plus", "Lite", "Pro", "Wallet", "Rewards"))
-            package = f"com.{kw.replace('-', '')}.{suffix.lower()}"
+            package = f"com.example.{kw.replace('-', '')}.{suffix.lower()}"  # reversed: a name under example.com
             return (
                 f"Rogue mobile app '{BRAND} {suffix}' ({package})",
                 f"An app published as {package} on {rng.choice(APP_STORES)} uses the {BRAND} name and logo "

@@ -89,6 +89,8 @@ def parse_fault(spec: str) -> Fault:
     if not sep or not what:
         raise ValueError(f"fault {spec!r}: expected WHERE=WHAT, e.g. '#2=503,retry-after=1' or '/vulnerabilities/=drop'")
     where = where.strip()
+    if not where:
+        raise ValueError(f"fault {spec!r}: say where: #INDEX, a path fragment, 'METHOD /path' or *")
     parts = [p.strip() for p in what.split(",") if p.strip()]
     head, options = parts[0], parts[1:]
     kwargs: dict = {}

@@ -107,13 +107,14 @@ class SimConfig:
 class Simulator:
     """A ThreatMon API simulator. Knobs: see :class:`SimConfig`."""
 
-    def __init__(self, config: SimConfig | None = None, **knobs):
+    def __init__(self, config: SimConfig | None = None, clock=time.monotonic, **knobs):
         unknown = set(knobs) - {f.name for f in fields(SimConfig)}
         if unknown:
             raise TypeError(f"unknown simulator knob(s): {', '.join(sorted(unknown))}")
         self.config = replace(config or SimConfig(), **knobs)
         self.config.validate()
         cfg = self.config
+        self._clock = clock  # for the idle and lifetime limits (injectable: tests never wait)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._server: _Server | None = None
@@ -127,8 +128,7 @@ class Simulator:
         self.inserted = 0
         self._list_requests = 0
         self._takedown_done: set[int] = set()
-        self._started = time.monotonic()
-        self._last_activity = self._started
+        self._started = self._last_activity = clock()
 
         quirks = data.AlarmQuirks(
             string_codes=cfg.string_codes,
@@ -166,7 +166,7 @@ class Simulator:
         self._server = _Server((HOST, self.config.port), _Handler)
         self._server.sim = self
         self._stop.clear()
-        self._started = self._last_activity = time.monotonic()
+        self._started = self._last_activity = self._clock()
         serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         watch = threading.Thread(target=self._watchdog, daemon=True)
         serve.name, watch.name = "threatmon-simulator", "threatmon-simulator-watchdog"
@@ -205,12 +205,18 @@ class Simulator:
         self.stop()
 
     def _watchdog(self) -> None:
-        cfg = self.config
         while not self._stop.wait(0.1):
-            now = time.monotonic()
-            if now - self._last_activity > cfg.idle_timeout_s or now - self._started > cfg.max_lifetime_s:
-                threading.Thread(target=self.stop, daemon=True).start()
+            if self.check_limits():
                 return
+
+    def check_limits(self) -> bool:
+        """Stop (in the background) when idle for idle_timeout_s or alive for max_lifetime_s; True if so."""
+        cfg, now = self.config, self._clock()
+        if now - self._last_activity > cfg.idle_timeout_s or now - self._started > cfg.max_lifetime_s:
+            self._stop.set()
+            threading.Thread(target=self.stop, daemon=True, name="threatmon-simulator-stop").start()
+            return True
+        return False
 
     # -- addresses -----------------------------------------------------------------------------------
 
@@ -368,7 +374,7 @@ class Simulator:
                 "status": None,
                 "fault": None,
                 "auth": None,
-                "at": round(time.monotonic() - self._started, 4),
+                "at": round(self._clock() - self._started, 4),
             }
             self.requests.append(record)
             return record
@@ -655,7 +661,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         sim: Simulator = self.server.sim
-        sim._last_activity = time.monotonic()
+        sim._last_activity = sim._clock()
         split = urlsplit(self.path)
         path, query = split.path, parse_qs(split.query, keep_blank_values=True)
         length = _int(self.headers.get("Content-Length") or 0) or 0

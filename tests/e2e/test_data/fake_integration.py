@@ -1,0 +1,62 @@
+"""A tiny integration used to test the runner itself (not content: it lives under tests/)."""
+
+import time
+
+import demistomock as demisto
+from CommonServerPython import *  # noqa: F403
+
+
+def main():
+    command = demisto.command()
+    params = demisto.params()
+    args = demisto.args()
+    demisto.debug(f"fake: running {command}")
+    try:
+        if command == "test-module":
+            return_results("ok")  # noqa: F405
+        elif command == "fetch-incidents":
+            number = (demisto.getLastRun() or {}).get("n", 0)
+            batch = int(params.get("batch", 2))
+            incidents = [{"name": f"Fake {number + i}", "dbotMirrorId": str(number + i), "severity": 2} for i in range(batch)]
+            demisto.incidents(incidents)
+            demisto.setLastRun({"n": number + batch})
+            if params.get("fail_after_sending"):
+                raise ValueError("the fetch broke after sending")
+        elif command == "echo":
+            row = {"id": 1, "text": args.get("text")}
+            return_results(  # noqa: F405
+                CommandResults(  # noqa: F405
+                    outputs_prefix="Fake.Echo",
+                    outputs_key_field="id",
+                    outputs=row,
+                    readable_output=tableToMarkdown("Echo", [row]),  # noqa: F405
+                )
+            )
+        elif command == "leak":
+            demisto.info(f"the key is {params['credentials']['password']}")
+            return_results(f"key={params['credentials']['password']}")  # noqa: F405
+        elif command == "nap":
+            time.sleep(30)
+            return_results("rested")  # noqa: F405
+        elif command == "indicators":
+            demisto.createIndicators([{"value": "198.51.100.7", "type": "IP", "score": 2}])
+        elif command == "context":
+            context = demisto.getIntegrationContext() or {}
+            context["runs"] = context.get("runs", 0) + 1
+            demisto.setIntegrationContext(context)
+            return_results(str(context["runs"]))  # noqa: F405
+        elif command == "where":
+            incident = demisto.incident()
+            return_results(f"{incident.get('id')}:{incident.get('CustomFields', {}).get('threatmonalarmcode')}")  # noqa: F405
+        elif command == "not-json":
+            demisto.setLastRun({"when": time})
+        elif command == "exit-3":
+            raise SystemExit(3)
+        else:
+            raise NotImplementedError(f"{command} is not implemented")
+    except Exception as exc:
+        return_error(f"Failed to execute {command}: {exc}")  # noqa: F405
+
+
+if __name__ in ("__main__", "builtins"):
+    main()
