@@ -56,6 +56,8 @@ ALL_STATUS_CODES = tuple(range(100, 600))  # we classify every status ourselves
 # number of requests a run may send is bounded on its own.
 EXTRA_REQUESTS_PER_RUN = 30
 LAST_PAGE_TRIES = 4
+SCAN_MAX_REQUESTS = 200  # an unsorted list is read whole; this bounds it (the deadline too)
+MIGRATION_MAX_REQUESTS = 400  # counting a 1.0.x batch page by page, once, when totalRecords cannot be used
 MIGRATION_TRIES = 3
 MAX_FINGERPRINTS = 100  # alarms without a usable code are remembered by fingerprint, this many at most
 STATE_VERSION = 2
@@ -657,6 +659,23 @@ class Settings:
     mirror_instance: str = ""
 
 
+RELATIVE_TIME = re.compile(r"\d+\s+(minute|hour|day|week|month|year)s?(\s+ago)?", re.IGNORECASE)
+
+
+def parse_first_fetch(text: str) -> datetime:
+    """'7 days' / '12 hours ago' (relative to now) or a date ('2024-01-31', ISO-8601), as an aware UTC datetime.
+
+    Relative times go through arg_to_datetime; other text is not handed to it, because on text that is no date at
+    all the date parser can spend many seconds (it tries every language) before giving up.
+    """
+    moment = _parse_date_text(text)
+    if moment is None and RELATIVE_TIME.fullmatch(text):
+        moment = arg_to_datetime(text, arg_name="first_fetch")
+    if moment is None:
+        raise ValueError(f"The first_fetch parameter must be a time such as '7 days', '12 hours' or '2024-01-31'; got '{text}'.")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -687,15 +706,7 @@ def parse_params(params: dict[str, Any], fetch: bool = True) -> Settings:
     )
     first_fetch = str(params.get("first_fetch") or "").strip()
     if first_fetch:
-        try:
-            moment = arg_to_datetime(first_fetch, arg_name="first_fetch")
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise ValueError(
-                f"The first_fetch parameter must be a time such as '7 days', '12 hours' or '2024-01-31'; got '{first_fetch}'."
-            )
-        settings.first_fetch = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        settings.first_fetch = parse_first_fetch(first_fetch)
     settings.min_severity = parse_choice(params.get("min_severity"), "min_severity", SEVERITY_WORDS, "parameter")
     settings.last_incident_id = parse_int(params.get("lastIncidentId"), "lastIncidentId", "parameter", 0)
     direction = str(params.get("mirror_direction") or "None").strip().lower()
@@ -777,6 +788,10 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+class _TotalUnreliable(Exception):
+    """totalRecords does not describe the filtered list (missing, or counting something else)."""
+
+
 class _RequestBudgetUsed(Exception):
     """The run sent as many requests as it may; it ends normally and the next run continues."""
 
@@ -811,6 +826,7 @@ class AlarmFetcher:
         self.requests = 0
         self.max_requests = -(-settings.max_fetch // PAGE_SIZE) + EXTRA_REQUESTS_PER_RUN
         self.cutoff = parse_alarm_date(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
+        self.total_unreliable = False
         self.skipped = 0
 
     # ----- the run -----
@@ -842,12 +858,12 @@ class AlarmFetcher:
         order = detect_order(self._codes(first.data))
         if order == ASC:
             self._run_ascending(first)
-        elif first.total is None or order == UNSORTED:
-            self._run_scan(first)
         elif order == DESC:
             self._run_descending(first.total)
-        else:  # page 0 cannot tell (a single code): compare it with the last page
-            last = self._verified_last_page(first.total)
+        elif order == UNSORTED:
+            self._run_scan(first)
+        else:  # page 0 cannot tell (fewer than two codes): compare it with the last page
+            last = self._locate_last_page(first.total, None)
             head, tail = self._codes(first.data), self._codes(last.data)
             if head and tail and min(head) > max(tail):
                 self._run_descending(first.total, prefetched=last)
@@ -858,32 +874,32 @@ class AlarmFetcher:
 
     def _run_ascending(self, page: _Page) -> None:
         """Ascending: page 0 of afterAlarmCode=C holds the smallest codes above C. Take them, move C, ask page 0
-        again with the new C. Cursor paging is immune to alarms created meanwhile (they land at the end).
+        again with the new C. Cursor paging is immune to alarms created meanwhile (they land at the end) and to
+        alarms leaving the list. A short page (fewer than ten) is the end of the list.
 
-        If a page holds no code above C (a server that ignores or loosens the filter), the next page is read with the
-        same C; the smallest codes above C are then on the first page that has any.
+        If a full page holds no code above C (a server that ignores or loosens the filter), the next page is read
+        with the same C; the smallest codes above C are then on the first page that has any.
         """
         number = 0
         while True:
             usable = self._usable(page.data)
             if usable and self._consume(usable):
                 return
-            if len(page.data) < PAGE_SIZE and (page.total is None or number * PAGE_SIZE + len(page.data) >= page.total):
+            if len(page.data) < PAGE_SIZE:
                 self.drained = True
                 return
             if not usable:
                 number += 1
             page = self._get(number)
 
-    def _run_descending(self, total: int, prefetched: _Page | None = None) -> None:
-        """Descending: the smallest codes above C are on the LAST page, found from totalRecords and verified (a
-        page is the last one when 10*page + len(data) == its own totalRecords and data is not empty). Its codes
-        are taken in ascending order, C moves, and the next last page is predicted from the count taken.
-        Alarms created meanwhile land on page 0 and only shift the last page, which the verification catches.
+    def _run_descending(self, total: int | None, prefetched: _Page | None = None) -> None:
+        """Descending: the smallest codes above C are on the LAST page (see _locate_last_page). Its codes are taken in
+        ascending order, C moves, and the next last page is predicted from the count taken. Alarms created meanwhile
+        land on page 0 and only shift the last page, which the verification catches.
         """
-        guess = total
+        guess, hint = total, None
         while True:
-            page = prefetched or self._verified_last_page(guess)
+            page = prefetched or self._locate_last_page(guess, hint)
             prefetched = None
             if not page.data:
                 self.drained = True
@@ -906,12 +922,16 @@ class AlarmFetcher:
             if number == 0:
                 self.drained = True
                 return
-            guess = (page.total or 0) - len(usable)
+            guess = page.total - len(usable) if page.total is not None else None
+            hint = number - 1
 
     def _run_scan(self, first: _Page) -> None:
-        """Any other order: read every page (bounded) and keep the smallest codes. The scan counts only if the list
-        did not change while it was read (the same totalRecords on every page; without one, no code seen twice):
-        then every code above C is in hand and taking the smallest ones is safe. One rescan, then give up."""
+        """Any other order: read every page up to the first short one and keep the smallest codes. The scan counts
+        only if the list did not change while it was read: no code seen twice (an alarm created in front of the read
+        position pushes one alarm onto the next page, where it is seen again) and one totalRecords throughout. Then
+        every code above C that existed is in hand, anything created later has a larger code, and taking the smallest
+        ones is safe. One rescan, then give up (the next run tries again). A scan may read up to SCAN_MAX_REQUESTS."""
+        self.max_requests = max(self.max_requests, self.requests + SCAN_MAX_REQUESTS)
         for attempt in range(2):
             page = first if attempt == 0 else self._get(0)
             usable: dict[int, dict[str, Any]] = {}
@@ -922,12 +942,10 @@ class AlarmFetcher:
                 seen.extend(self._codes(page.data))
                 for code, alarm in self._usable(page.data).items():
                     usable.setdefault(code, alarm)
-                at_end = len(page.data) < PAGE_SIZE or (page.total is not None and (page.number + 1) * PAGE_SIZE >= page.total)
-                if at_end:
+                if len(page.data) < PAGE_SIZE:
                     break
                 page = self._get(page.number + 1)
-            stable = len(totals) == 1 and (None not in totals or len(seen) == len(set(seen)))
-            if stable:
+            if len(totals - {None}) <= 1 and len(seen) == len(set(seen)):
                 if not self._consume(usable):
                     self.drained = True
                 return
@@ -937,7 +955,20 @@ class AlarmFetcher:
             retryable=True,
         )
 
+    def _locate_last_page(self, total: int | None, hint: int | None) -> _Page:
+        """The last page of afterAlarmCode=C: from totalRecords when it is trustworthy, else by probing pages."""
+        if total is not None and not self.total_unreliable:
+            try:
+                return self._verified_last_page(total)
+            except _TotalUnreliable:
+                # totalRecords may count something else (all alarms, not the filtered ones): stop using it this run.
+                self.total_unreliable = True
+        if hint is None:
+            hint = max(0, (total - 1) // PAGE_SIZE) if total else 0
+        return self._probed_last_page(hint)
+
     def _verified_last_page(self, guess: int) -> _Page:
+        """A page is the last one when 10*page + len(data) == its own totalRecords and data is not empty."""
         number = max(0, (guess - 1) // PAGE_SIZE)
         for _ in range(LAST_PAGE_TRIES):
             page = self._get(number)
@@ -951,9 +982,38 @@ class AlarmFetcher:
             if recomputed == number:
                 break  # the server contradicts itself: this page is "last" by its count but not by its content
             number = recomputed
+        raise _TotalUnreliable()
+
+    def _probed_last_page(self, hint: int) -> _Page:
+        """The last page without totalRecords: gallop up from the hint to an empty page, bisect down to the last
+        non-empty one. A short page (1..9 alarms) is the last one by itself. A full page is the last one only if the
+        next page was seen empty AFTER it was read (had an alarm been created in between, the next page would hold
+        the alarm pushed off the full one)."""
+        for _ in range(LAST_PAGE_TRIES):
+            reads: dict[int, tuple[int, _Page]] = {}
+            low, high, number, step = -1, None, max(0, hint), 1
+            while high is None or high - low > 1:
+                if high is not None:
+                    number = (low + high) // 2
+                page = self._get(number)
+                reads[number] = (self.requests, page)
+                if page.data and len(page.data) < PAGE_SIZE:
+                    return page
+                if not page.data:
+                    high = number
+                else:
+                    low = number
+                    if high is None:
+                        number, step = number + step, step * 2
+            if low < 0:
+                return _Page(0, [], None)  # page 0 is empty: nothing above C
+            if reads[low][0] < reads[low + 1][0]:
+                return reads[low][1]
+            if not self._get(low + 1).data:
+                return reads[low][1]
+            hint = low + 1
         raise ThreatMonError(
-            "ThreatMon's alarm pages did not match its totalRecords (alarms kept arriving or the answer "
-            "is inconsistent); the next run tries again",
+            "ThreatMon's alarm pages kept changing while the oldest alarms were looked for; the next run tries again",
             kind="inconsistent",
             retryable=True,
         )
@@ -970,7 +1030,8 @@ class AlarmFetcher:
           - descending order: pages 0..P-1 were the P*10 largest codes of (L, M] (M was the top of page 0), so the
             ones NOT ingested are the smallest n of (L, M], with n = count(L, M] - P*10.
         count(L, M] = T(L) - T(M), the totalRecords of afterAlarmCode=L and =M; alarms created meanwhile have codes
-        above M and add to both, so T(M) is read before and after T(L) and must not change in between.
+        above M and add to both, so T(M) is read before and after T(L) and must not change in between. When
+        totalRecords cannot give it, the list of afterAlarmCode=L is read page by page instead (_count_by_listing).
         In the ascending case n is never positive (count(L, M] is P*10, new codes are above M), so n alone decides:
         n <= 0 -> C = M; n > 0 -> C = L and the next n codes above L are taken normally, after which C jumps to M.
         Limit: if alarms were created while 1.0.x itself paged a descending list, its pages overlapped and it ingested
@@ -980,20 +1041,11 @@ class AlarmFetcher:
         if not page or max_seen is None or legacy_code is None or max_seen <= legacy_code:
             self.state.code, self.state.legacy_10 = legacy_code, None
             return
-        for _ in range(MIGRATION_TRIES):
-            before = self._total(max_seen)
-            above_legacy = self._total(legacy_code)
-            after = self._total(max_seen)
-            if before is not None and above_legacy is not None and before == after:
-                break
-        else:
-            raise ThreatMonError(
-                "Could not count the alarms left by the previous ThreatMon pack version (totalRecords was "
-                "missing or kept changing); the next run tries again",
-                kind="inconsistent",
-                retryable=True,
-            )
-        remaining = above_legacy - before - page * PAGE_SIZE
+        count = self._count_by_totals(legacy_code, max_seen)
+        if count is None or count < page * PAGE_SIZE:
+            # 1.0.x read P*10 codes of (L, M], so fewer means totalRecords is missing, unstable or counts something else.
+            count = self._count_by_listing(legacy_code, max_seen, page * PAGE_SIZE)
+        remaining = count - page * PAGE_SIZE
         self.state.legacy_10 = None
         if remaining > 0:
             self.state.code = legacy_code
@@ -1005,27 +1057,52 @@ class AlarmFetcher:
             f"{max(remaining, 0)} alarm(s) of that batch were still to ingest."
         )
 
+    def _count_by_totals(self, low: int, high: int) -> int | None:
+        """count(low, high] from totalRecords: T(high), T(low), T(high) again; None if missing or unstable."""
+        for _ in range(MIGRATION_TRIES):
+            before = self._get(0, after=high).total
+            above_low = self._get(0, after=low).total
+            after = self._get(0, after=high).total
+            if before is not None and above_low is not None and before == after:
+                return above_low - before
+        return None
+
+    def _count_by_listing(self, low: int, high: int, read_by_legacy: int) -> int:
+        """count(low, high] by reading the list of afterAlarmCode=low (any order; alarms created meanwhile only push
+        alarms to later pages, where a set of codes sees them once). An ascending list needs no count: there the
+        1.0.x pack had read exactly the smallest codes, so read_by_legacy is returned. Bounded by
+        MIGRATION_MAX_REQUESTS and the deadline; a run that cannot finish leaves the 1.0.x lastRun untouched."""
+        self.max_requests = max(self.max_requests, self.requests + MIGRATION_MAX_REQUESTS)
+        codes: set[int] = set()
+        number = 0
+        while True:
+            page = self._get(number, after=low)
+            page_codes = self._codes(page.data)
+            if number == 0 and len(page.data) == PAGE_SIZE and detect_order(page_codes) == ASC:
+                return read_by_legacy
+            codes.update(code for code in page_codes if low < code <= high)
+            if len(page.data) < PAGE_SIZE:
+                return len(codes)
+            number += 1
+
     # ----- pieces -----
 
-    def _get(self, number: int, after: int | None = None, use_state: bool = True) -> _Page:
+    def _get(self, number: int, after: int | None = None) -> _Page:
+        """Page `number` of afterAlarmCode=C (or of `after` when given)."""
         if self.requests >= self.max_requests:
             raise _RequestBudgetUsed()
         self.requests += 1
-        body = self.client.list_alarms(page=number, after_alarm_code=self.state.code if use_state else after)
+        body = self.client.list_alarms(page=number, after_alarm_code=self.state.code if after is None else after)
         data = body.get("data") or []
         total = _int_or_none(body.get("totalRecords"))
         if total is not None and total < number * PAGE_SIZE + len(data):
             total = None  # a count that contradicts the page itself is no count at all
         return _Page(number, data, total)
 
-    def _total(self, after: int) -> int | None:
-        return self._get(0, after=after, use_state=False).total
-
     @staticmethod
     def _holds_everything(page: _Page) -> bool:
-        if page.total is not None:
-            return len(page.data) >= page.total
-        return len(page.data) < PAGE_SIZE
+        """Page 0 is the whole list: it is short (a page holds ten unless it is the last), or totalRecords says so."""
+        return len(page.data) < PAGE_SIZE or (page.total is not None and len(page.data) >= page.total)
 
     @staticmethod
     def _codes(data: list[Any]) -> list[int]:

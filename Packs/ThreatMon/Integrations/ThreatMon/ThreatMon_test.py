@@ -161,6 +161,8 @@ class FakeThreatMon:
         body: dict = {"data": listing[page * 10 : page * 10 + 10]}
         if self.total_mode == "ok":
             body["totalRecords"] = len(listing)
+        elif self.total_mode == "unfiltered":
+            body["totalRecords"] = len(self.alarms) + len(self.codeless)
         elif self.total_mode == "string":
             body["totalRecords"] = str(len(listing))
         fault = self.faults.get(self.calls)
@@ -417,13 +419,37 @@ def test_fetch_unsorted_list_that_never_settles_raises_without_losing_anything()
             fetch_incidents(make_client(), {}, make_settings(), now=NOW)
 
 
-def test_fetch_inconsistent_descending_pages_raise_when_nothing_was_taken():
-    """totalRecords says 25 but every page is full: the last page can never be verified."""
+def test_fetch_endless_full_pages_end_the_run_at_the_request_bound_without_taking_anything():
+    """Every page is full and the same: the end of the list is never found, so nothing can be taken safely."""
     page = {"data": [{"alarmCode": 100 - n} for n in range(10)], "totalRecords": 25}
     with requests_mock.Mocker() as mocker:
         mocker.get(LIST_URL, json=page)
-        with pytest.raises(ThreatMonError, match="totalRecords"):
-            fetch_incidents(make_client(), {}, make_settings(), now=NOW)
+        last_run, incidents = fetch_incidents(make_client(), {"state_version": 2, "last_alarm_code": 3}, make_settings(), now=NOW)
+        assert mocker.call_count == 100 // 10 + ThreatMon.EXTRA_REQUESTS_PER_RUN
+    assert (last_run, incidents) == ({"state_version": 2, "last_alarm_code": 3}, [])
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("total_mode", ["unfiltered", "missing", "string"])
+@pytest.mark.parametrize("inserts", [{}, {2: 3, 4: 12, 9: 1}])
+@pytest.mark.parametrize("max_fetch", [6, 100])
+def test_fetch_does_not_depend_on_total_records(order, total_mode, inserts, max_fetch):
+    """totalRecords may count every alarm (not the filtered ones), be missing or be text."""
+    with requests_mock.Mocker() as mocker:
+        fake = FakeThreatMon(range(1, 118), order).register(mocker)
+        fake.total_mode, fake.inserts = total_mode, dict(inserts)
+        _, incidents = drain(fake, make_settings(max_fetch=max_fetch))
+    assert_exactly_once(incidents, fake.alarms)
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_fetch_without_total_records_reads_few_pages(order):
+    with requests_mock.Mocker() as mocker:
+        fake = FakeThreatMon(range(1, 1001), order).register(mocker)
+        fake.total_mode = "missing"
+        _, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=100), now=NOW)
+    assert codes_of(incidents) == list(range(1, 101))
+    assert fake.calls <= (11 if order == "asc" else 40)
 
 
 @pytest.mark.parametrize(("order", "limit"), [("asc", 11), ("desc", 12)])
@@ -478,6 +504,19 @@ def test_fetch_continues_a_1_0_x_batch_without_reingesting(order, legacy_code, p
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("total_mode", ["unfiltered", "missing"])
+@pytest.mark.parametrize("created_since", [0, 14])
+def test_fetch_continues_a_1_0_x_batch_when_total_records_cannot_count_it(order, total_mode, created_since):
+    with requests_mock.Mocker() as mocker:
+        fake = FakeThreatMon(range(1, 181), order).register(mocker)
+        done_by_legacy, last_run = legacy_state(fake, 40, 3)
+        fake.create(created_since)
+        fake.total_mode = total_mode
+        _, incidents = drain(fake, make_settings(max_fetch=30), last_run)
+    assert_exactly_once(incidents, [code for code in fake.alarms if code > 40 and code not in done_by_legacy])
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_1_0_x_finished_batch_continues_after_its_last_code(order):
     with requests_mock.Mocker() as mocker:
         fake = FakeThreatMon(range(1, 31), order).register(mocker)
@@ -492,15 +531,6 @@ def test_fetch_1_0_x_counts_are_reread_when_alarms_arrive_between_them():
         fake.inserts = {2: 4}  # between the first T(M) and T(L): the counts disagree and are read again
         _, incidents = drain(fake, make_settings(), last_run)
     assert_exactly_once(incidents, [code for code in fake.alarms if code > 20 and code not in done_by_legacy])
-
-
-def test_fetch_1_0_x_position_is_kept_when_its_counts_cannot_be_read():
-    with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 91), "desc").register(mocker)
-        fake.total_mode = "missing"
-        legacy = load_json("legacy_last_run.json")
-        with pytest.raises(ThreatMonError, match="previous ThreatMon pack"):
-            fetch_incidents(make_client(), dict(legacy), make_settings(), now=NOW)
 
 
 def test_fetch_1_0_x_position_survives_a_failure_during_the_conversion():
@@ -949,6 +979,27 @@ def valid_params(**overrides):
     }
     params.update(overrides)
     return params
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("7 days", timedelta(days=7)),
+        ("12 hours ago", timedelta(hours=12)),
+        ("1 Week", timedelta(weeks=1)),
+        ("30 minutes", timedelta(minutes=30)),
+    ],
+)
+def test_first_fetch_relative_times(text, age):
+    assert abs(datetime.now(UTC) - ThreatMon.parse_first_fetch(text) - age) < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2024-01-31", datetime(2024, 1, 31, tzinfo=UTC)), ("2024-01-31T10:00:00+02:00", datetime(2024, 1, 31, 8, tzinfo=UTC))],
+)
+def test_first_fetch_dates(text, expected):
+    assert ThreatMon.parse_first_fetch(text) == expected
 
 
 def test_parse_params_reads_every_parameter():
