@@ -687,13 +687,15 @@ class RunStats:
 
 
 class IndicatorBuilder:
-    """Turns ThreatMon records into XSOAR indicator objects, merging repeats of a value within a run."""
+    """Turns ThreatMon records into XSOAR indicator objects, in two steps so that indicator objects exist only
+    a batch at a time: add() types and checks each record and groups the repeats of a value (a small index
+    entry per record); indicators() then builds the objects lazily, one value at a time, merging repeats."""
 
     def __init__(self, settings: FeedSettings, stats: RunStats):
         self.settings = settings
         self.stats = stats
-        self.indicators: dict[tuple[str, str], dict] = {}
-        self._when: dict[tuple[str, str], datetime | None] = {}
+        # (type, value) -> (record, times), or a list of them when the value repeats within the answer
+        self.groups: dict[tuple[str, str], Any] = {}
 
     def typed_value(self, record: dict) -> tuple[str, str] | None:
         """(type, value) of a record, or None after counting it as malformed or of an unknown kind."""
@@ -730,11 +732,42 @@ class IndicatorBuilder:
         typed = self.typed_value(record)
         if typed is None:
             return False
-        indicator_type, value = typed
-        moment, first_seen, last_seen = times
-        labels = _labels(record.get("tags")) + _labels(record.get("categories")) + _labels(record.get("source"))
-        tags = list(dict.fromkeys(labels + list(self.settings.feed_tags)))
-        fields: dict[str, Any] = {"tags": tags, "description": describe(record, value)}
+        entry = (record, times)
+        known = self.groups.get(typed)
+        if known is None:
+            self.groups[typed] = entry
+            self.stats.built[typed[0]] += 1
+        else:
+            self.stats.duplicates += 1
+            if isinstance(known, list):
+                known.append(entry)
+            else:
+                self.groups[typed] = [known, entry]
+        return True
+
+    def indicators(self) -> Iterator[dict]:
+        for (indicator_type, value), entry in self.groups.items():
+            yield self.build(indicator_type, value, entry if isinstance(entry, list) else [entry])
+
+    def build(self, indicator_type: str, value: str, entries: list[tuple[dict, tuple]]) -> dict:
+        """One indicator from every record of a value: the newest record gives the data and rawJSON, tags are
+        united, first/last seen widened, and the highest score kept."""
+        record, (moment, first_seen, last_seen) = entries[0]
+        score = self.score(record)
+        tags = dict.fromkeys(_labels(record.get("tags")) + _labels(record.get("categories")) + _labels(record.get("source")))
+        for other, (other_moment, other_first, other_last) in entries[1:]:
+            tags.update(
+                dict.fromkeys(_labels(other.get("tags")) + _labels(other.get("categories")) + _labels(other.get("source")))
+            )
+            score = max(score, self.score(other))
+            if other_moment is not None and (moment is None or other_moment > moment):
+                record, moment = other, other_moment
+            if other_first is not None and (first_seen is None or other_first < first_seen):
+                first_seen = other_first
+            if other_last is not None and (last_seen is None or other_last > last_seen):
+                last_seen = other_last
+        tags.update(dict.fromkeys(self.settings.feed_tags))
+        fields: dict[str, Any] = {"tags": list(tags), "description": describe(record, value)}
         if self.settings.tlp_color:
             fields["trafficlightprotocol"] = self.settings.tlp_color
         for field, key in (("confidence", "confidence_level"), ("severity", "severity")):
@@ -747,35 +780,7 @@ class IndicatorBuilder:
             field, label = HASH_KINDS[len(value)]
             fields[field] = value
             fields["hashtype"] = label
-        indicator = {"value": value, "type": indicator_type, "rawJSON": record, "score": self.score(record), "fields": fields}
-        key = (indicator_type, value)
-        known = self.indicators.get(key)
-        if known is None:
-            self.indicators[key] = indicator
-            self._when[key] = moment
-            self.stats.built[indicator_type] += 1
-        else:
-            self.stats.duplicates += 1
-            self._merge(key, known, indicator, moment)
-        return True
-
-    def _merge(self, key: tuple[str, str], known: dict, new: dict, moment: datetime | None) -> None:
-        """Tags are united, first/last seen widened, the newest record's data and the higher score kept."""
-        old_fields, new_fields = known["fields"], new["fields"]
-        tags = list(dict.fromkeys(old_fields["tags"] + new_fields["tags"]))
-        first = min(filter(None, (old_fields.get("firstseenbysource"), new_fields.get("firstseenbysource"))), default=None)
-        last = max(filter(None, (old_fields.get("lastseenbysource"), new_fields.get("lastseenbysource"))), default=None)
-        previous = self._when[key]
-        if moment is not None and (previous is None or moment > previous):
-            new["score"] = max(new["score"], known["score"])
-            self.indicators[key] = known = new
-            self._when[key] = moment
-        else:
-            known["score"] = max(new["score"], known["score"])
-        known["fields"]["tags"] = tags
-        for field, stamp in (("firstseenbysource", first), ("lastseenbysource", last)):
-            if stamp:
-                known["fields"][field] = stamp
+        return {"value": value, "type": indicator_type, "rawJSON": record, "score": score, "fields": fields}
 
 
 DESCRIBED = (  # sources and categories are in the tags already
@@ -808,9 +813,12 @@ def describe(record: dict, value: str) -> str:
 
 def build_indicators(
     records: Iterable, settings: FeedSettings, stats: RunStats, watermark: Watermark | None = None
-) -> list[dict]:
-    """Indicators of the records the watermark calls new (all when None), in one linear pass.
-    Every record handled (built, malformed or of an unknown kind) moves the watermark."""
+) -> Iterator[dict]:
+    """The indicators of the records the watermark calls new (all when None).
+
+    One linear pass over the records checks and groups them (the stats and the watermark are final when
+    this returns); the indicator objects are then made lazily as the caller iterates, so only a batch of them
+    exists at a time. Every record handled (built, malformed or of an unknown kind) moves the watermark."""
     builder = IndicatorBuilder(settings, stats)
     for record in records:
         stats.received += 1
@@ -827,7 +835,7 @@ def build_indicators(
                 continue
             watermark.handled(moment, record)
         builder.add(record, times)
-    return list(builder.indicators.values())
+    return builder.indicators()
 
 
 """ COMMAND FUNCTIONS """
@@ -839,8 +847,9 @@ def test_module(client: Client, settings: FeedSettings) -> str:
     return "ok"
 
 
-def fetch_indicators(client: Client, last_run: dict, settings: FeedSettings) -> tuple[dict, list[dict]]:
-    """(next lastRun, indicators to create). Pure but for one demisto.debug summary line."""
+def fetch_indicators(client: Client, last_run: dict, settings: FeedSettings) -> tuple[dict, Iterator[dict]]:
+    """(next lastRun, the indicators to create, made lazily). Pure but for one demisto.debug summary line.
+    main() saves the lastRun only after every batch was created, so a failed run is repeated, not lost."""
     records = client.get_daily_iocs(data_type=settings.data_type, size=settings.limit, collection_ids=settings.collection_ids)
     watermark = Watermark(last_run, incremental=settings.incremental)
     stats = RunStats()
@@ -855,7 +864,7 @@ def get_indicators_command(client: Client, args: dict, settings: FeedSettings) -
     data_type = parse_data_type(args.get("data_type") or settings.data_type, "data_type")
     records = client.get_daily_iocs(data_type=data_type, size=limit, collection_ids=settings.collection_ids)
     stats = RunStats()
-    indicators = build_indicators(records, settings, stats)[:limit]
+    indicators = list(itertools.islice(build_indicators(records, settings, stats), limit))
     outputs = [
         {
             "Value": item["value"],

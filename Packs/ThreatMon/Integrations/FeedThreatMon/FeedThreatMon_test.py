@@ -53,6 +53,11 @@ def record(value, ioc_type="ip", **extra) -> dict:
     return {"ioc_value": value, "ioc_type": ioc_type, **extra}
 
 
+def only(items):
+    (item,) = items
+    return item
+
+
 def typed(rec: dict) -> tuple:
     """(result, counters touched) of the type check of one record."""
     stats = feed.RunStats()
@@ -211,7 +216,7 @@ def test_ioc_type_is_matched_loosely(ioc_type, kind):
     ],
 )
 def test_file_indicators_record_the_hash_kind(value, field, label):
-    indicators = feed.build_indicators([record(value, "hash")], settings(), feed.RunStats())
+    indicators = list(feed.build_indicators([record(value, "hash")], settings(), feed.RunStats()))
     assert indicators[0]["type"] == "File"
     assert indicators[0]["fields"][field] == value
     assert indicators[0]["fields"]["hashtype"] == label
@@ -222,7 +227,7 @@ def test_file_indicators_record_the_hash_kind(value, field, label):
 
 def test_indicator_carries_fields_and_the_record_as_raw_json():
     rec = load("iocs_mixed.json")["iocs"][0]
-    indicator = feed.build_indicators([rec], settings(feed_tags=("ThreatMon", "c2"), tlp_color="AMBER"), feed.RunStats())[0]
+    indicator = only(feed.build_indicators([rec], settings(feed_tags=("ThreatMon", "c2"), tlp_color="AMBER"), feed.RunStats()))
     assert indicator["rawJSON"] is rec
     assert indicator["value"] == "203.0.113.5"
     fields = indicator["fields"]
@@ -244,22 +249,27 @@ def test_indicator_carries_fields_and_the_record_as_raw_json():
 
 
 def test_indicator_without_optional_data_has_no_empty_fields():
-    indicator = feed.build_indicators([record("192.0.2.1")], settings(), feed.RunStats())[0]
+    indicator = only(feed.build_indicators([record("192.0.2.1")], settings(), feed.RunStats()))
     assert indicator["fields"] == {"tags": [], "description": "ThreatMon IOC (ip)"}
 
 
 def test_description_flattens_lists_and_objects():
     rec = record(
-        "bad.example.com", "domain", resolved_ips=["192.0.2.1", "192.0.2.2"], geo_location={"country": "TR", "city": None}
+        "bad.example.com",
+        "domain",
+        resolved_ips=["192.0.2.1", "192.0.2.2"],
+        geo_location={"country": "TR", "city": None},
+        status=[None, ""],
     )
-    description = feed.build_indicators([rec], settings(), feed.RunStats())[0]["fields"]["description"]
+    description = only(feed.build_indicators([rec], settings(), feed.RunStats()))["fields"]["description"]
+    assert "status" not in description
     assert "resolved IPs: 192.0.2.1, 192.0.2.2" in description
     assert "location: country: TR" in description
 
 
 def test_tags_drop_blanks_and_accept_single_strings():
     rec = record("192.0.2.1", tags=["c2", " ", None, "c2"], categories="botnet", source=["abuse.ch", ""])
-    indicator = feed.build_indicators([rec], settings(feed_tags=("botnet",)), feed.RunStats())[0]
+    indicator = only(feed.build_indicators([rec], settings(feed_tags=("botnet",)), feed.RunStats()))
     assert indicator["fields"]["tags"] == ["c2", "botnet", "abuse.ch"]
 
 
@@ -280,7 +290,7 @@ def test_tags_drop_blanks_and_accept_single_strings():
 )
 def test_score_follows_the_reputation_setting_else_the_severity(reputation, severity, expected):
     rec = record("192.0.2.1", severity=severity)
-    assert feed.build_indicators([rec], settings(reputation_score=reputation), feed.RunStats())[0]["score"] == expected
+    assert only(feed.build_indicators([rec], settings(reputation_score=reputation), feed.RunStats()))["score"] == expected
 
 
 def test_repeats_of_a_value_in_one_answer_are_merged():
@@ -288,7 +298,7 @@ def test_repeats_of_a_value_in_one_answer_are_merged():
     second = record("198.51.100.10:443", tags=["https"], severity="Low", timestamp="2024-05-01T09:00:00Z")
     older = record("198.51.100.10", tags=["old"], severity="Low", timestamp="2024-04-30T09:00:00Z")
     stats = feed.RunStats()
-    indicators = feed.build_indicators([first, second, older], settings(), stats)
+    indicators = list(feed.build_indicators([first, second, older], settings(), stats))
     assert len(indicators) == 1
     merged = indicators[0]
     assert merged["rawJSON"] is second
@@ -302,7 +312,7 @@ def test_repeats_of_a_value_in_one_answer_are_merged():
 
 def test_untimed_repeats_keep_the_first_record_and_have_no_seen_dates():
     first, second = record("192.0.2.8", tags=["a"]), record("192.0.2.8", tags=["b"])
-    indicators = feed.build_indicators([first, second], settings(), feed.RunStats())
+    indicators = list(feed.build_indicators([first, second], settings(), feed.RunStats()))
     assert len(indicators) == 1
     assert indicators[0]["rawJSON"] is first
     assert indicators[0]["fields"]["tags"] == ["a", "b"]
@@ -348,7 +358,8 @@ def test_record_time_is_the_newest_of_its_timestamps():
 
 def fetch(requests_mock, client, answer: str, last_run: dict, **overrides):
     requests_mock.get(ENDPOINT, json=load(answer))
-    return feed.fetch_indicators(client, last_run, settings(**overrides))
+    next_run, indicators = feed.fetch_indicators(client, last_run, settings(**overrides))
+    return next_run, list(indicators)
 
 
 def values(indicators) -> list[str]:
@@ -393,7 +404,7 @@ def test_the_same_daily_value_republished_later_is_sent_again(requests_mock, cli
     last_run, _ = fetch(requests_mock, client, "iocs_run1.json", {})
     republished = dict(load("iocs_run1.json")["iocs"][0], timestamp="2024-05-02T08:00:00Z")
     requests_mock.get(ENDPOINT, json={"iocs": [republished]})
-    _, indicators = feed.fetch_indicators(client, last_run, settings())
+    indicators = list(feed.fetch_indicators(client, last_run, settings())[1])
     assert values(indicators) == ["198.51.100.10"]
 
 
@@ -420,7 +431,7 @@ def test_too_many_records_at_the_newest_time_are_sent_again_rather_than_lost(req
     requests_mock.get(ENDPOINT, json={"iocs": same_time})
     last_run, _ = feed.fetch_indicators(client, {}, settings())
     assert last_run == {"last_timestamp": "2024-05-01T10:00:00Z", "seen_at_last_timestamp": None}
-    _, indicators = feed.fetch_indicators(client, last_run, settings())
+    indicators = list(feed.fetch_indicators(client, last_run, settings())[1])
     assert len(indicators) == 3
 
 
