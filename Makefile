@@ -43,7 +43,7 @@ unit: install
 	$(PY) -m pytest --cov --cov-report=term-missing
 
 validate: install
-	$(SDK) validate -i $(PACK)
+	$(SDK) validate -i $(PACK) --config-path validation_config.toml
 
 zip: install
 	rm -rf $(BUILD)
