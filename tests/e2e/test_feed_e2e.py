@@ -250,7 +250,7 @@ def test_a_persistent_fault_fails_the_fetch_and_keeps_the_state():
         sim.faults.add("*=503,times=99")
         result = feed.run("fetch-indicators")
         assert not result.ok
-        assert "(after 4 attempts)" in result.error
+        assert "Gave up after 4 attempts." in result.error
         assert feed.last_run == kept
         assert feed.sleeps == [2.0, 4.0, 8.0]
 

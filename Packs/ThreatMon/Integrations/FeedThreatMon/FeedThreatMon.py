@@ -5,8 +5,9 @@ timestamps, watermark, indicator building), command functions, main(), entry poi
 
 What is known of the API (../shared/threatmon-api.md, "IOC API") and what this file assumes where it stops:
 - GET {url}/api/daily-ioc-details/ with query api_token, data_type (all|ip|domain|url), size, optional
-  collection_id (comma-separated). Answer {"iocs": [record, ...]}. Known: a top-level list is also accepted
-  and an error object ({"detail"|"error"|"message": ...}) on HTTP 200 is reported, because neither is excluded.
+  collection_id (comma-separated). Answer {"iocs": [record, ...]}. Not known but not excluded either, so
+  handled: a bare list of records is accepted, and an error object ({"detail"|"error"|"message": ...}) sent
+  with HTTP 200 is reported as ThreatMon's refusal.
 - There is no paging: one call returns at most `size` records. If the answer is full, more records may exist
   than were returned; the debug line says so.
 - Record kinds are named loosely by `ioc_type`; IPv4/IPv6 and the hash kinds are told apart from the value.
@@ -55,6 +56,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 60.0
 TIME_BUDGET = 300.0
+TEST_TIME_BUDGET = 30.0  # the Test button answers within about half a minute, whatever ThreatMon does
 ALL_STATUS_CODES = tuple(range(100, 600))  # we classify every status ourselves
 
 # Incremental state: digests of the records sent at exactly the newest timestamp, so a record published later
@@ -155,7 +157,7 @@ class Client(BaseClient):
             if self._clock() + delay - started > self._time_budget:
                 break
             self._sleep(delay)
-        tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+        tries = f" Gave up after {attempt} attempts." if attempt > 1 else ""
         raise ThreatMonFeedError(self.scrub(failure.args[0] + tries), failure.kind)
 
     def _attempt(self, url_suffix: str, params: dict[str, Any]) -> tuple[Any, ThreatMonFeedError | None, bool, float | None]:
@@ -209,7 +211,7 @@ class Client(BaseClient):
             )
             return None, ThreatMonFeedError(message, "not_found"), False, None
         if status == 429:
-            message = "ThreatMon is rate-limiting requests (HTTP 429). Lower the Feed Fetch Interval frequency or retry later."
+            message = "ThreatMon is rate-limiting requests (HTTP 429). Fetch less often (Feed Fetch Interval) or retry later."
             return None, ThreatMonFeedError(message, "rate_limited"), True, self._retry_after(res)
         if status == 408 or status >= 500:
             message = f"ThreatMon's IOC service is down or failing (HTTP {status}). Try again later."
@@ -914,6 +916,7 @@ def main() -> None:
             api_token=token,
             verify=not argToBoolean(params.get("insecure") or False),
             proxy=argToBoolean(params.get("proxy") or False),
+            time_budget=TEST_TIME_BUDGET if command == "test-module" else None,
         )
         commands: dict[str, Callable[[], Any]] = {
             "test-module": lambda: test_module(client, settings),

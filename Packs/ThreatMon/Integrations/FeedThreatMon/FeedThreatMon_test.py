@@ -544,7 +544,7 @@ def test_server_errors_are_retried_with_backoff_then_reported(requests_mock, cli
     with pytest.raises(feed.ThreatMonFeedError) as caught:
         client.get_daily_iocs()
     assert caught.value.kind == "server"
-    assert f"down or failing (HTTP {status}). Try again later. (after 4 attempts)" in str(caught.value)
+    assert f"down or failing (HTTP {status}). Try again later. Gave up after 4 attempts." in str(caught.value)
     assert requests_mock.call_count == feed.MAX_ATTEMPTS
     assert fake_time.sleeps == [2.0, 4.0, 8.0]
 
@@ -589,7 +589,7 @@ def test_retries_stop_at_the_time_budget(requests_mock, fake_time):
     with pytest.raises(feed.ThreatMonFeedError) as caught:
         client.get_daily_iocs()
     assert fake_time.sleeps == [2.0, 4.0, 8.0]  # the next wait (16 s) would end after 20 s
-    assert "(after 4 attempts)" in str(caught.value)
+    assert "Gave up after 4 attempts." in str(caught.value)
 
 
 def test_a_200_that_is_not_json_is_retried_then_explained(requests_mock, client, fake_time):
@@ -907,6 +907,13 @@ def test_main_test_module_failure_is_an_error_not_text(requests_mock, xsoar, mon
     assert xsoar["errors"][0].startswith("Failed to execute test-module command. ")
     assert fragment in xsoar["errors"][0]
     assert TOKEN not in xsoar["errors"][0]
+
+
+def test_main_test_module_does_not_wait_long_for_threatmon(requests_mock, xsoar):
+    requests_mock.get(ENDPOINT, status_code=429, headers={"Retry-After": "45"})
+    run_main(xsoar, "test-module")
+    assert requests_mock.call_count == 1  # a 45 s wait would pass the Test button's 30 s budget
+    assert "rate-limiting" in xsoar["errors"][0]
 
 
 def test_main_get_indicators(requests_mock, xsoar):
