@@ -867,7 +867,7 @@ def get_indicators_command(client: Client, args: dict, settings: FeedSettings) -
     records = client.get_daily_iocs(data_type=data_type, size=limit, collection_ids=settings.collection_ids)
     stats = RunStats()
     indicators = list(itertools.islice(build_indicators(records, settings, stats), limit))
-    outputs = [
+    rows = [
         {
             "Value": item["value"],
             "Type": item["type"],
@@ -882,11 +882,12 @@ def get_indicators_command(client: Client, args: dict, settings: FeedSettings) -
         }
         for item in indicators
     ]
+    outputs = [{key: value for key, value in row.items() if value is not None} for row in rows]
     skipped = sum(stats.malformed.values()) + sum(stats.unknown.values())
     title = f"{INTEGRATION_NAME}: {len(outputs)} indicators from {stats.received} records ({skipped} skipped, nothing created)"
     readable = tableToMarkdown(
         title,
-        [{**row, "Tags": ", ".join(row["Tags"])} for row in outputs],
+        [{**row, "Tags": ", ".join(row["Tags"])} for row in rows],
         headers=["Value", "Type", "HashType", "Score", "Severity", "Confidence", "Tags", "FirstSeenBySource", "LastSeenBySource"],
         removeNull=True,
     )

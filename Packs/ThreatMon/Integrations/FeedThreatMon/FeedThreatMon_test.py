@@ -780,6 +780,7 @@ def test_get_indicators_shows_a_sample_and_creates_nothing(requests_mock, client
     assert result.outputs_key_field == "Value"
     assert [row["Value"] for row in result.outputs] == ["203.0.113.5", "2001:db8:85a3::8a2e:370:7334", "2001:db8::1"]
     assert result.outputs[0]["Tags"] == ["c2", "cobalt-strike", "botnet", "ThreatMon Honeypot", "abuse.ch", "https"]
+    assert "HashType" not in result.outputs[0]
     assert result.raw_response == load("iocs_mixed.json")["iocs"]
     assert "3 indicators from 16 records (6 skipped, nothing created)" in result.readable_output
     assert "| 203.0.113.5 | IP |" in result.readable_output
