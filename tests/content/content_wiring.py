@@ -659,3 +659,25 @@ def check_test_playbook(test_playbook: dict[str, Any]) -> list[str]:
         if not any(path.startswith(prefix) for path in checked):
             problems.append(f"The test playbook does not check the {prefix} context.")
     return problems
+
+
+def declared_outputs(integration: dict[str, Any]) -> set[str]:
+    commands = (integration.get("script") or {}).get("commands") or []
+    return {output["contextPath"] for command in commands for output in command.get("outputs") or []}
+
+
+def check_context_paths_are_declared(playbook: dict[str, Any], integration: dict[str, Any]) -> list[str]:
+    """The ThreatMon context a playbook reads (conditions) or promises (outputs) is declared by a command."""
+    declared = declared_outputs(integration)
+    name = playbook.get("name")
+    used = {output.get("contextPath", "") for output in playbook.get("outputs") or []}
+    for task in (playbook.get("tasks") or {}).values():
+        for branch in task.get("conditions") or []:
+            used.update(condition_reads(task, str(branch.get("label"))))
+        for value in (task.get("scriptarguments") or {}).values():
+            used.update(value_paths(value))
+    return [
+        f"{name} uses context '{path}', which no ThreatMon.yml command declares as an output."
+        for path in sorted(used)
+        if path.startswith("ThreatMon.") and path not in declared
+    ]

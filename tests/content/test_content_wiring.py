@@ -135,6 +135,12 @@ def test_playbook_commands_exist_in_the_integration_yml(pack, integration, playb
     assert wiring.check_playbook_commands(item, integration) == []
 
 
+@pytest.mark.parametrize("playbook_file", [PLAYBOOK_FILE, TEST_PLAYBOOK_FILE])
+def test_playbook_context_paths_are_integration_outputs(pack, integration, playbook_file):
+    item = pack.playbooks.get(playbook_file) or pack.test_playbooks[playbook_file]
+    assert wiring.check_context_paths_are_declared(item, integration) == []
+
+
 def test_integration_yml_names_the_classifier_mapper_and_test_playbook(pack, integration):
     assert wiring.check_integration_names_content(pack, integration) == []
 
@@ -429,3 +435,11 @@ def test_test_playbook_check_that_cannot_fail_is_reported(pack):
 def test_test_playbook_not_running_a_command_is_reported(pack):
     task_running(the_test_playbook(pack), "threatmon_list_cves")["task"]["script"] = "ThreatMon|||threatmon_list_alarms"
     assert_reported(wiring.check_test_playbook(the_test_playbook(pack)), "does not run 'threatmon_list_cves'")
+
+
+def test_context_path_no_command_declares_is_reported(pack, real_pack):
+    yml = copy.deepcopy(real_pack.integration or TEAM_SPEC_YML)
+    for command in yml["script"]["commands"]:
+        command["outputs"] = [o for o in command.get("outputs") or [] if o["contextPath"] != "ThreatMon.CVE.cve"]
+    problems = wiring.check_context_paths_are_declared(the_test_playbook(pack), yml)
+    assert_reported(problems, "uses context 'ThreatMon.CVE.cve'")
