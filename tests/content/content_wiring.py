@@ -29,6 +29,9 @@ MAPPER_ID = "ThreatMon - Incoming Mapper"
 INTEGRATION_ID = "ThreatMon"
 FROM_VERSION = "6.10.0"  # used while the integration yml (which sets the pack's fromversion) has not landed
 VERDICTS = ("Resolved", "False Positive", "Ignore")
+# The integration's outgoing-mirroring rule (update-remote-system): the close reason decides the status it sends.
+MIRRORED_STATUS_BY_CLOSE_REASON = {"False Positive": "False Positive", "Duplicate": "Ignore"}
+MIRRORED_STATUS_OTHERWISE = "Resolved"
 TAKEDOWN_TYPES = ("Phishing Domain Detected", "Rogue Mobile App Detected", "Fake Social Media Account Detected")
 
 # The incident fields every XSOAR server has (cli names, compared case-insensitively). Mappers, layouts and
@@ -571,6 +574,12 @@ def check_verdict_flow(playbook: dict[str, Any]) -> list[str]:
             problems.append(f"Task '{update_key}' does not take alarmId from the incident's ThreatMon Alarm Code.")
         if keys.index(update_key) > keys.index(closes[0]):
             problems.append(f"After the verdict '{verdict}' the incident is closed before ThreatMon is updated.")
+        close_reason = simple_value(((tasks.get(closes[0]) or {}).get("scriptarguments") or {}).get("closeReason"))
+        mirrored = MIRRORED_STATUS_BY_CLOSE_REASON.get(close_reason or "", MIRRORED_STATUS_OTHERWISE)
+        if mirrored != verdict:
+            problems.append(
+                f"The verdict '{verdict}' closes with reason '{close_reason}', which outgoing mirroring sends as '{mirrored}'."
+            )
     return problems
 
 

@@ -369,6 +369,17 @@ def test_verdict_with_the_wrong_status_is_reported(pack):
     assert_reported(wiring.check_verdict_flow(playbook(pack)), "The verdict 'Ignore' sends status 'Resolved'")
 
 
+def test_close_reason_that_mirroring_contradicts_is_reported(pack):
+    closes = [
+        task
+        for task in playbook(pack)["tasks"].values()
+        if wiring.task_command(task) and wiring.task_command(task)[1] == "closeInvestigation"
+    ]
+    ignore_close = next(task for task in closes if wiring.simple_value(task["scriptarguments"].get("closeReason")) == "Duplicate")
+    ignore_close["scriptarguments"]["closeReason"] = {"simple": "Other"}
+    assert_reported(wiring.check_verdict_flow(playbook(pack)), "outgoing mirroring sends as 'Resolved'")
+
+
 def test_verdict_without_a_choice_is_reported(pack):
     task_named(playbook(pack), "verdict")["nexttasks"].pop("Ignore")
     assert_reported(wiring.check_verdict_flow(playbook(pack)), "Expected one manual task whose answers")
