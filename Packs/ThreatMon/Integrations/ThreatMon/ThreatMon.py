@@ -302,9 +302,11 @@ class Client(BaseClient):
                 status_code=status,
             )
         if status == 404:
+            # On the status change a 404 may also mean unknown alarm codes (not documented; a simulator does it).
+            codes_hint = "that the alarm codes exist in ThreatMon and " if path == "/incident/status" else ""
             return ThreatMonError(
-                f"ThreatMon answered HTTP 404 for {method} {path}: check the Server URL parameter (use "
-                f"https://external.threatmonit.io or a URL ending in {API_PATH})",
+                f"ThreatMon answered HTTP 404 for {method} {path}: check {codes_hint}the Server URL parameter (use "
+                f"https://external.threatmonit.io or a URL ending in {API_PATH})" + detail,
                 kind="not_found",
                 status_code=status,
             )
@@ -492,6 +494,8 @@ def parse_int(
 
 def parse_choice(value: Any, name: str, choices: list[str], what: str = "argument") -> str | None:
     """Case-insensitive match of a word among choices; returns the canonical spelling, None when empty."""
+    if isinstance(value, list) and len({str(item) for item in value}) == 1:
+        value = value[0]  # a playbook passing a context path that holds the same word once or several times
     if value is None or not str(value).strip():
         return None
     wanted = " ".join(str(value).split()).lower()
@@ -590,9 +594,11 @@ def to_iso_z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def fingerprint(alarm: Any) -> str:
-    """A short stable digest, used only for alarms that carry no usable code."""
-    return hashlib.sha256(json.dumps(alarm, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def fingerprint(alarm: dict[str, Any]) -> str:
+    """A short stable digest, used only for alarms that carry no usable code. The status is left out: it changes
+    while the alarm is handled, and the alarm must still be recognised."""
+    stable = {key: value for key, value in alarm.items() if key != "status"}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def alarm_from_incident(incident: dict[str, Any] | None) -> dict[str, Any]:

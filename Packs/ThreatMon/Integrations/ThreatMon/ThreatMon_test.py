@@ -683,6 +683,16 @@ def test_fetch_codeless_alarm_is_ingested_once_by_fingerprint():
     assert len(last_run["nocode_seen"]) == 2
 
 
+def test_fetch_codeless_alarm_is_recognised_after_its_status_changed():
+    alarm = {"title": "no code", "severity": "Low", "status": "Open"}
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json={"data": [alarm], "totalRecords": 1})
+        last_run, first = fetch_incidents(make_client(), {}, make_settings(), now=NOW)
+        mocker.get(LIST_URL, json={"data": [dict(alarm, status="Resolved")], "totalRecords": 1})
+        _, second = fetch_incidents(make_client(), last_run, make_settings(), now=NOW)
+    assert (len(first), second) == (1, [])
+
+
 def test_fetch_empty_list_keeps_the_watermark():
     with requests_mock.Mocker() as mocker:
         mocker.get(LIST_URL, json={"data": [], "totalRecords": 0})
@@ -1242,6 +1252,13 @@ def test_update_status_inside_an_incident_uses_its_alarm_code():
         assert mocker.last_request.json() == {"status": "Resolved", "alarmIds": [1000]}
     assert result.readable_output == "Alarm 1000: status set to Resolved in ThreatMon."
     assert result.raw_response == {"success": True}
+
+
+def test_update_status_unknown_alarm_code_is_named_in_the_error():
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, status_code=404, json={"message": "Alarm(s) not found: 3"})
+        with pytest.raises(ThreatMonError, match=r"check that the alarm codes exist in ThreatMon .*Alarm\(s\) not found: 3"):
+            update_incident_status_command(make_client(), {"alarmId": "3", "status": "Open"})
 
 
 def test_update_status_failure_is_an_error():
