@@ -101,8 +101,13 @@ class RunResult:
 
 def _json_roundtrip(obj: Any, what: str) -> Any:
     """What the server stores is JSON: an object that is not JSON-serialisable fails like it would there."""
+    return json.loads(_json_checked(obj, what))
+
+
+def _json_checked(obj: Any, what: str) -> str:
+    """Serialise ``obj`` as the integration process does to hand it to the server (a failure fails the run)."""
     try:
-        return json.loads(json.dumps(obj))
+        return json.dumps(obj)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from exc
 
@@ -261,7 +266,9 @@ class IntegrationRunner:
         def incidents(incs=None):
             if incs is None:  # script usage: the incidents of the investigation
                 return [self.incident] if self.incident else []
-            result.incidents.extend(_json_roundtrip(list(incs), "the incidents list"))
+            incs = list(incs)
+            _json_checked(incs, "the incidents list")  # serialised, as on the way to the server
+            result.incidents.extend(incs)
             return None
 
         def set_last_run(obj):

@@ -297,16 +297,20 @@ class Simulator:
         with self._lock:
             return list(self._codes)
 
-    def _sorted_after(self, after: int | None) -> list[data.Alarm]:
+    def _page(self, after: int | None, page: int) -> tuple[list[data.Alarm], int]:
+        """One page of the alarms above ``after`` in the configured order, and how many there are in all."""
         start = 0 if after is None else bisect.bisect_right(self._codes, after)
-        chosen = self._alarms[start:]
+        count = len(self._alarms)
+        total = count - start
+        low, high = page * PAGE_SIZE, (page + 1) * PAGE_SIZE
         order = self.config.order
+        if order == "asc":
+            return self._alarms[start + min(low, total) : start + min(high, total)], total
         if order == "desc":
-            return chosen[::-1]
-        if order == "unsorted":
-            seed = self.config.seed
-            return sorted(chosen, key=lambda a: ((a.code * 2654435761) ^ seed) & 0xFFFFFFFF)
-        return chosen
+            return self._alarms[max(start, count - high) : max(start, count - low)][::-1], total
+        seed = self.config.seed
+        chosen = sorted(self._alarms[start:], key=lambda a: ((a.code * 2654435761) ^ seed) & 0xFFFFFFFF)
+        return chosen[low:high], total
 
     # -- IOCs ----------------------------------------------------------------------------------------------
 
@@ -435,9 +439,8 @@ class Simulator:
             if after is None:
                 return _json(400, {"message": f"afterAlarmCode must be an integer, not {after_text!r}"})
         with self._lock:
-            chosen = self._sorted_after(after)
-            items = [a.wire() for a in chosen[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]]
-            answer = _json(200, {"data": items, "totalRecords": len(chosen)})
+            chosen, total = self._page(after, page)
+            answer = _json(200, {"data": [a.wire() for a in chosen], "totalRecords": total})
             self._list_requests += 1
             cfg = self.config
             if cfg.insert_every and cfg.insert_count and self._list_requests % cfg.insert_every == 0:
@@ -660,6 +663,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
     def _handle(self, method: str) -> None:
+        arrived = time.monotonic()
         sim: Simulator = self.server.sim
         sim._last_activity = sim._clock()
         split = urlsplit(self.path)
@@ -671,29 +675,37 @@ class _Handler(BaseHTTPRequestHandler):
             return
         record = sim._begin(method, path, query)
         fault = sim.faults.pick(record["index"], method, path)
-        latency = sim.config.latency_ms
-        if latency:
-            sim._stop.wait(latency / 1000.0)
         if fault is not None:
             record["fault"] = fault.describe()
-        if fault is not None and fault.kind in ("drop", "reset"):
-            self._drop(reset=fault.kind == "reset")
+        answer = self._answer(sim, fault, method, path, query, body, record)
+        # The latency knob is the time from the request's arrival to the answer, as a client sees a remote API:
+        # the simulator's own work happens inside it, so it does not add to the client's round trip.
+        latency = sim.config.latency_ms / 1000.0
+        wait = latency - (time.monotonic() - arrived)
+        if wait > 0 and sim._stop.wait(wait):
+            self._drop(reset=False)
             return
-        if fault is not None and fault.kind == "status":
+        if answer is None or (fault is not None and fault.kind == "slow" and sim._stop.wait(fault.delay_s)):
+            self._drop(reset=fault is not None and fault.kind == "reset")
+            return
+        self._send(*answer)
+
+    def _answer(self, sim: Simulator, fault: Fault | None, method, path, query, body, record) -> tuple | None:
+        """The answer to send (status, content type, body, extra headers), or None to drop the connection."""
+        kind = fault.kind if fault is not None else None
+        if kind in ("drop", "reset"):
+            return None
+        if kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             status, ctype, payload, _ = _json(fault.status, {"status": fault.status, "message": _reason(fault.status)})
             record["status"] = status
-            self._send(status, ctype, payload, extra)
-            return
-        if fault is not None and fault.kind == "html":
-            page = HTML_PAGE.format(status=fault.status, reason=_reason(fault.status)).encode()
+            return status, ctype, payload, extra
+        if kind == "html":
             record["status"] = fault.status
-            self._send(fault.status, "text/html", page, {})
-            return
-        if fault is not None and fault.kind == "empty":
+            return fault.status, "text/html", HTML_PAGE.format(status=fault.status, reason=_reason(fault.status)).encode(), {}
+        if kind == "empty":
             record["status"] = 200
-            self._send(200, "application/json", b"", {})
-            return
+            return 200, "application/json", b"", {}
         try:
             status, ctype, payload, extra = sim.dispatch(method, path, query, self.headers, body, record)
         except Exception:  # a bug in the simulator: answer 500 and keep the traceback in the record
@@ -702,12 +714,9 @@ class _Handler(BaseHTTPRequestHandler):
             sim.errors.append(traceback.format_exc(limit=5))
             status, ctype, payload, extra = _json(500, {"message": "simulator error"})
         record["status"] = status
-        if fault is not None and fault.kind == "truncated":
+        if kind == "truncated":
             payload = payload[: max(1, len(payload) // 2)]
-        if fault is not None and fault.kind == "slow" and sim._stop.wait(fault.delay_s):
-            self._drop(reset=False)
-            return
-        self._send(status, ctype, payload, extra)
+        return status, ctype, payload, extra
 
     def _send(self, status: int, ctype: str | None, payload: bytes, extra: dict) -> None:
         try:
