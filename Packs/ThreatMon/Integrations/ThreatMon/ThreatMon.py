@@ -319,7 +319,7 @@ class Client(BaseClient):
                 retryable=True,
                 retry_after=self._retry_after(response),
             )
-        if status >= 500:
+        if status >= 500 or status == 408:
             retryable = not post_safe_retry or status == 503
             return ThreatMonError(
                 f"ThreatMon is unavailable (HTTP {status} for {method} {path}): try again later; if it persists, contact "
@@ -682,12 +682,15 @@ def parse_first_fetch(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _flag(value: Any) -> bool:
+def _flag(value: Any, name: str = "value") -> bool:
     if isinstance(value, bool):
         return value
     if value is None or value == "":
         return False
-    return argToBoolean(value)
+    try:
+        return argToBoolean(value)
+    except ValueError:
+        raise ValueError(f"The {name} parameter must be true or false; got '{value}'.") from None
 
 
 def parse_params(params: dict[str, Any], fetch: bool = True) -> Settings:
@@ -702,8 +705,8 @@ def parse_params(params: dict[str, Any], fetch: bool = True) -> Settings:
     settings = Settings(
         base_url=normalize_url(params.get("url") or DEFAULT_URL),
         api_key=api_key,
-        verify=not _flag(params.get("insecure")),
-        proxy=_flag(params.get("proxy")),
+        verify=not _flag(params.get("insecure"), "insecure"),
+        proxy=_flag(params.get("proxy"), "proxy"),
     )
     if not fetch:
         return settings

@@ -272,6 +272,7 @@ FAULTS = [
     "502",
     "503",
     "504",
+    "408",
     "429",
     "429-date",
     "timeout",
@@ -396,7 +397,7 @@ def test_fetch_unsorted_or_undetectable_order_falls_back_to_a_full_scan(order):
     assert_exactly_once(incidents, fake.alarms)
 
 
-@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("order", ["asc", "desc", "random"])
 def test_fetch_page_zero_with_a_single_code_is_compared_with_the_last_page(order):
     """Nine codeless alarms lead page 0, so its order cannot be read; the last page tells it."""
     with requests_mock.Mocker() as mocker:
@@ -1049,6 +1050,8 @@ def test_parse_params_max_fetch(overrides, expected):
         ({"mirror_direction": "Both"}, "mirror_direction parameter must be None or Outgoing"),
         ({"credentials": {"password": ""}}, "API Key"),
         ({"credentials": None}, "API Key"),
+        ({"insecure": "maybe"}, "insecure parameter must be true or false"),
+        ({"proxy": "2"}, "proxy parameter"),
         ({"url": "external.threatmonit.io"}, "url parameter"),
         ({"url": "ftp://x"}, "url parameter"),
     ],
