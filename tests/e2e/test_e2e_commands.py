@@ -1,0 +1,155 @@
+"""The command lines: ``python -m simulator``, ``make demo`` (``python -m runner.demo``) and ``make bench``'s parts.
+
+The benchmark is not timed here (a benchmark is not a test): these tests check that its pieces count,
+compare and report correctly on a tiny workload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from benchmarks import bench_fetch
+from benchmarks.__main__ import main as bench_main
+from benchmarks.legacy import LegacyFetch
+from simulator.server import DEFAULT_API_KEY, DEFAULT_IOC_TOKEN
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
+FEED = REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+
+
+def start(*args) -> subprocess.Popen:
+    command = [sys.executable, "-m", "simulator", *args]
+    return subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop(proc: subprocess.Popen) -> tuple[str, str]:
+    """Stop it; the rest of its output (read through the same buffered pipes as readline)."""
+    proc.terminate()
+    proc.wait(timeout=10)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    return out, err
+
+
+def test_simulator_command_line_prints_its_url_and_key():
+    proc = start("--alarms", "12", "--order", "desc", "--latency-ms", "1", "--idle-timeout", "20")
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("ThreatMon simulator listening on http://127.0.0.1:")
+        url = first.split()[-1]
+        answer = requests.get(
+            url + "/api/threatmon/external/v1/vulnerabilities/0", headers={"X-COMPANY-API-KEY": DEFAULT_API_KEY}, timeout=5
+        )
+        assert answer.json()["totalRecords"] == 12
+    finally:
+        out, err = stop(proc)
+    assert DEFAULT_API_KEY in out and err == ""
+    assert proc.returncode == 0
+
+
+def test_simulator_json_line_and_faults_from_the_command_line():
+    proc = start("--json", "--alarms", "5", "--fault", "#0=503,retry-after=3", "--idle-timeout", "20")
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert set(info) == {"url", "api_url", "ioc_url", "api_key", "ioc_token", "pid"}
+        assert info["ioc_token"] == DEFAULT_IOC_TOKEN
+        hit = requests.get(info["api_url"] + "/vulnerabilities/0", headers={"X-COMPANY-API-KEY": info["api_key"]}, timeout=5)
+        assert hit.status_code == 503 and hit.headers["Retry-After"] == "3"
+    finally:
+        stop(proc)
+
+
+def test_simulator_command_line_refuses_a_bad_fault():
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "--fault", "#1=teapot"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2 and "unknown kind" in done.stderr
+
+
+@pytest.mark.skipif(not THREATMON.is_file(), reason="the ThreatMon integration is not in the tree yet")
+def test_make_demo_runs_the_whole_story_and_exits_0():
+    env = {k: v for k, v in os.environ.items() if k != "XSOAR_RUNTIME_DIR"}  # as `make demo` runs it
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.demo"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout
+    for step in (
+        "Start a ThreatMon simulator",
+        "Configure a ThreatMon instance",
+        "Test the connection (test-module)",
+        "Fetch alarms as incidents (fetch-incidents)",
+        "Answer an alarm in ThreatMon (threatmon_update_incident_status)",
+        "List alarms on demand (threatmon_list_alarms)",
+        "threatmon_request_takedown",
+        "threatmon_list_cves",
+        "Stop the simulator",
+    ):
+        assert step in out
+    assert "37 incidents, each alarm exactly once" in out
+    assert "as 'Resolved'" in out
+    assert DEFAULT_API_KEY not in out and DEFAULT_IOC_TOKEN not in out
+    assert "(skipped:" not in out or not FEED.is_file()
+    assert done.stderr == ""
+
+
+def test_the_1_0_x_re_description_pages_with_a_fixed_filter_and_sleeps_after_full_pages(make_sim):
+    sim = make_sim(alarms=47, order="asc")
+    slept: list[float] = []
+    legacy = LegacyFetch(sim.api_url, sim.api_key, max_pages=2, sleep=slept.append)
+    codes, last_run = legacy.run({})
+    assert codes == sim.codes()[:20]
+    assert last_run == {"last_incident_id": 0, "page": 2, "max_seen_id": sim.codes()[19]}
+    codes, last_run = legacy.run(last_run)
+    codes2, last_run = legacy.run(last_run)
+    assert codes + codes2 == sim.codes()[20:]
+    assert last_run == {"last_incident_id": sim.codes()[-1], "page": 0}
+    assert slept == [1, 1, 1, 1]
+    assert [r["query"] for r in sim.requests] == [{}] * 5  # afterAlarmCode stays 0 (left out) for the whole batch
+    legacy.close()
+
+
+@pytest.mark.skipif(not THREATMON.is_file(), reason="the ThreatMon integration is not in the tree yet")
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_fetch_benchmark_counts_runs_requests_and_alarms(order):
+    result = bench_fetch.run_fetch_benchmark(alarms=35, latency_ms=0, max_fetch=10, order=order, measure_memory=False)
+    assert result.errors == []
+    assert result.runs == 5  # 10 + 10 + 10 + 5, then a run that brings nothing
+    assert result.pages == 4 and result.request_budget == 9
+    assert result.requests >= result.pages + 1  # every page, and one answer that says there is nothing more
+    assert result.ratio is None  # no floor at 0 ms
+    verdicts = {target: met for target, met, _ in bench_fetch.checks(result)}
+    assert verdicts["requests <= pages + runs"] is (result.requests <= 9)
+
+
+def test_benchmark_checks_and_anchor_arithmetic():
+    result = bench_fetch.FetchBenchResult("ThreatMon.py", "asc", 5000, 20, 100, runs=51, requests=560, wall_s=11.0, cpu_s=0.4)
+    verdicts = {target: met for target, met, _ in bench_fetch.checks(result)}
+    assert result.floor_s == 10.0 and result.request_budget == 551
+    assert verdicts == {
+        "every alarm exactly once": True,
+        "wall time <= 1.15 x round-trip floor": True,
+        "requests <= pages + runs": False,
+        "CPU <= 100 us per alarm": True,
+    }
+    assert bench_fetch.extrapolate_anchor(102.0, 1000, 5000) == pytest.approx(510.0)
+
+
+@pytest.mark.skipif(not THREATMON.is_file(), reason="the ThreatMon integration is not in the tree yet")
+def test_bench_prints_the_table_and_fails_on_a_missed_target(capsys):
+    options = ["--alarms", "20", "--latency-ms", "0", "--max-fetch", "10", "--order", "asc", "--anchor-alarms", "20"]
+    code = bench_main([*options, "--no-feed", "--no-memory", "--no-reference"])
+    out = capsys.readouterr().out
+    assert code == 1  # at 0 ms there is no round-trip floor to be within 1.15x of
+    assert "| ThreatMon.py | asc | 20 | 0 ms | 10 |" in out
+    assert "FAIL  [asc, max_fetch 10] wall time <= 1.15 x round-trip floor" in out
+    assert "PASS  [asc, max_fetch 10] every alarm exactly once: yes" in out
