@@ -884,7 +884,7 @@ class AlarmFetcher:
     def _run_ascending(self, page: _Page) -> None:
         """Ascending: page 0 of afterAlarmCode=C holds the smallest codes above C. Take them, move C, ask page 0
         again with the new C. Cursor paging is immune to alarms created meanwhile (they land at the end) and to
-        alarms leaving the list. A short page (fewer than ten) is the end of the list.
+        alarms leaving the list. An empty page, or a short one that totalRecords (if any) agrees is the last, ends it.
 
         If a full page holds no code above C (a server that ignores or loosens the filter), the next page is read
         with the same C; the smallest codes above C are then on the first page that has any.
@@ -894,7 +894,8 @@ class AlarmFetcher:
             usable = self._usable(page.data)
             if usable and self._consume(usable):
                 return
-            if len(page.data) < PAGE_SIZE:
+            short = len(page.data) < PAGE_SIZE
+            if not page.data or (short and (page.total is None or number * PAGE_SIZE + len(page.data) >= page.total)):
                 self.drained = True
                 return
             if not usable:
@@ -1110,8 +1111,11 @@ class AlarmFetcher:
 
     @staticmethod
     def _holds_everything(page: _Page) -> bool:
-        """Page 0 is the whole list: it is short (a page holds ten unless it is the last), or totalRecords says so."""
-        return len(page.data) < PAGE_SIZE or (page.total is not None and len(page.data) >= page.total)
+        """Page 0 is the whole list: totalRecords says so, or (without it) the page is short. A short page with a
+        larger totalRecords is not trusted to be everything (the server's page could be smaller than ten)."""
+        if page.total is not None:
+            return len(page.data) >= page.total
+        return len(page.data) < PAGE_SIZE
 
     @staticmethod
     def _codes(data: list[Any]) -> list[int]:
