@@ -678,6 +678,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             record["fault"] = fault.describe()
         answer = self._answer(sim, fault, method, path, query, body, record)
+        encoded = None if answer is None else self._encode(*answer)
         # The latency knob is the time from the request's arrival to the answer, as a client sees a remote API:
         # the simulator's own work happens inside it, so it does not add to the client's round trip.
         latency = sim.config.latency_ms / 1000.0
@@ -685,10 +686,10 @@ class _Handler(BaseHTTPRequestHandler):
         if wait > 0 and sim._stop.wait(wait):
             self._drop(reset=False)
             return
-        if answer is None or (fault is not None and fault.kind == "slow" and sim._stop.wait(fault.delay_s)):
+        if encoded is None or (fault is not None and fault.kind == "slow" and sim._stop.wait(fault.delay_s)):
             self._drop(reset=fault is not None and fault.kind == "reset")
             return
-        self._send(*answer)
+        self._write(encoded)
 
     def _answer(self, sim: Simulator, fault: Fault | None, method, path, query, body, record) -> tuple | None:
         """The answer to send (status, content type, body, extra headers), or None to drop the connection."""
@@ -718,17 +719,22 @@ class _Handler(BaseHTTPRequestHandler):
             payload = payload[: max(1, len(payload) // 2)]
         return status, ctype, payload, extra
 
+    def _encode(self, status: int, ctype: str | None, payload: bytes, extra: dict) -> bytes:
+        """The whole HTTP answer as bytes, built before the latency wait so that sending it is one write."""
+        headers = [f"{self.protocol_version} {status} {_reason(status)}", f"Server: {self.version_string()}"]
+        headers.append(f"Date: {self.date_time_string()}")
+        if ctype:
+            headers.append(f"Content-Type: {ctype}")
+        headers.append(f"Content-Length: {len(payload)}")
+        headers += [f"{name}: {value}" for name, value in extra.items()]
+        return ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + payload
+
     def _send(self, status: int, ctype: str | None, payload: bytes, extra: dict) -> None:
+        self._write(self._encode(status, ctype, payload, extra))
+
+    def _write(self, answer: bytes) -> None:
         try:
-            self.send_response(status)
-            if ctype:
-                self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in extra.items():
-                self.send_header(name, value)
-            self.end_headers()
-            if payload:
-                self.wfile.write(payload)
+            self.wfile.write(answer)
         except OSError:  # the client went away (e.g. it timed out on a slow answer)
             self.close_connection = True
 
