@@ -13,6 +13,7 @@ the fetch detects the order at run time and supports both (plus a slow but safe 
 import email.utils
 import hashlib
 import itertools
+import os
 import re
 import time
 import urllib.parse
@@ -156,6 +157,15 @@ class Client(BaseClient):
         self._wall_clock = wall_clock
         self._log = log or (lambda _message: None)
         self._deadline = clock() + deadline_seconds if deadline_seconds else None
+        session = getattr(self, "_session", None)
+        if not proxy and session is not None:
+            # requests reads the environment again on every request (proxies, CA bundle, .netrc): about a third of the
+            # CPU a page costs. Without the system proxy only the CA bundle matters, so it is read once, here, with
+            # requests' own precedence (REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE, only when verifying).
+            session.trust_env = False
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if verify and bundle:
+                self._verify = bundle
 
     # ----- endpoints -----
 

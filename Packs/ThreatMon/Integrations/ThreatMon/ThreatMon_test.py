@@ -789,6 +789,33 @@ def test_detect_order(codes, order):
 # ---------------------------------------------------------------- client
 
 
+@pytest.mark.parametrize(
+    ("proxy", "verify", "env", "expected"),
+    [
+        (False, True, {"REQUESTS_CA_BUNDLE": "/certs/custom.pem"}, "/certs/custom.pem"),
+        (False, True, {"CURL_CA_BUNDLE": "/certs/curl.pem"}, "/certs/curl.pem"),
+        (False, True, {}, True),
+        (False, False, {"REQUESTS_CA_BUNDLE": "/certs/custom.pem"}, False),
+    ],
+)
+def test_client_reads_the_ca_bundle_once_without_a_proxy(monkeypatch, proxy, verify, env, expected):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    client = Client(BASE, API_KEY, verify=verify, proxy=proxy)
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json={"data": []})
+        client.list_alarms(page=0)
+        assert mocker.last_request.verify == expected
+
+
+def test_client_with_the_system_proxy_keeps_reading_the_environment(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    client = Client(BASE, API_KEY, proxy=True)
+    assert client._session.trust_env is True
+
+
 def test_client_sends_the_key_header_and_accept_json():
     with requests_mock.Mocker() as mocker:
         mocker.get(LIST_URL, json={"data": [], "totalRecords": 0})
