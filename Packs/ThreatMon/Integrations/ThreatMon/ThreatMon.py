@@ -13,6 +13,7 @@ the fetch detects the order at run time and supports both (plus a slow but safe 
 import email.utils
 import hashlib
 import itertools
+import json
 import os
 import re
 import time

@@ -10,6 +10,7 @@ import contextlib
 import email.utils
 import json
 import re
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
