@@ -182,7 +182,14 @@ class Simulator:
         self._stop.set()
         if server is None:
             return
-        server.shutdown()
+        # serve_forever notices a shutdown only when its select() wakes: poke it with empty connections rather
+        # than wait for the poll interval (this makes starting and stopping a simulator per test cheap).
+        stopper = threading.Thread(target=server.shutdown, daemon=True, name="threatmon-simulator-shutdown")
+        stopper.start()
+        while stopper.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection(server.server_address, timeout=0.2).close()
+            stopper.join(0.01)
         server.server_close()
         with self._lock:
             connections = list(self._connections)
