@@ -1291,7 +1291,6 @@ def list_alarms_command(client: Client, args: dict[str, Any]) -> CommandResults:
     limit = limit or DEFAULT_LIST_LIMIT
     min_severity = parse_choice(args.get("min_severity"), "min_severity", SEVERITY_WORDS)
     alarms: list[dict[str, Any]] = []
-    raw_alarms: list[Any] = []
     total = None
     for number in range(page, page + MAX_LIST_PAGES):
         body = client.list_alarms(page=number, after_alarm_code=after)
@@ -1300,7 +1299,6 @@ def list_alarms_command(client: Client, args: dict[str, Any]) -> CommandResults:
         for alarm in data:
             if isinstance(alarm, dict) and not is_below_severity(alarm.get("severity"), min_severity) and len(alarms) < limit:
                 alarms.append(alarm)
-                raw_alarms.append(alarm)
         if len(alarms) >= limit or len(data) < PAGE_SIZE:
             break
     outputs = [alarm_to_context(alarm) for alarm in alarms]
@@ -1321,7 +1319,7 @@ def list_alarms_command(client: Client, args: dict[str, Any]) -> CommandResults:
         outputs_key_field="alarmCode",
         outputs=outputs,
         readable_output=readable,
-        raw_response={"data": raw_alarms, "totalRecords": total},
+        raw_response={"data": alarms, "totalRecords": total},
     )
 
 
