@@ -262,6 +262,8 @@ class Simulator:
         with self._lock:
             self.config = replace(self.config, **knobs)
             self.config.validate()
+            if "faults" in knobs:
+                self.faults = FaultPlan(self.config.faults)
 
     def add_fault(self, fault: Fault | str) -> Fault:
         return self.faults.add(fault)

@@ -438,6 +438,14 @@ def test_status_faults_with_retry_after(make_sim, status):
     assert [r["fault"] for r in sim.requests] == [None, f"{status},retry-after=2", None]
 
 
+def test_faults_can_be_replaced_while_running(make_sim):
+    sim = make_sim(alarms=5, faults=["*=500,times=10"])
+    sim.set(faults=["*=502"])
+    assert get(sim, "/vulnerabilities/0").status_code == 502
+    sim.set(faults=[])
+    assert get(sim, "/vulnerabilities/0").status_code == 200
+
+
 def test_truncated_json_is_a_200_that_does_not_parse(make_sim):
     sim = make_sim(alarms=5, faults=[Fault("truncated", index=0)])
     answer = get(sim, "/vulnerabilities/0")

@@ -306,6 +306,16 @@ def test_status_change_lands_in_the_simulator(make_sim, threatmon, status_body):
     assert len([r for r in sim.requests if r["method"] == "PATCH"]) == 1
 
 
+@pytest.mark.parametrize("fault", ["PATCH /incident/status=503,retry-after=1", "PATCH /incident/status=429"])
+def test_status_change_survives_a_refused_first_attempt_and_lands_once(make_sim, threatmon, fault):
+    sim = make_sim(alarms=5, faults=[fault])
+    code = sim.codes()[1]
+    result = threatmon(sim).run("threatmon_update_incident_status", {"alarmId": str(code), "status": "Resolved"})
+    assert result.ok, result.error
+    assert [r["status"] for r in sim.requests if r["method"] == "PATCH"] == [503 if "503" in fault else 429, 200]
+    assert len(sim.status_changes) == 1 and sim.alarm(code)["status"] == "Resolved"
+
+
 def test_status_change_inside_an_incident_uses_its_alarm(make_sim, threatmon):
     sim = make_sim(alarms=10)
     code = sim.codes()[4]
