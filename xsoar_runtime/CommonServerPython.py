@@ -6,31 +6,24 @@ here from the xsoar.pan.dev reference and from observing the official module; te
 every behaviour the pack relies on and runs against both this file and the official one.
 
 Like the official module, it has no ``__all__``: a star import brings every public name, including
-the modules and typing names imported below (json, re, requests, datetime, Any, ...). It imports
-nothing the official module does not re-export, so code that runs here does not lack a name there.
+the modules imported below that these functions need (json, os, requests, datetime, ...). It imports
+nothing the official module does not re-export, so code that runs here does not lack a name there;
+the official module re-exports many more (re, time, typing names, ...): import those yourself.
 """
 
-# Public names are re-exported through the star import, like the official module's (hence the F401
-# waivers); helpers the official module does not export are imported under a private name.
+# Public names are re-exported through the star import, like the official module's; helpers the
+# official module does not export are imported under a private name.
 import base64
 import contextlib as _contextlib
 import json
-import logging  # noqa: F401
 import os
-import re
-import socket
 import sys
-import time  # noqa: F401
 import traceback
 import urllib
 import warnings
 import xml.etree.ElementTree as ET
-from abc import abstractmethod  # noqa: F401
-from collections import OrderedDict  # noqa: F401
 from datetime import UTC as _UTC
-from datetime import datetime, timedelta, timezone  # noqa: F401
-from functools import wraps  # noqa: F401
-from typing import Any, Dict, List, Optional, Set, Union, cast  # noqa: F401, UP035
+from datetime import datetime
 
 import dateparser
 import demistomock as demisto
@@ -50,9 +43,7 @@ def _warning_to_log(message, category, filename, lineno, file=None, line=None):
 
 warnings.showwarning = _warning_to_log
 
-IS_PY3 = True
 STRING_TYPES = (str, bytes)
-STRING_OBJ_TYPES = (str,)
 MAX_ERROR_MESSAGE_LENGTH = 50000
 MASK = "<XX_REPLACED>"
 MARKDOWN_CHARS = r"\`*_{}[]()#+-!|"
@@ -131,29 +122,6 @@ class IncidentSeverity:
     CRITICAL = 4
 
 
-class DBotScoreReliability:
-    A_PLUS = "A+ - 3rd party enrichment"
-    A = "A - Completely reliable"
-    B = "B - Usually reliable"
-    C = "C - Fairly reliable"
-    D = "D - Not usually reliable"
-    E = "E - Unreliable"
-    F = "F - Reliability cannot be judged"
-
-    @staticmethod
-    def is_valid_type(_type):
-        return _type in _RELIABILITIES
-
-    @staticmethod
-    def get_dbot_score_reliability_from_str(reliability_str):
-        if reliability_str in _RELIABILITIES:
-            return reliability_str
-        raise Exception("Please use supported reliability only.")
-
-
-_RELIABILITIES = tuple(v for k, v in vars(DBotScoreReliability).items() if k.isupper())
-
-
 class FeedIndicatorType:
     """Indicator types a feed creates (the values are the XSOAR indicator type names)."""
 
@@ -180,34 +148,6 @@ class FeedIndicatorType:
     Software = "Software"
     X509 = "X509 Certificate"
 
-    @staticmethod
-    def list_all_supported_indicators():
-        return [v for k, v in vars(FeedIndicatorType).items() if not k.startswith("__") and isinstance(v, str)]
-
-    @staticmethod
-    def is_valid_type(_type):
-        return _type in FeedIndicatorType.list_all_supported_indicators()
-
-    @staticmethod
-    def ip_to_indicator_type(ip):
-        """CIDR, IP, IPv6CIDR or IPv6 for an address (an IPv4 may carry a ':port'); None otherwise."""
-        address, _, prefix = ip.partition("/")
-        if prefix:
-            if _IPV4_CIDR.match(ip):
-                return FeedIndicatorType.CIDR
-            if prefix.isdigit() and int(prefix) <= 128 and is_ipv6_valid(address):
-                return FeedIndicatorType.IPv6CIDR
-            return None
-        if _IPV4_PORT.match(ip):
-            return FeedIndicatorType.IP
-        if is_ipv6_valid(ip):
-            return FeedIndicatorType.IPv6
-        return None
-
-
-_OCTET = r"(?:25[0-5]|2[0-4]\d|[01]?\d\d?)"
-_IPV4_PORT = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}:?(?:\d+)?$")
-_IPV4_CIDR = re.compile(r"^(?:\d{1,3}\.){3}\d{1,3}/(?:[0-9]|[12][0-9]|3[0-2])$")
 
 # --------------------------------------------------------------------------------------- helpers
 
@@ -218,10 +158,6 @@ def is_debug_mode():
 
 def get_integration_name():
     return demisto.callingContext.get("context", {}).get("IntegrationBrand", "")
-
-
-def get_integration_instance_name():
-    return demisto.callingContext.get("context", {}).get("IntegrationInstance", "")
 
 
 def get_script_name():
@@ -263,114 +199,11 @@ def skip_cert_verification():
         os.environ.pop(name, None)
 
 
-def handle_proxy(proxy_param_name="proxy", checkbox_default_value=False, handle_insecure=True, insecure_param_name=None):
-    """Proxies from the environment when the proxy checkbox is set (else removes them); honours 'insecure'."""
-    proxies = {}
-    params = demisto.params()
-    if params.get(proxy_param_name, checkbox_default_value):
-        ensure_proxy_has_http_prefix()
-        proxies = {
-            "http": os.environ.get("HTTP_PROXY") or os.environ.get("http_proxy", ""),
-            "https": os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy", ""),
-        }
-    else:
-        skip_proxy()
-    if handle_insecure:
-        names = ("insecure", "unsecure") if insecure_param_name is None else (insecure_param_name,)
-        if any(params.get(name, False) for name in names):
-            skip_cert_verification()
-    return proxies
-
-
-def encode_string_results(text):
-    return str(text) if isinstance(text, str) else text
-
-
 def _b64(text):
     if not text:
         return ""
     data = text.encode("utf-8") if isinstance(text, str) else text
     return base64.b64encode(data).decode("utf-8")
-
-
-def remove_empty_elements(d):
-    """Drops None, {} and [] values from nested dicts and lists (keeps '' and 0)."""
-
-    def empty(value):
-        return value is None or value == {} or value == []
-
-    if isinstance(d, list):
-        return [v for v in map(remove_empty_elements, d) if not empty(v)]
-    if isinstance(d, dict):
-        return {k: v for k, v in ((k, remove_empty_elements(v)) for k, v in d.items()) if not empty(v)}
-    return d
-
-
-def dict_safe_get(dict_object, keys, default_return_value=None, return_type=None, raise_return_type=True):
-    value = dict_object
-    for key in keys:
-        try:
-            value = value[key]
-        except (KeyError, TypeError, IndexError, AttributeError):
-            value = default_return_value
-            break
-    if return_type and not isinstance(value, return_type):
-        if raise_return_type:
-            raise TypeError(
-                f"Safe get Error:\nDetails: Return Type Error Excepted return type {return_type}, but actual type from "
-                f"nested dict/list is {type(value)} with value {value}.\nQuery: {keys}\nQueried object: {dict_object}"
-            )
-        value = default_return_value
-    return value
-
-
-def batch(iterable, batch_size=1):
-    """Yields consecutive slices of at most batch_size items."""
-    for start in range(0, len(iterable), batch_size):
-        yield iterable[start : start + batch_size]
-
-
-def is_ipv6_valid(address):
-    try:
-        socket.inet_pton(socket.AF_INET6, address)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def is_ip_valid(s, accept_v6_ips=False):
-    """True for a dotted-quad IPv4 (and for an IPv6 when accept_v6_ips)."""
-    if accept_v6_ips and is_ipv6_valid(s):
-        return True
-    parts = s.split(".")
-    return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 for p in parts)
-
-
-def get_hash_type(hash_file):
-    """The hash kind by length: md5, sha1, sha256, sha512, or 'Unknown'."""
-    return {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}.get(len(hash_file), "Unknown")
-
-
-def timestamp_to_datestring(timestamp, date_format="%Y-%m-%dT%H:%M:%S.000Z", is_utc=False):
-    """Epoch milliseconds to text; in UTC when asked or when the format ends with 'Z', else local time."""
-    seconds = int(timestamp) / 1000.0
-    if is_utc or date_format.endswith("Z"):
-        return datetime.fromtimestamp(seconds, tz=_UTC).strftime(date_format)
-    return datetime.fromtimestamp(seconds).strftime(date_format)
-
-
-def string_to_table_header(string):
-    """'alarm_code' -> 'Alarm Code'."""
-    if not isinstance(string, str):
-        raise Exception(f"The key is not a string: {string}")
-    return " ".join(word.capitalize() for word in string.replace("_", " ").split())
-
-
-def string_to_context_key(string):
-    """'alarm_code' -> 'AlarmCode'."""
-    if not isinstance(string, str):
-        raise Exception(f"The key is not a string: {string}")
-    return "".join(word.capitalize() for word in string.split("_"))
 
 
 # --------------------------------------------------------------------------------------- arguments
@@ -605,9 +438,6 @@ def tableToMarkdown(
         ]
         result += "| " + " | ".join(cells) + " |\n"
     return result
-
-
-tblToMd = tableToMarkdown
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -954,8 +784,6 @@ def return_results(results):
             demisto.results(entry)
     elif isinstance(results, GetMappingFieldsResponse):
         demisto.results(results.extract_mapping())
-    elif isinstance(results, GetRemoteDataResponse):
-        demisto.results(results.extract_for_local())
     elif hasattr(results, "to_entry"):
         entry = results.to_entry()
         if not _is_metrics_for_script(entry, is_integration):
@@ -1033,17 +861,6 @@ def return_error(message, error="", outputs=None):
 # --------------------------------------------------------------------------------------- mirroring
 
 
-class GetRemoteDataArgs:
-    def __init__(self, args):
-        self.remote_incident_id = args["id"]
-        self.last_update = args["lastUpdate"]
-
-
-class GetModifiedRemoteDataArgs:
-    def __init__(self, args):
-        self.last_update = args["lastUpdate"]
-
-
 class UpdateRemoteSystemArgs:
     """update-remote-system arguments: data (the incident's fields), entries, incident_changed,
     remote_incident_id, inc_status (the XSOAR incident status) and delta (the changed fields)."""
@@ -1055,26 +872,6 @@ class UpdateRemoteSystemArgs:
         self.remote_incident_id = args.get("remoteId")
         self.inc_status = args.get("status")
         self.delta = args.get("delta")
-
-
-class GetRemoteDataResponse:
-    def __init__(self, mirrored_object, entries):
-        self.mirrored_object = mirrored_object
-        self.entries = entries
-
-    def extract_for_local(self):
-        if self.mirrored_object:
-            return [self.mirrored_object, *self.entries]
-        return None
-
-
-class GetModifiedRemoteDataResponse:
-    def __init__(self, modified_incident_ids):
-        self.modified_incident_ids = modified_incident_ids
-
-    def to_entry(self):
-        demisto.info(f"Modified incidents: {self.modified_incident_ids}")
-        return {"Contents": self.modified_incident_ids, "Type": EntryType.NOTE, "ContentsFormat": EntryFormat.JSON}
 
 
 class SchemeTypeMapping:

@@ -5,23 +5,23 @@ answers with harmless defaults, and tests replace the functions they care about 
 ``monkeypatch`` (``monkeypatch.setattr(demisto, "params", lambda: {...})``).
 
 Written for this repository from the documented API (xsoar.pan.dev) and from observing the official
-mock; it mirrors the defaults tests rely on:
+mock. It holds only what the pack, its tests, the runner and CommonServerPython use (the runner
+patches in the rest of what the server provides), and mirrors the defaults tests rely on:
 
 * ``params()`` / ``args()`` return ``{}``, ``command()`` returns ``""``;
 * ``getLastRun()`` returns a fixed sample, ``setLastRun()`` stores nothing;
 * ``incidents()`` without arguments returns a sample incident list, with a list it reports the
   incidents through ``results()``; ``incident()`` is the first sample incident;
-* ``debug()`` / ``info()`` / ``log()`` / ``results()`` log at INFO level (quiet under pytest);
+* ``debug()`` / ``info()`` / ``results()`` log at INFO level (quiet under pytest);
 * ``error()`` PRINTS, so a test that triggers an unexpected error log fails the quiet rule.
 """
 
 import json
 import logging
-import uuid
 
-integrationContext = {}
-callingContext = {}
-is_debug = False
+integrationContext = {}  # what getIntegrationContext() answers
+callingContext = {}  # read by CommonServerPython (integration and script names, command origin)
+is_debug = False  # read by CommonServerPython's return_error (traceback in the message when True)
 
 # One small sample incident, what ``incidents()`` / ``incident()`` answer when a test does not patch them.
 _SAMPLE_INCIDENTS = [
@@ -71,66 +71,14 @@ def command():
     return ""
 
 
-def getParam(param):
-    return params().get(param)
-
-
-def getArg(arg):
-    return args().get(arg)
-
-
 def integrationInstance():
     """The instance name."""
     return ""
 
 
-def demistoVersion():
-    """Server version and build number."""
-    return {"version": "5.5.0", "buildNumber": "12345"}
-
-
-def investigation():
-    """The investigation the command runs in."""
-    return {"id": "1"}
-
-
 def incident():
     """The incident the command runs in."""
     return incidents()[0]
-
-
-def context():
-    return {}
-
-
-def demistoUrls():
-    return {}
-
-
-def uniqueFile():
-    return str(uuid.uuid4())
-
-
-def getFilePath(id):
-    return {"id": id, "path": "test/test.txt", "name": "test.txt"}
-
-
-def dt(obj=None, trnsfrm=None):
-    return ""
-
-
-def get(obj, field):
-    """The value at a dotted path of a nested dict, or None."""
-    for part in field.split("."):
-        if obj and part in obj:
-            obj = obj[part]
-        else:
-            return None
-    return obj
-
-
-def gets(obj, field):
-    return str(get(obj, field))
 
 
 # --- state kept between runs -------------------------------------------------------------------------
@@ -155,15 +103,6 @@ def setIntegrationContext(context):
     integrationContext = context
 
 
-def getIntegrationContextVersioned(refresh=False):
-    return integrationContext
-
-
-def setIntegrationContextVersioned(context, version=-1, sync=False):
-    global integrationContext
-    integrationContext = context
-
-
 # --- what the integration hands the platform -------------------------------------------------------
 
 
@@ -171,7 +110,7 @@ def results(results):
     """War-room entries: logged as JSON at INFO level (fails like the server on what JSON cannot hold)."""
     if isinstance(results, dict) and results.get("contents"):
         results = results.get("contents")
-    log(f"demisto results: {json.dumps(results, indent=4, sort_keys=True)}")
+    _logger().info(f"demisto results: {json.dumps(results, indent=4, sort_keys=True)}")
 
 
 def incidents(incidents=None):
@@ -181,61 +120,12 @@ def incidents(incidents=None):
     return results({"Type": 1, "Contents": json.dumps(incidents), "ContentsFormat": "json"})
 
 
-def createIncidents(incidents, lastRun=None, userID=None):
-    return []
-
-
 def createIndicators(indicators_batch):
     """Indicators a feed created (accepted and dropped here)."""
     return ""
 
 
-def searchIndicators(fromDate="", query="", size=100, page=0, toDate="", value="", searchAfter=None):
-    return {}
-
-
-def credentials(credentials):
-    log(f"credentials: {credentials}")
-
-
-def executeCommand(command, args):
-    return ""
-
-
-def setContext(contextPath, value):
-    return {"status": True}
-
-
-def addEntry(id, entry, username=None, email=None, footer=None):
-    return ""
-
-
-def mirrorInvestigation(id, mirrorType, autoClose=False):
-    return ""
-
-
-def updateModuleHealth(error):
-    return ""
-
-
-def getLicenseID():
-    return ""
-
-
-def getIndexHash():
-    return ""
-
-
-def getAllSupportedCommands():
-    return {}
-
-
 # --- logging -----------------------------------------------------------------------------------------
-
-
-def log(msg):
-    """War-room log line (INFO level)."""
-    _logger().info(msg)
 
 
 def debug(msg, *args):

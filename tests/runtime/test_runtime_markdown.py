@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import pytest
-from CommonServerPython import JsonTransformer, string_to_table_header, tableToMarkdown
+from CommonServerPython import JsonTransformer, tableToMarkdown
 
 
 def test_rows_of_dicts_with_sorted_headers():
@@ -66,7 +66,7 @@ def test_metadata_line_goes_under_the_title():
 
 
 def test_header_transform_renames_columns():
-    table = tableToMarkdown("T", [{"alarm_code": 1}], headerTransform=string_to_table_header)
+    table = tableToMarkdown("T", [{"alarm_code": 1}], headerTransform=lambda key: key.replace("_", " ").title())
     assert table == "### T\n|Alarm Code|\n|---|\n| 1 |\n"
 
 
@@ -113,10 +113,3 @@ def test_auto_json_transform_writes_nested_values_as_a_tree():
     )
     cell = "**a**:<br>\t***b***: 1<br>\t**c**:<br>\t\t***values***: x, y<br>**l**:<br>\t**-**\t***v***: 1<br>\t**-**\t***v***: 2"
     assert table == f"### T\n|n|\n|---|\n| {cell} |\n"
-
-
-@pytest.mark.parametrize(
-    ("key", "header"), [("alarm_code", "Alarm Code"), ("alarmCode", "Alarmcode"), ("finding id", "Finding Id")]
-)
-def test_string_to_table_header(key, header):
-    assert string_to_table_header(key) == header

@@ -13,8 +13,6 @@ from CommonServerPython import (
     DemistoException,
     EntryType,
     GetMappingFieldsResponse,
-    GetModifiedRemoteDataResponse,
-    GetRemoteDataResponse,
     SchemeTypeMapping,
     return_error,
     return_results,
@@ -183,10 +181,16 @@ def test_return_results_sends_the_mapping_of_get_mapping_fields(entries):
     assert entries == [{"ThreatMon Alarm": {"threatmonstatus": "The alarm status"}}]
 
 
-def test_return_results_sends_remote_data_and_modified_ids(entries):
-    return_results(GetRemoteDataResponse({"id": "7"}, [{"Contents": "note"}]))
-    return_results(GetModifiedRemoteDataResponse(["7", "8"]))
-    assert entries == [[{"id": "7"}, {"Contents": "note"}], {"Contents": ["7", "8"], "Type": 1, "ContentsFormat": "json"}]
+class _EntryMaker:
+    """Any other result object with to_entry() (e.g. the official mirroring responses)."""
+
+    def to_entry(self):
+        return {"Type": EntryType.NOTE, "ContentsFormat": "json", "Contents": ["7", "8"]}
+
+
+def test_return_results_sends_what_to_entry_gives(entries):
+    return_results(_EntryMaker())
+    assert entries == [{"Type": 1, "ContentsFormat": "json", "Contents": ["7", "8"]}]
 
 
 def test_demisto_results_refuses_what_json_cannot_hold():
