@@ -10,7 +10,7 @@ Measured, per sort order:
 * requests the simulator received, against the budget pages + runs (pages = ceil(N/10));
 * process CPU time of this process (the client) per alarm, in microseconds;
 * peak memory: Python allocations under tracemalloc in a second drain at 0 ms latency (tracemalloc slows
-  Python down, so it stays out of the timed drain), and the growth of the process's peak RSS;
+  Python down, so it stays out of the timed drain);
 * the ratio of the wall time to the round-trip floor ceil(N/10) x L (no client can page faster);
 * the anchor: the same workload under the 1.0.x pack's behaviour (benchmarks/legacy.py: a one-second
   sleep after every full page). It runs for real on a smaller N, with its one-second sleeps counted rather
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -54,9 +53,7 @@ class FetchBenchResult:
     wall_s: float
     cpu_s: float
     peak_bytes: int = 0
-    rss_growth_bytes: int = 0
     anchor_s: float | None = None
-    anchor_alarms: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -183,15 +180,12 @@ def run_fetch_benchmark(
 ) -> FetchBenchResult:
     with SimulatorProcess(alarms, latency_ms, order) as sim:
         before = sim.request_count()
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         cpu0, wall0 = time.process_time(), time.perf_counter()
         runs, problems = _drain(sim, max_fetch, runtime, alarms)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024  # ru_maxrss is KiB on Linux
         requests_made = sim.request_count() - before
     result = FetchBenchResult("ThreatMon.py", order, alarms, latency_ms, max_fetch, runs, requests_made, wall, cpu)
     result.errors = problems
-    result.rss_growth_bytes = max(0, rss_growth)
     if measure_memory:
         with SimulatorProcess(alarms, 0, order) as sim:
             tracemalloc.start()
