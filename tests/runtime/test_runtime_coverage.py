@@ -14,6 +14,7 @@
 
 import ast
 import builtins
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -175,6 +176,7 @@ def _needed(definitions, roots):
     return needed
 
 
+@functools.cache
 def _kept_names():
     """(CommonServerPython names, demistomock names) the code, the foundation list and their needs require."""
     used_csp, used_demisto = _used_names()
