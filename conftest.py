@@ -12,30 +12,21 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent
-STAND_IN_DIR = REPO_ROOT / "xsoar_runtime"
-RUNTIME_FILES = ("CommonServerPython.py", "demistomock.py")
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 
+from runner.runtime import STAND_IN_DIR, RuntimeSelectionError, runtime_dir  # noqa: E402  (needs REPO_ROOT on the path)
 
-def runtime_dir() -> Path:
-    """The folder the XSOAR runtime modules are imported from."""
-    official = os.environ.get("XSOAR_RUNTIME_DIR", "").strip()
-    if official:
-        folder = Path(official).expanduser().resolve()
-        missing = [name for name in RUNTIME_FILES if not (folder / name).is_file()]
-        if missing:
-            raise pytest.UsageError(f"XSOAR_RUNTIME_DIR={official} does not hold {', '.join(missing)}.")
-        return folder
-    return STAND_IN_DIR
-
-
-RUNTIME_DIR = runtime_dir()
+try:
+    RUNTIME_DIR = runtime_dir()  # the one rule, shared with the local runner
+except RuntimeSelectionError as error:
+    raise pytest.UsageError(f"XSOAR_RUNTIME_DIR={error}") from None
 _paths = [RUNTIME_DIR, REPO_ROOT, *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*"))]
 for _path in reversed(_paths):
     if str(_path) not in sys.path:

@@ -1,9 +1,7 @@
 """Which XSOAR runtime (``demistomock`` + ``CommonServerPython``) the runner loads.
 
-The same rule as the root ``conftest.py``: the official files when ``XSOAR_RUNTIME_DIR`` names a
-folder holding both, otherwise the repository's stand-ins in ``xsoar_runtime/``. (The conftest keeps
-its own copy because it must also work in a bare checkout before this package is importable;
-``tests/e2e/test_runner.py`` checks that the two choices agree.)
+The official files when ``XSOAR_RUNTIME_DIR`` names a folder holding both, otherwise the repository's
+stand-ins in ``xsoar_runtime/``. The root ``conftest.py`` applies this same function to the test suite.
 """
 
 from __future__ import annotations
