@@ -75,7 +75,7 @@ SEVERITY_TO_XSOAR = {
 }
 SEVERITY_RANK = {word.lower(): rank for rank, word in enumerate(SEVERITY_WORDS)}
 MIRROR_DIRECTIONS = {"none": None, "outgoing": "Out"}
-CLOSE_FIELDS = ("closeReason", "closingUserId", "closeNotes")
+CLOSE_FIELDS = ("closeReason", "closingUserId", "closed")  # set by a close; closeNotes alone is a later edit
 
 TAKEDOWN_ERRORS = {
     400: "ThreatMon refused the takedown request for finding {fid} (HTTP 400): the finding is not eligible for a takedown "
@@ -1477,9 +1477,10 @@ def update_remote_system_command(client: Client, args: dict[str, Any]) -> str:
     """Outgoing mirroring: when the XSOAR incident was closed in THIS update, set the alarm's ThreatMon status.
 
     "Closed in this update" = the incident status is Done (2) and the delta carries the close (closeReason,
-    closingUserId or closeNotes changed). Every later edit of a closed incident has a delta without them, so each
-    close is sent exactly once; a reopen and a new close send again. Other edits send nothing. The remote id is
-    always returned. A failed PATCH raises, so XSOAR reports the mirroring error (and retries the update).
+    closingUserId or the close time changed). Every later edit of a closed incident (its close notes included) has a
+    delta without them, so each close is sent exactly once; a reopen and a new close send again. Other edits send
+    nothing. The remote id is always returned. A failed PATCH raises, so XSOAR reports the mirroring error (and
+    retries the update).
     (return_error prefixes "skip update" only for get-modified-remote-data, which this integration does not have.)
     """
     parsed = UpdateRemoteSystemArgs(args)

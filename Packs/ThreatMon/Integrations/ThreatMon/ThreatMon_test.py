@@ -1468,7 +1468,8 @@ def remote_args(status=2, delta=None, data=None, changed=True, remote_id="1000")
         (remote_args(delta={"closeReason": "Duplicate"}), "Ignore"),
         (remote_args(delta={"closeReason": "Resolved"}), "Resolved"),
         (remote_args(status="2", delta={"closingUserId": "admin"}, data={"closeReason": "Other"}), "Resolved"),
-        (remote_args(delta={"closeNotes": "done"}, data={"closeReason": "False Positive"}), "False Positive"),
+        (remote_args(delta={"closed": "2026-11-27T10:00:00Z"}, data={"closeReason": "False Positive"}), "False Positive"),
+        (remote_args(delta={"closeNotes": "edited after the close"}, data={"closeReason": "False Positive"}), None),
         (remote_args(delta={"closeReason": "Duplicate"}, changed="true"), "Ignore"),
         (remote_args(delta={"closeReason": "Duplicate"}, changed=None), "Ignore"),
         (remote_args(status=1, delta={"owner": "analyst"}), None),
@@ -1491,6 +1492,7 @@ def test_update_remote_system_sends_exactly_once_per_close():
         remote_args(status=1, delta={"owner": "analyst"}),
         remote_args(delta={"closeReason": "Resolved", "closingUserId": "analyst", "closeNotes": "taken down"}),
         remote_args(delta={"severity": 2}),
+        remote_args(delta={"closeNotes": "taken down by the registrar"}),  # notes edited after the close
         remote_args(delta={}, changed=False),
         remote_args(status=1, delta={"closeReason": "", "closingUserId": ""}),  # reopened
         remote_args(status=1, delta={"details": "more"}),
