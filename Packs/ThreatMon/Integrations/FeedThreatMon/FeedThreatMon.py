@@ -21,10 +21,11 @@ import itertools
 import re
 import time
 import traceback
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
@@ -63,6 +64,10 @@ ALL_STATUS_CODES = tuple(range(100, 600))  # we classify every status ourselves
 # with that same timestamp is still sent. Above this many, the digests are dropped and records at that
 # timestamp are sent again next run (a duplicate the server merges is better than a lost indicator).
 MAX_TIE_DIGESTS = 20_000
+# A record time later than this (the clock skew allowed) is not usable: one bad date far in the future would
+# otherwise become the watermark and hold back every later record for good. Fixed once per run.
+MAX_FUTURE_SKEW = timedelta(days=1)
+LATEST_USABLE_TIME = datetime.now(UTC) + MAX_FUTURE_SKEW
 
 REPUTATION_SCORES = {"none": 0, "good": 1, "suspicious": 2, "bad": 3}
 REPUTATION_NOT_SET = ("", "feedinstancereputationnotset")
@@ -71,9 +76,10 @@ SEVERITY_SCORES = {"critical": 3, "high": 3, "medium": 2, "low": 2, "info": 0, "
 
 HASH_KINDS = {32: ("md5", "MD5"), 40: ("sha1", "SHA-1"), 64: ("sha256", "SHA-256"), 128: ("sha512", "SHA-512")}
 HEX_RE = re.compile(r"[0-9a-f]+")
-EPOCH_RE = re.compile(r"\d+(\.\d+)?")
-IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
-IPV4_PORT_RE = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})")
+# ASCII digits only: \d alone also matches other scripts' digits (e.g. fullwidth), which int() accepts.
+EPOCH_RE = re.compile(r"\d+(\.\d+)?", re.ASCII)
+IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}", re.ASCII)
+IPV4_PORT_RE = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})", re.ASCII)
 DOMAIN_RE = re.compile(r"(?=.{1,253}$)(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
 URL_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
 TOKEN_PARAM_RE = re.compile(r"(api_token=)[^&\s'\"<>]+", re.IGNORECASE)
@@ -409,6 +415,8 @@ def _parse_time_text(text: str) -> datetime | None:
 
 
 def _from_epoch(seconds: float) -> datetime | None:
+    if seconds <= 0:
+        return None
     if seconds > 1e11:  # milliseconds
         seconds /= 1000.0
     try:
@@ -421,11 +429,12 @@ def parse_time(value: Any) -> datetime | None:
     """An aware UTC datetime from ISO-8601 text (Z, offsets, naive = UTC, date only) or epoch s/ms; else None."""
     if isinstance(value, bool) or value is None:
         return None
+    moment = None
     if isinstance(value, int | float):
-        return _from_epoch(float(value)) if value > 0 else None
-    if isinstance(value, str) and value.strip():
-        return _parse_time_text(value.strip())
-    return None
+        moment = _from_epoch(float(value))
+    elif isinstance(value, str) and value.strip():
+        moment = _parse_time_text(value.strip())
+    return moment if moment is not None and moment <= LATEST_USABLE_TIME else None
 
 
 def format_time(moment: datetime) -> str:
@@ -559,13 +568,16 @@ def check_ip(value: str) -> tuple[str, str] | None:
         if "/" in address:
             network = ipaddress.ip_network(address, strict=True)
             return (FeedIndicatorType.CIDR if network.version == 4 else FeedIndicatorType.IPv6CIDR), str(network)
-        parsed = ipaddress.ip_address(address)
+        parsed = ipaddress.ip_address(address.partition("%")[0] if ":" in address else address)  # no zone id
     except ValueError:
         return None
+    if parsed.version == 6 and parsed.ipv4_mapped:  # ::ffff:a.b.c.d is the IPv4 address a.b.c.d
+        return FeedIndicatorType.IP, str(parsed.ipv4_mapped)
     return (FeedIndicatorType.IP if parsed.version == 4 else FeedIndicatorType.IPv6), str(parsed)
 
 
 def _valid_host(host: str) -> bool:
+    host = host[:-1] if host.endswith(".") else host  # a fully qualified name
     if DOMAIN_RE.fullmatch(host):
         return True
     try:
@@ -576,7 +588,10 @@ def _valid_host(host: str) -> bool:
 
 
 def _valid_idn(host: str) -> bool:
-    if host.isascii():
+    """A non-ASCII name in its normal form, without invisible or control characters (which IDNA would drop)."""
+    if host.isascii() or unicodedata.normalize("NFKC", host) != host:
+        return False
+    if any(unicodedata.category(ch)[0] in "CZ" for ch in host):
         return False
     try:
         return bool(DOMAIN_RE.fullmatch(host.encode("idna").decode("ascii")))
@@ -597,7 +612,7 @@ def check_domain(value: str) -> tuple[str, str] | None:
 def check_url(value: str) -> tuple[str, str] | None:
     """A URL with a valid host (domain, IPv4 or [IPv6]) and port; a missing scheme is accepted as http."""
     url = refang(value)
-    if any(ch.isspace() for ch in url) or len(url) > 8192:
+    if any(ch.isspace() or not ch.isprintable() for ch in url) or len(url) > 8192:
         return None
     scheme, sep, _ = url.partition("://")
     if sep and not URL_SCHEME_RE.fullmatch(scheme.lower()):
@@ -608,6 +623,8 @@ def check_url(value: str) -> tuple[str, str] | None:
     except ValueError:
         return None
     if not host or not _valid_host(host):
+        return None
+    if not sep and parts.username is not None:  # user@host (or mailto:user@host) is an e-mail address
         return None
     return FeedIndicatorType.URL, url
 

@@ -100,6 +100,12 @@ def typed(rec: dict) -> tuple:
             ("File", "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"),
         ),
         (record("a" * 128, "sha512"), ("File", "a" * 128)),
+        # cleaned like a port: a zone id is dropped, an IPv4-mapped IPv6 address is its IPv4 address
+        (record("fe80::1%eth0", "ipv6"), ("IPv6", "fe80::1")),
+        (record("[fe80::1%25eth0]:443"), ("IPv6", "fe80::1")),
+        (record("::ffff:192.0.2.1"), ("IP", "192.0.2.1")),
+        (record("[::ffff:c000:201]:80", "ipv6"), ("IP", "192.0.2.1")),
+        (record("http://bad.example.com.:8080/x", "url"), ("URL", "http://bad.example.com.:8080/x")),
     ],
 )
 def test_valid_values_get_their_indicator_type(rec, expected):
@@ -135,6 +141,15 @@ def test_valid_values_get_their_indicator_type(rec, expected):
         (record("g" * 32, "hash"), "file"),
         (record(12345, "ip"), "ip"),
         (record("no type and no shape", None), "untyped"),
+        # look-alikes and hidden characters are never sent as indicators
+        (record("\uff11.\uff12.\uff13.\uff14"), "ip"),  # fullwidth digits
+        (record("\uff11.\uff12.\uff13.\uff14:80"), "ip"),
+        (record("exa\u200bmple.com", "domain"), "domain"),  # zero-width space
+        (record("\uff45vil.com", "domain"), "domain"),  # fullwidth letter
+        (record("http://bad.example.com/\x00", "url"), "url"),
+        (record("http://bad.example.com/\x7f", "url"), "url"),
+        (record("phisher@bad-mail.example", "url"), "url"),  # an e-mail address, not a URL
+        (record("mailto:phisher@bad-mail.example", "url"), "url"),
     ],
 )
 def test_malformed_values_are_skipped_and_counted_by_kind(rec, kind):
@@ -341,7 +356,10 @@ def test_untimed_repeats_keep_the_first_record_and_have_no_seen_dates():
         (None, None),
         (True, None),
         (-5, None),
+        ("0", None),
         (1e30, None),
+        ("2999-01-01T00:00:00Z", None),  # far in the future: not usable
+        (32503680000, None),
         (["2024-05-01"], None),
     ],
 )
@@ -398,6 +416,14 @@ def test_a_run_with_nothing_new_sends_only_untimed_records_and_keeps_the_state(r
     next_run, indicators = fetch(requests_mock, client, "iocs_run1.json", last_run)
     assert values(indicators) == ["no-time.example.com"]
     assert next_run == last_run
+
+
+def test_a_far_future_time_does_not_hold_back_later_runs(requests_mock, client):
+    last_run, indicators = fetch(requests_mock, client, "iocs_far_future.json", {})
+    assert values(indicators) == ["198.51.100.10", "future.example.com"]  # the bad time makes it untimed, not lost
+    assert last_run["last_timestamp"] == "2024-05-01T10:00:00Z"
+    requests_mock.get(ENDPOINT, json={"iocs": [record("late.example.com", "domain", timestamp="2024-05-02T00:00:00Z")]})
+    assert values(feed.fetch_indicators(client, last_run, settings())[1]) == ["late.example.com"]
 
 
 def test_the_same_daily_value_republished_later_is_sent_again(requests_mock, client):
