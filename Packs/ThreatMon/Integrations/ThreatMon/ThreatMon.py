@@ -820,7 +820,9 @@ ASC, DESC, UNSORTED, UNKNOWN = "ascending", "descending", "unsorted", "unknown"
 
 
 def detect_order(codes: list[int]) -> str:
-    """The order of a page's codes: ascending, descending, unsorted, or unknown (fewer than two distinct codes)."""
+    """The order of a page's codes: ascending, descending, unsorted, or unknown (fewer than two distinct codes).
+    A code repeated inside the page is the same alarm listed twice: only its first place counts."""
+    codes = list(dict.fromkeys(codes))
     ups = any(b > a for a, b in itertools.pairwise(codes))
     downs = any(b < a for a, b in itertools.pairwise(codes))
     if ups and downs:
@@ -960,7 +962,7 @@ class AlarmFetcher:
             seen: list[int] = []
             while True:
                 totals.add(page.total)
-                seen.extend(self._codes(page.data))
+                seen.extend(dict.fromkeys(self._codes(page.data)))  # a repeat inside one page is not a shift
                 for code, alarm in self._usable(page.data).items():
                     usable.setdefault(code, alarm)
                 if len(page.data) < PAGE_SIZE:

@@ -390,6 +390,26 @@ def test_fetch_duplicates_inside_a_page_become_one_incident():
 
 
 @pytest.mark.parametrize("order", ["asc", "desc", "random"])
+@pytest.mark.parametrize("max_fetch", [1, 7, 100])
+def test_fetch_a_code_listed_twice_on_one_page_is_one_alarm_not_a_changing_list(order, max_fetch):
+    """The last page repeats its first alarm: neither the order detection nor the scan may read that as a list that
+    moved while it was read (which would fail every run from then on)."""
+
+    with requests_mock.Mocker() as mocker:
+        fake = FakeThreatMon(range(1, 56), order)
+
+        def answer(request, context):
+            body = json.loads(fake(request, context))
+            if 0 < len(body["data"]) < 10:
+                body["data"].append(dict(body["data"][0]))
+            return json.dumps(body).encode()
+
+        mocker.get(LIST_URL, content=answer)
+        _, incidents = drain(fake, make_settings(max_fetch=max_fetch))
+    assert_exactly_once(incidents, range(1, 56))
+
+
+@pytest.mark.parametrize("order", ["asc", "desc", "random"])
 def test_fetch_unsorted_or_undetectable_order_falls_back_to_a_full_scan(order):
     with requests_mock.Mocker() as mocker:
         fake = FakeThreatMon(range(1, 64), order).register(mocker)
@@ -781,6 +801,9 @@ def test_bad_alarm_dates_are_none(value):
         ([5, 5], "unknown"),
         ([], "unknown"),
         ([1, 1, 2], "ascending"),
+        ([1, 2, 3, 1], "ascending"),
+        ([3, 2, 1, 3], "descending"),
+        ([2, 3, 1, 2], "unsorted"),
     ],
 )
 def test_detect_order(codes, order):
