@@ -769,10 +769,11 @@ class FetchState:
         if last_run.get("state_version") == STATE_VERSION:
             state = cls(
                 code=_int_or_none(last_run.get("last_alarm_code")),
-                first_fetch_cutoff=last_run.get("first_fetch_cutoff") or None,
+                first_fetch_cutoff=_text_or_none(last_run.get("first_fetch_cutoff")),
                 legacy_ceiling=_int_or_none(last_run.get("legacy_ceiling")),
                 legacy_remaining=_int_or_none(last_run.get("legacy_remaining")),
-                fingerprints=[str(x) for x in last_run.get("nocode_seen") or []][-MAX_FINGERPRINTS:],
+                # A damaged lastRun (not a list here) must not break every later run: it is read as no fingerprints.
+                fingerprints=[str(x) for x in _list_or_empty(last_run.get("nocode_seen"))][-MAX_FINGERPRINTS:],
             )
             if state.legacy_ceiling is None or state.legacy_remaining is None:
                 state.legacy_ceiling = state.legacy_remaining = None
@@ -799,6 +800,14 @@ class FetchState:
         if self.fingerprints:
             run["nocode_seen"] = self.fingerprints[-MAX_FINGERPRINTS:]
         return run
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _list_or_empty(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -632,6 +632,21 @@ def test_fetch_first_fetch_cutoff_is_fixed_at_the_first_run():
     assert state.to_last_run() == {"state_version": 2, "first_fetch_cutoff": "2025-03-01T08:30:00Z"}
 
 
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        {"nocode_seen": 5},
+        {"nocode_seen": "abc"},
+        {"nocode_seen": {"a": 1}},
+        {"first_fetch_cutoff": 17},
+        {"first_fetch_cutoff": ["2025-01-01"]},
+    ],
+)
+def test_fetch_state_reads_damaged_fields_of_its_own_last_run_as_absent(damaged):
+    state = FetchState.load({"state_version": 2, "last_alarm_code": 9, **damaged}, make_settings())
+    assert state.to_last_run() == {"state_version": 2, "last_alarm_code": 9}
+
+
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_min_severity_skips_lower_alarms_but_never_unknown_severities(order):
     severities = ["Information", "Low", "Medium", "High", "Critical", "Urgent", None, " high "]
