@@ -572,7 +572,12 @@ def parse_alarm_date(value: Any) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     elif isinstance(value, str):
-        parsed = _parse_date_text(value.strip())
+        text = value.strip()
+        if EPOCH_TEXT.fullmatch(text):  # an epoch sent as text, in seconds or milliseconds
+            return parse_alarm_date(float(text))
+        if text[-4:].upper() in (" UTC", " GMT"):
+            text = text[:-4].rstrip() + "+00:00"
+        parsed = _parse_date_text(text)
     if parsed is None:
         return None
     if parsed.tzinfo is None:
@@ -582,6 +587,7 @@ def parse_alarm_date(value: Any) -> datetime | None:
 
 # Formats tried after ISO-8601 (the documented one). No dateparser here: on garbage it is slow (seconds per value),
 # and a fetch run must not spend its time budget on one bad alarmDate.
+EPOCH_TEXT = re.compile(r"[0-9]{9,13}(\.[0-9]+)?")
 DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%B %d, %Y %H:%M", "%b %d, %Y %H:%M")
 
 

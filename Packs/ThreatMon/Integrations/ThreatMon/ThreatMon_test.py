@@ -795,13 +795,19 @@ def test_min_severity_filter(severity, minimum, below):
         ("March 14, 2025 09:26", "2025-03-14T09:26:00Z"),
         (1741944413, "2025-03-14T09:26:53Z"),
         (1741944413000, "2025-03-14T09:26:53Z"),
+        ("1741944413", "2025-03-14T09:26:53Z"),
+        ("1741944413000", "2025-03-14T09:26:53Z"),
+        ("2025-03-14 09:26:53 UTC", "2025-03-14T09:26:53Z"),
+        ("2025-03-14T09:26:53 GMT", "2025-03-14T09:26:53Z"),
     ],
 )
 def test_alarm_date_is_converted_to_utc(value, expected):
     assert ThreatMon.to_iso_z(parse_alarm_date(value)) == expected
 
 
-@pytest.mark.parametrize("value", [None, "", "yesterday-ish nonsense", True, 10**20, [], "2025-13-45T99:00:00"])
+@pytest.mark.parametrize(
+    "value", [None, "", "yesterday-ish nonsense", True, 10**20, [], "2025-13-45T99:00:00", "12345", "99999999999999999", " UTC"]
+)
 def test_bad_alarm_dates_are_none(value):
     assert parse_alarm_date(value) is None
 
