@@ -36,7 +36,9 @@ def test_fails_on_its_own():
 
 def test_printing_or_warning_tests_fail_and_quiet_ones_pass(tmp_path):
     (tmp_path / "test_noise.py").write_text(NOISY_TESTS)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # No coverage in the child (pytest-cov passes COV_CORE_* down): its data would not combine with the suite's.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COV_CORE_")}
+    env["PYTHONPATH"] = str(REPO)
     command = [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-rA", "test_noise.py"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
     out = done.stdout
