@@ -9,6 +9,7 @@ PY     := $(VENV)/bin/python
 PACK   := Packs/ThreatMon
 BUILD  := build
 ZIP    := $(BUILD)/uploadable_packs/ThreatMon.zip
+INTEGRATION_CODE := $(filter-out %_test.py,$(wildcard $(PACK)/Integrations/*/*.py))
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(VENV)/bin/demisto-sdk
 
 .PHONY: all demo test lint unit validate zip bench install install-runtime clean
@@ -41,6 +42,9 @@ lint: install
 
 unit: install
 	$(PY) -m pytest --cov --cov-report=term-missing
+	@for f in $(INTEGRATION_CODE); do \
+		$(PY) -m coverage report --include="$$f" --fail-under=95 > /dev/null || { echo "coverage of $$f is under 95%"; exit 1; }; \
+	done
 
 validate: install
 	$(SDK) validate -i $(PACK) --config-path validation_config.toml
