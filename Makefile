@@ -18,7 +18,6 @@ all: test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 
 # Runtime dependencies only: enough for the demo, installed in seconds.
 $(VENV)/.runtime-installed: requirements.txt | $(PY)
