@@ -27,7 +27,7 @@ try:
     RUNTIME_DIR = runtime_dir()  # the one rule, shared with the local runner
 except RuntimeSelectionError as error:
     raise pytest.UsageError(f"XSOAR_RUNTIME_DIR={error}") from None
-_paths = [RUNTIME_DIR, REPO_ROOT, *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*"))]
+_paths = [RUNTIME_DIR, *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*"))]  # REPO_ROOT is on the path already
 for _path in reversed(_paths):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
