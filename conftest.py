@@ -4,7 +4,7 @@
    resolve to: the official files when ``XSOAR_RUNTIME_DIR`` names a folder holding both,
    otherwise this repository's stand-ins in ``xsoar_runtime/``.
 2. Puts every integration folder of every pack on ``sys.path`` so tests import ``ThreatMon``
-   and ``FeedThreatMon`` as the XSOAR server would run them, and the repository root so the
+   and ``ThreatMonThreatFeed`` as the XSOAR server would run them, and the repository root so the
    simulator and runner packages import from anywhere.
 3. Keeps the suite quiet, like the content repository: a test that writes to stdout/stderr
    or logs a warning (or worse) fails.

@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if not ns.no_feed:
         feed_module = importlib.util.find_spec("benchmarks.bench_feed")
-        feed_file = bench_fetch.REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+        feed_file = bench_fetch.REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
         if feed_module is None or not feed_file.is_file():
-            print("\n(feed benchmark skipped: FeedThreatMon or benchmarks/bench_feed.py is not in the tree)")
+            print("\n(feed benchmark skipped: ThreatMonThreatFeed.py or benchmarks/bench_feed.py is not in the tree)")
         else:
             from benchmarks import bench_feed
 

@@ -3,7 +3,7 @@
     python -m benchmarks.bench_feed [--records 100000] [--runtime DIR]
 
 What runs: the simulator in a SEPARATE process (so the CPU time and memory measured are the feed's alone)
-serves the daily list; FeedThreatMon's fetch-indicators runs once through the local runner (in this process):
+serves the daily list; ThreatMonThreatFeed's fetch-indicators runs once through the local runner (in this process):
 the HTTP request, JSON parsing, typing and checking every record, building the indicators and handing them to
 demisto.createIndicators in batches of 2000.
 
@@ -32,7 +32,7 @@ import requests
 from runner import IntegrationRunner
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FEED = REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+FEED = REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
 DEFAULT_RECORDS = 100_000
 MAX_RECORDS = 100_000  # the feed's own limit on records per fetch
 

@@ -20,7 +20,7 @@ from simulator import Simulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
-FEED = REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+FEED = REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
 WIDTH = 100
 
 
@@ -96,8 +96,8 @@ class Demo:
             if FEED.is_file():
                 self.feed(sim)
             else:
-                self.step("The IOC feed", "FeedThreatMon brings ThreatMon's daily indicators into XSOAR.")
-                self.skip("the FeedThreatMon integration")
+                self.step("The IOC feed", "ThreatMon Threat Feed brings ThreatMon's daily indicators into XSOAR.")
+                self.skip("the ThreatMon Threat Feed integration")
             self.step("Stop the simulator", "Everything above ran against the local simulator, which now stops.")
         elapsed = time.monotonic() - started
         self.show(f"Demo finished in {elapsed:.1f} s.")
@@ -230,12 +230,12 @@ class Demo:
             "feedIncremental": True,
         }
         self.step(
-            "Bring in ThreatMon's daily indicators (FeedThreatMon)",
+            "Bring in ThreatMon's daily indicators (ThreatMon Threat Feed)",
             "A feed integration loads indicators of compromise (bad IP addresses, domains, URLs, file hashes) into "
             "XSOAR, where they enrich incidents and can be blocked. XSOAR runs fetch-indicators on a schedule.",
         )
         self.secrets = sorted({*self.secrets, *secrets_of(params)}, key=len, reverse=True)
-        feed = IntegrationRunner(FEED, params, instance_name="FeedThreatMon_demo")
+        feed = IntegrationRunner(FEED, params, instance_name="ThreatMonThreatFeed_demo")
         result = feed.run("test-module")
         self.show(f"test-module: {result.readable.strip() if result.ok else result.error}")
         self.expect(result.ok, f"the feed's test-module failed: {result.error}")

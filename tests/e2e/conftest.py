@@ -17,7 +17,7 @@ from simulator import Simulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
-FEED = REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+FEED = REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
 HERE = Path(__file__).resolve().parent
 
 

@@ -22,7 +22,7 @@ from simulator.server import DEFAULT_API_KEY, DEFAULT_IOC_TOKEN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
-FEED = REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+FEED = REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
 
 
 def start(*args) -> subprocess.Popen:

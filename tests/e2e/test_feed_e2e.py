@@ -1,4 +1,4 @@
-"""FeedThreatMon end to end: the integration file run by the local runner, through real HTTP, against the simulator.
+"""ThreatMon Threat Feed end to end: the integration file run by the local runner, through real HTTP, against the simulator.
 
 The simulator knows the true kind of every record it serves (``Simulator.ioc_kinds``), so these tests compare
 what the feed created with what it should have created, record by record.
@@ -19,7 +19,7 @@ from simulator.server import Simulator
 
 pytestmark = pytest.mark.e2e
 
-FEED = Path(__file__).resolve().parents[2] / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+FEED = Path(__file__).resolve().parents[2] / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
 TYPE_OF_KIND = {
     "ipv4": "IP",
     "ipv4_port": "IP",

@@ -1,4 +1,4 @@
-"""Unit tests of FeedThreatMon: HTTP stubbed with requests_mock, API answers under test_data/."""
+"""Unit tests of ThreatMonThreatFeed: HTTP stubbed with requests_mock, API answers under test_data/."""
 
 import contextlib
 import json
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import demistomock as demisto
-import FeedThreatMon as feed
+import ThreatMonThreatFeed as feed
 import pytest
 import requests
 
@@ -958,7 +958,7 @@ def test_main_get_indicators(requests_mock, xsoar):
         ("fetch-indicators", {"credentials": {"identifier": "", "password": ""}}, "The API Token is empty"),
         ("fetch-indicators", {"credentials": None}, "The API Token is empty"),
         ("fetch-indicators", {"limit": "-3"}, "Maximum indicators per fetch must be a whole number"),
-        ("threatmon-unknown", {}, "Command threatmon-unknown is not implemented by ThreatMon Feed."),
+        ("threatmon-unknown", {}, "Command threatmon-unknown is not implemented by ThreatMon Threat Feed."),
     ],
 )
 def test_main_reports_configuration_problems(xsoar, command, params, fragment):

@@ -1,4 +1,4 @@
-"""ThreatMon Feed: ThreatMon's daily IOC list (IPs, IPv6, domains, URLs, file hashes) as XSOAR indicators.
+"""ThreatMon Threat Feed: ThreatMon's daily IOC list (IPs, IPv6, domains, URLs, file hashes) as XSOAR indicators.
 
 Layout (HelloWorld template order): imports, constants, errors, Client, helpers (settings, value checks,
 timestamps, watermark, indicator building), command functions, main(), entry point.
@@ -37,7 +37,7 @@ from CommonServerPython import *
 
 """ CONSTANTS """
 
-INTEGRATION_NAME = "ThreatMon Feed"
+INTEGRATION_NAME = "ThreatMon Threat Feed"
 DEFAULT_URL = "https://ioc.threatmonit.io"
 IOC_PATH = "/api/daily-ioc-details/"
 DATA_TYPES = ("all", "ip", "domain", "url")
