@@ -3,7 +3,7 @@
 Layout (HelloWorld template order): imports, constants, errors, Client, helpers (settings, value checks,
 timestamps, watermark, indicator building), command functions, main(), entry point.
 
-What is known of the API (../shared/threatmon-api.md, "IOC API") and what this file assumes where it stops:
+What is known of the API (docs/threatmon-api.md, section 2) and what this file assumes where it stops:
 - GET {url}/api/daily-ioc-details/ with query api_token, data_type (all|ip|domain|url), size, optional
   collection_id (comma-separated). Answer {"iocs": [record, ...]}. Not known but not excluded either, so
   handled: a bare list of records is accepted, and an error object ({"detail"|"error"|"message": ...}) sent
@@ -13,6 +13,10 @@ What is known of the API (../shared/threatmon-api.md, "IOC API") and what this f
 - Record kinds are named loosely by `ioc_type`; IPv4/IPv6 and the hash kinds are told apart from the value.
 - The order of records and which of `timestamp` / `created_at` / `updated_at` moves when a value is
   re-published are unknown: a record's time is the newest of the three that parse.
+
+Upgrades: ThreatMon Threat Feed 1.0.x (same integration id) kept lastRun {"last_timestamp": T}, T being the
+`created_at` text of the newest record it sent (docs/threatmon-api.md, section 3). The first fetch after the
+upgrade skips every record created before T (see Watermark), then the state continues in this file's format.
 """
 
 import hashlib
@@ -38,6 +42,7 @@ from CommonServerPython import *
 """ CONSTANTS """
 
 INTEGRATION_NAME = "ThreatMon Threat Feed"
+SOURCE_TAG = "ThreatMon"  # on every indicator, as ThreatMon Threat Feed 1.0.x tagged them (saved queries use it)
 DEFAULT_URL = "https://ioc.threatmonit.io"
 IOC_PATH = "/api/daily-ioc-details/"
 DATA_TYPES = ("all", "ip", "domain", "url")
@@ -455,6 +460,16 @@ def record_times(record: dict) -> tuple[datetime | None, datetime | None, dateti
     return newest, min(stamps), newest
 
 
+def creation_time(record: dict) -> datetime | None:
+    """When the record was created, as ThreatMon Threat Feed 1.0.x read it: `created_at`, else `timestamp`,
+    else `updated_at` (the first that parses here; 1.0.x took the first that was not empty)."""
+    for key in ("created_at", "timestamp", "updated_at"):
+        moment = parse_time(record.get(key))
+        if moment is not None:
+            return moment
+    return None
+
+
 def record_digest(record: dict) -> str:
     """A short stable id of a record (its kind and values) for the incremental tie set."""
     text = f"{record.get('ioc_type')}|{record.get('ioc_value')}|{record.get('extracted_ip')}"
@@ -464,12 +479,20 @@ def record_digest(record: dict) -> str:
 class Watermark:
     """Incremental state kept in lastRun.
 
-    last_timestamp: the newest record time handled (sent, or skipped on purpose as malformed/unknown).
+    last_timestamp: the newest record time handled (sent, skipped on purpose as malformed/unknown, or skipped
+    as already sent).
     seen_at_last_timestamp: digests of the records handled at exactly that time, or None when there were too
-    many to keep (then records at that time are sent again next run: a duplicate, never a loss).
+    many to keep (then records at that time are sent again next run: a duplicate, never a loss). This file
+    always writes the key, so a lastRun without it was written by ThreatMon Threat Feed 1.0.x.
     Records without a usable timestamp cannot be placed on the line: they are sent on every run, and the
     server merges them with the indicator it already has (same value), refreshing it.
-    `last_timestamp` is also the key ThreatMon's 1.x feed stored, so an upgraded instance keeps its place.
+
+    Upgraded from 1.0.x ({"last_timestamp": T}, `upgraded` is True): 1.0.x sent a record when its creation
+    text (`created_at`, else `timestamp`, else `updated_at`) was later than T, so this run skips every record
+    created before T, whatever its other times say; records created at exactly T are sent again (1.0.x kept no
+    list of them). The run's state is then written in this file's format, its time covering the skipped
+    records too, so the next run does not send them either. A T that does not parse (damaged, or more than a
+    day in the future) is no position: the run is a first run, and the server merges what it already has.
     """
 
     def __init__(self, last_run: dict, incremental: bool = True):
@@ -477,23 +500,32 @@ class Watermark:
         last_run = last_run if isinstance(last_run, dict) else {}
         self.previous = parse_time(last_run.get("last_timestamp"))
         seen = last_run.get("seen_at_last_timestamp")
+        self.upgraded = self.previous is not None and "seen_at_last_timestamp" not in last_run
         # Without a list (overflow, or state written by the 1.x feed) records at that time are sent again.
         self.previous_seen: set[str] | None = set(seen) if isinstance(seen, list) else None
         self.newest = self.previous
         self._carried: set[str] = set(self.previous_seen or ())  # digests still valid while newest == previous
         self._at_newest: list[dict] = []  # records handled at `newest`; digested once, in to_last_run()
+        self._placed = False  # whether a record with a usable time was handled this run
 
     def is_new(self, moment: datetime | None, record: dict) -> bool:
         """Whether to send a record. Not incremental (feedIncremental off): every record, every run."""
-        if not self.incremental or moment is None or self.previous is None or moment > self.previous:
+        if not self.incremental or self.previous is None:
+            return True
+        if self.upgraded:
+            created = creation_time(record)
+            return created is None or created >= self.previous
+        if moment is None or moment > self.previous:
             return True
         if moment < self.previous:
             return False
         return self.previous_seen is None or record_digest(record) not in self.previous_seen
 
     def handled(self, moment: datetime | None, record: dict) -> None:
+        """Place a record on the line, sent or not; its time may move the watermark forward, never back."""
         if moment is None:
             return
+        self._placed = True
         if self.newest is None or moment > self.newest:
             self.newest, self._carried, self._at_newest = moment, set(), [record]
         elif moment == self.newest:
@@ -502,6 +534,8 @@ class Watermark:
     def to_last_run(self) -> dict:
         if self.newest is None:
             return {}
+        if self.upgraded and not self._placed:  # nothing placed yet: the next run still reads 1.0.x's position
+            return {"last_timestamp": format_time(self.newest)}
         seen: set[str] | None = self._carried | {record_digest(record) for record in self._at_newest}
         if len(seen) > MAX_TIE_DIGESTS:
             seen = None
@@ -785,6 +819,7 @@ class IndicatorBuilder:
                 first_seen = other_first
             if other_last is not None and (last_seen is None or other_last > last_seen):
                 last_seen = other_last
+        tags[SOURCE_TAG] = None
         tags.update(dict.fromkeys(self.settings.feed_tags))
         fields: dict[str, Any] = {"tags": list(tags), "description": describe(record, value)}
         if self.settings.tlp_color:
@@ -837,7 +872,8 @@ def build_indicators(
 
     One linear pass over the records checks and groups them (the stats and the watermark are final when
     this returns); the indicator objects are then made lazily as the caller iterates, so only a batch of them
-    exists at a time. Every record handled (built, malformed or of an unknown kind) moves the watermark."""
+    exists at a time. Every record with a usable time (built, malformed, of an unknown kind, or skipped as not
+    new) moves the watermark."""
     builder = IndicatorBuilder(settings, stats)
     for record in records:
         stats.received += 1
@@ -849,10 +885,11 @@ def build_indicators(
         if moment is None:
             stats.untimed += 1
         if watermark is not None:
-            if not watermark.is_new(moment, record):
+            new = watermark.is_new(moment, record)
+            watermark.handled(moment, record)  # a record skipped as old still counts as seen (see Watermark)
+            if not new:
                 stats.older += 1
                 continue
-            watermark.handled(moment, record)
         builder.add(record, times)
     return builder.indicators()
 
@@ -873,7 +910,11 @@ def fetch_indicators(client: Client, last_run: dict, settings: FeedSettings) -> 
     watermark = Watermark(last_run, incremental=settings.incremental)
     stats = RunStats()
     indicators = build_indicators(records, settings, stats, watermark)
-    demisto.debug(stats.summary(settings.limit, settings.incremental))
+    summary = stats.summary(settings.limit, settings.incremental)
+    if watermark.upgraded and watermark.incremental:
+        since = format_time(watermark.previous)
+        summary += f"; continuing from the position of ThreatMon Threat Feed 1.0.x (records created before {since} skipped)"
+    demisto.debug(summary)
     return watermark.to_last_run(), indicators
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import demistomock as demisto
-import ThreatMonThreatFeed as feed
 import pytest
 import requests
+import ThreatMonThreatFeed as feed
 
 BASE = "https://ioc.threatmonit.io"
 ENDPOINT = f"{BASE}/api/daily-ioc-details/"
@@ -242,11 +242,11 @@ def test_file_indicators_record_the_hash_kind(value, field, label):
 
 def test_indicator_carries_fields_and_the_record_as_raw_json():
     rec = load("iocs_mixed.json")["iocs"][0]
-    indicator = only(feed.build_indicators([rec], settings(feed_tags=("ThreatMon", "c2"), tlp_color="AMBER"), feed.RunStats()))
+    indicator = only(feed.build_indicators([rec], settings(feed_tags=("c2", "watchlist"), tlp_color="AMBER"), feed.RunStats()))
     assert indicator["rawJSON"] is rec
     assert indicator["value"] == "203.0.113.5"
     fields = indicator["fields"]
-    assert fields["tags"] == ["c2", "cobalt-strike", "botnet", "ThreatMon Honeypot", "abuse.ch", "ThreatMon"]
+    assert fields["tags"] == ["c2", "cobalt-strike", "botnet", "ThreatMon Honeypot", "abuse.ch", "ThreatMon", "watchlist"]
     assert fields["trafficlightprotocol"] == "AMBER"
     assert fields["confidence"] == 90
     assert fields["severity"] == "High"
@@ -265,7 +265,7 @@ def test_indicator_carries_fields_and_the_record_as_raw_json():
 
 def test_indicator_without_optional_data_has_no_empty_fields():
     indicator = only(feed.build_indicators([record("192.0.2.1")], settings(), feed.RunStats()))
-    assert indicator["fields"] == {"tags": [], "description": "ThreatMon IOC (ip)"}
+    assert indicator["fields"] == {"tags": ["ThreatMon"], "description": "ThreatMon IOC (ip)"}
 
 
 def test_description_flattens_lists_and_objects():
@@ -285,7 +285,15 @@ def test_description_flattens_lists_and_objects():
 def test_tags_drop_blanks_and_accept_single_strings():
     rec = record("192.0.2.1", tags=["c2", " ", None, "c2"], categories="botnet", source=["abuse.ch", ""])
     indicator = only(feed.build_indicators([rec], settings(feed_tags=("botnet",)), feed.RunStats()))
-    assert indicator["fields"]["tags"] == ["c2", "botnet", "abuse.ch"]
+    assert indicator["fields"]["tags"] == ["c2", "botnet", "abuse.ch", "ThreatMon"]
+
+
+@pytest.mark.parametrize("listed", [[], ["ThreatMon"], ["threatmon-lab", "ThreatMon"]])
+def test_every_indicator_is_tagged_threatmon_once_as_the_1x_feed_did(listed):
+    rec = record("192.0.2.1", tags=listed)
+    tags = only(feed.build_indicators([rec], settings(feed_tags=("ThreatMon",)), feed.RunStats()))["fields"]["tags"]
+    assert tags.count("ThreatMon") == 1
+    assert set(tags) == {*listed, "ThreatMon"}
 
 
 @pytest.mark.parametrize(
@@ -317,7 +325,7 @@ def test_repeats_of_a_value_in_one_answer_are_merged():
     assert len(indicators) == 1
     merged = indicators[0]
     assert merged["rawJSON"] is second
-    assert merged["fields"]["tags"] == ["c2", "https", "old"]
+    assert merged["fields"]["tags"] == ["c2", "https", "old", "ThreatMon"]
     assert merged["fields"]["firstseenbysource"] == "2024-04-30T09:00:00Z"
     assert merged["fields"]["lastseenbysource"] == "2024-05-01T09:00:00Z"
     assert merged["score"] == 3
@@ -330,7 +338,7 @@ def test_untimed_repeats_keep_the_first_record_and_have_no_seen_dates():
     indicators = list(feed.build_indicators([first, second], settings(), feed.RunStats()))
     assert len(indicators) == 1
     assert indicators[0]["rawJSON"] is first
-    assert indicators[0]["fields"]["tags"] == ["a", "b"]
+    assert indicators[0]["fields"]["tags"] == ["a", "b", "ThreatMon"]
     assert "firstseenbysource" not in indicators[0]["fields"]
 
 
@@ -443,6 +451,109 @@ def test_state_of_the_1x_feed_is_honoured_and_records_at_its_time_are_sent_again
         "late-arrival.example.org",
         "no-time.example.com",
     ]
+
+
+# --- upgrade from ThreatMon Threat Feed 1.0.x: lastRun {"last_timestamp": <created_at text of the newest record>}
+
+UPGRADE_T = "2024-05-01T10:00:00Z"
+SENT_AFTER_UPGRADE = [  # created at or after T, or with no usable time at all
+    "198.51.100.21",
+    "at-t.example.com",
+    "damaged-created.example.com",
+    "naive-new.example.com",
+    "new.example.com",
+    "untimed.example.com",
+]
+ALL_UPGRADE_RECORDS = 11
+
+
+def test_upgrade_from_1x_skips_every_record_created_before_its_position(requests_mock, client):
+    _, indicators = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", {"last_timestamp": UPGRADE_T})
+    # skipped: created before T although updated after it, a timestamp-only record before T, created_at empty or
+    # unparsable (the next time decides), an offset time before T, an epoch created_at before T
+    assert values(indicators) == SENT_AFTER_UPGRADE
+
+
+def test_the_run_after_the_upgrade_sends_nothing_created_before_the_1x_position(requests_mock, client):
+    next_run, _ = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", {"last_timestamp": UPGRADE_T})
+    # the records skipped as old count as seen: the newest of them (updated 2024-05-02) becomes the position
+    assert next_run == {
+        "last_timestamp": "2024-05-02T00:00:00Z",
+        "seen_at_last_timestamp": [feed.record_digest(load("iocs_after_1x_upgrade.json")["iocs"][10])],
+    }
+    _, indicators = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", next_run)
+    assert values(indicators) == ["untimed.example.com"]
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        "2024-05-01T10:00:00Z",
+        "2024-05-01T10:00:00",
+        "2024-05-01 10:00:00",
+        "2024-05-01T10:00:00.000000",
+        "2024-05-01T10:00:00.000+00:00",
+        "2024-05-01T13:00:00+03:00",
+        "2024-05-01T05:00:00-05:00",
+        "2024-05-01 10:00:00 UTC",
+        " 2024-05-01T10:00:00Z\n",
+        "1714557600",
+        "1714557600000",
+        1714557600,
+        1714557600000,
+        1714557600.0,
+    ],
+)
+def test_the_1x_position_is_read_in_every_time_format_it_may_hold(requests_mock, client, position):
+    _, indicators = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", {"last_timestamp": position})
+    assert values(indicators) == SENT_AFTER_UPGRADE
+
+
+@pytest.mark.parametrize(
+    "position",
+    ["", "   ", None, "garbage", "01/05/2024", "0", 0, -1, True, [], {}, [UPGRADE_T], {"t": UPGRADE_T}, "2999-01-01T00:00:00Z"],
+)
+def test_a_damaged_1x_position_is_no_position_and_the_run_is_a_first_run(requests_mock, client, position):
+    next_run, indicators = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", {"last_timestamp": position})
+    assert len(indicators) == ALL_UPGRADE_RECORDS  # nothing is lost; the server merges values it already has
+    assert next_run["last_timestamp"] == "2024-05-02T00:00:00Z"
+    assert "seen_at_last_timestamp" in next_run  # written in this version's format from now on
+
+
+def test_other_keys_beside_the_1x_position_do_not_hide_it(requests_mock, client):
+    _, indicators = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", {"last_timestamp": UPGRADE_T, "other": 1})
+    assert values(indicators) == SENT_AFTER_UPGRADE
+
+
+@pytest.mark.parametrize("answer", [{"iocs": []}, {"iocs": [record("untimed.example.com", "domain")]}])
+def test_a_first_run_after_the_upgrade_with_nothing_to_place_keeps_the_1x_position(requests_mock, client, answer):
+    requests_mock.get(ENDPOINT, json=answer)
+    next_run, _ = feed.fetch_indicators(client, {"last_timestamp": "2024-05-01 10:00:00"}, settings())
+    assert next_run == {"last_timestamp": UPGRADE_T}  # still read as 1.0.x's position by the next run
+    _, indicators = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", next_run)
+    assert values(indicators) == SENT_AFTER_UPGRADE
+
+
+def test_our_own_state_is_not_mistaken_for_the_1x_position(requests_mock, client):
+    # the same time in this version's format: records are placed by their newest time, not their creation
+    own = {"last_timestamp": UPGRADE_T, "seen_at_last_timestamp": []}
+    _, indicators = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", own)
+    assert "old-created.example.com" in values(indicators)  # updated after T: published again, sent again
+    assert "44d88612fea8a8f36de82e1278abb02f" in values(indicators)
+
+
+def test_the_debug_line_says_the_run_continues_from_the_1x_position(requests_mock, client, monkeypatch):
+    lines: list[str] = []
+    monkeypatch.setattr(demisto, "debug", lambda msg, *args: lines.append(msg))
+    fetch(requests_mock, client, "iocs_after_1x_upgrade.json", {"last_timestamp": "2024-05-01 10:00:00"})
+    assert len(lines) == 1
+    assert "5 not newer than the last run" in lines[0]
+    assert "continuing from the position of ThreatMon Threat Feed 1.0.x (records created before 2024-05-01T10:00:00Z" in lines[0]
+
+
+def test_not_incremental_ignores_the_1x_position(requests_mock, client):
+    _, indicators = fetch(requests_mock, client, "iocs_after_1x_upgrade.json", {"last_timestamp": UPGRADE_T}, incremental=False)
+    assert len(indicators) == ALL_UPGRADE_RECORDS
 
 
 @pytest.mark.parametrize("last_run", [{}, {"lastRun": "2018-10-24T14:13:20+00:00"}, {"last_timestamp": "garbage"}, None])
@@ -805,7 +916,7 @@ def test_get_indicators_shows_a_sample_and_creates_nothing(requests_mock, client
     assert result.outputs_prefix == "ThreatMon.Indicator"
     assert result.outputs_key_field == "Value"
     assert [row["Value"] for row in result.outputs] == ["203.0.113.5", "2001:db8:85a3::8a2e:370:7334", "2001:db8::1"]
-    assert result.outputs[0]["Tags"] == ["c2", "cobalt-strike", "botnet", "ThreatMon Honeypot", "abuse.ch", "https"]
+    assert result.outputs[0]["Tags"] == ["c2", "cobalt-strike", "botnet", "ThreatMon Honeypot", "abuse.ch", "https", "ThreatMon"]
     assert "HashType" not in result.outputs[0]
     assert result.raw_response == load("iocs_mixed.json")["iocs"]
     assert "3 indicators from 16 records (6 skipped, nothing created)" in result.readable_output
@@ -907,6 +1018,15 @@ def test_main_fetch_reads_the_last_run(requests_mock, xsoar):
         "https://bad-cdn.example.net/payload.bin",
         "no-time.example.com",
     ]
+
+
+def test_main_continues_an_instance_upgraded_from_1x(requests_mock, xsoar):
+    xsoar["state"]["last_run"] = {"last_timestamp": UPGRADE_T}
+    requests_mock.get(ENDPOINT, json=load("iocs_after_1x_upgrade.json"))
+    run_main(xsoar, "fetch-indicators")
+    assert sorted(indicator["value"] for batch in xsoar["created"] for indicator in batch) == SENT_AFTER_UPGRADE
+    assert xsoar["last_run"]["last_timestamp"] == "2024-05-02T00:00:00Z"
+    assert xsoar["errors"] == []
 
 
 def test_main_test_module_returns_ok(requests_mock, xsoar):
