@@ -1,15 +1,20 @@
 # One obvious command for each job. A fresh machine needs only Python 3 and make.
-#   make demo   - the main job: the ThreatMon pack against the local ThreatMon simulator
-#   make test   - every check: lint, the whole pytest suite with coverage, validate, zip
+#   make demo   - the main job: both ThreatMon packs against the local ThreatMon simulator
+#   make test   - every check: lint, the whole pytest suite with coverage, validate, zip (both packs)
 #   make bench  - the fetch (and feed) benchmarks
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-PACK   := Packs/ThreatMon
+PACKS  := Packs/ThreatMon Packs/ThreatMonThreatFeed
 BUILD  := build
-ZIP    := $(BUILD)/uploadable_packs/ThreatMon.zip
-INTEGRATION_CODE := $(filter-out %_test.py,$(wildcard $(PACK)/Integrations/*/*.py))
+ZIPS   := $(foreach pack,$(PACKS),$(BUILD)/uploadable_packs/$(notdir $(pack)).zip)
+INTEGRATION_CODE := $(filter-out %_test.py,$(foreach pack,$(PACKS),$(wildcard $(pack)/Integrations/*/*.py)))
+empty  :=
+space  := $(empty) $(empty)
+comma  := ,
+# demisto-sdk takes the packs as one comma-separated list
+PACK_LIST := $(subst $(space),$(comma),$(strip $(PACKS)))
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(VENV)/bin/demisto-sdk
 
 .PHONY: all demo test lint unit validate zip bench install install-runtime clean
@@ -46,13 +51,13 @@ unit: install
 	done
 
 validate: install
-	$(SDK) validate -i $(PACK) --config-path validation_config.toml
+	$(SDK) validate -i $(PACK_LIST) --config-path validation_config.toml
 
 zip: install
 	rm -rf $(BUILD)
-	$(SDK) zip-packs -i $(PACK) -o $(BUILD)
-	@test -f $(ZIP) || { echo "zip-packs did not produce $(ZIP)"; exit 1; }
-	@echo "Uploadable pack: $(ZIP)"
+	$(SDK) zip-packs -i $(PACK_LIST) -o $(BUILD)
+	@for zip in $(ZIPS); do test -f $$zip || { echo "zip-packs did not produce $$zip"; exit 1; }; done
+	@for zip in $(ZIPS); do echo "Uploadable pack: $$zip"; done
 
 test: lint unit validate zip
 

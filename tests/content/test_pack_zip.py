@@ -1,5 +1,6 @@
-"""The uploadable zip that `demisto-sdk zip-packs` builds holds every content item of the pack, and each
-integration in it is unified: its Python code and its image are inside its yml, as XSOAR expects."""
+"""The uploadable zips that `demisto-sdk zip-packs` builds (one per pack, as `make zip` builds them) hold every
+content item of their pack, and each integration in them is unified: its Python code and its image are inside
+its yml, as XSOAR expects."""
 
 import os
 import shutil
@@ -12,46 +13,70 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-PACK = REPO / "Packs" / "ThreatMon"
+PACKS = ("ThreatMon", "ThreatMonThreatFeed")  # the packs `make zip` builds
 CONTENT_FOLDERS = ("IncidentTypes", "IncidentFields", "Classifiers", "Layouts", "Playbooks", "TestPlaybooks", "ReleaseNotes")
 SDK = Path(sys.executable).parent / "demisto-sdk"
+# Each unified integration: (pack, folder, commonfields.id, a line only its code has)
+INTEGRATIONS = [
+    ("ThreatMon", "ThreatMon", "ThreatMon", "def fetch_incidents"),
+    ("ThreatMonThreatFeed", "ThreatMonThreatFeed", "ThreatMon Threat Feed", "def fetch_indicators"),
+]
 
 
 @pytest.fixture(scope="module")
-def pack_zip(tmp_path_factory):
+def pack_zips(tmp_path_factory):
+    """pack name -> its uploadable zip, all built by one zip-packs run over every pack."""
     if not SDK.exists():
         pytest.skip("demisto-sdk is not installed in this environment (make install)")
     out = tmp_path_factory.mktemp("build")
     env = {key: value for key, value in os.environ.items() if not key.startswith("COV_CORE_")}  # no coverage in the child
     env["DEMISTO_SDK_IGNORE_CONTENT_WARNING"] = "1"
-    command = [str(SDK), "zip-packs", "-i", str(PACK.relative_to(REPO)), "-o", str(out)]
+    packs = ",".join(f"Packs/{pack}" for pack in PACKS)
+    command = [str(SDK), "zip-packs", "-i", packs, "-o", str(out)]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    built = out / "uploadable_packs" / "ThreatMon.zip"
-    assert built.is_file(), f"zip-packs built no zip:\n{done.stdout}\n{done.stderr}"
-    yield zipfile.ZipFile(built)
+    zips = {}
+    for pack in PACKS:
+        built = out / "uploadable_packs" / f"{pack}.zip"
+        assert built.is_file(), f"zip-packs built no {built.name}:\n{done.stdout}\n{done.stderr}"
+        zips[pack] = zipfile.ZipFile(built)
+    yield zips
+    for archive in zips.values():
+        archive.close()
     shutil.rmtree(out, ignore_errors=True)
 
 
-def test_every_content_item_is_in_the_zip(pack_zip):
-    names = set(pack_zip.namelist())
+def test_make_builds_and_validates_every_pack_with_integrations():
+    with_integrations = sorted(path.parent.name for path in (REPO / "Packs").glob("*/Integrations") if path.is_dir())
+    assert with_integrations == sorted(PACKS)
+    (line,) = [line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("PACKS ")]
+    assert sorted(line.partition("=")[2].split()) == sorted(f"Packs/{pack}" for pack in PACKS)
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_every_content_item_is_in_the_zip(pack_zips, pack):
+    names = set(pack_zips[pack].namelist())
     expected = [
         f"{folder}/{item.name}"
         for folder in CONTENT_FOLDERS
-        for item in sorted((PACK / folder).glob("*"))
+        for item in sorted((REPO / "Packs" / pack / folder).glob("*"))
         if item.suffix in (".json", ".yml", ".md") and not item.name.endswith("_README.md")
     ]
-    assert expected, "the pack has no content items"
+    assert expected, f"the pack {pack} has no content items"
     missing = [name for name in expected if name not in names]
-    assert not missing, f"missing from the zip: {missing}"
+    assert not missing, f"missing from {pack}.zip: {missing}"
     for name in ("pack_metadata.json", "README.md", "Author_image.png"):
         assert name in names
 
 
-@pytest.mark.parametrize(
-    ("integration", "marker"), [("ThreatMon", "def fetch_incidents"), ("FeedThreatMon", "def fetch_indicators")]
-)
-def test_integrations_are_unified_with_code_and_image(pack_zip, integration, marker):
-    unified = yaml.safe_load(pack_zip.read(f"Integrations/integration-{integration}.yml"))
-    assert unified["commonfields"]["id"] == integration
+@pytest.mark.parametrize(("pack", "folder", "integration_id", "marker"), INTEGRATIONS)
+def test_integrations_are_unified_with_code_and_image(pack_zips, pack, folder, integration_id, marker):
+    unified = yaml.safe_load(pack_zips[pack].read(f"Integrations/integration-{folder}.yml"))
+    assert unified["commonfields"]["id"] == integration_id
     assert marker in unified["script"]["script"]
     assert unified["image"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("pack", PACKS)
+def test_each_zip_holds_only_its_own_integrations(pack_zips, pack):
+    inside = sorted(name for name in pack_zips[pack].namelist() if name.startswith("Integrations/") and name.endswith(".yml"))
+    assert inside == sorted(f"Integrations/integration-{folder}.yml" for owner, folder, _, _ in INTEGRATIONS if owner == pack)
