@@ -1,4 +1,4 @@
-"""``make demo`` (``python -m runner.demo``): the ThreatMon pack doing its main job, against a local simulator.
+"""``make demo`` (``python -m runner.demo``): both ThreatMon packs doing their main job, against a local simulator.
 
 No XSOAR server and no ThreatMon account are needed: a ThreatMon simulator starts on this machine, and
 the integration runs exactly as XSOAR would run it (see runner/core.py). Needs only requirements.txt.
@@ -249,6 +249,7 @@ class Demo:
         self.show("(e-mail addresses, unknown kinds and malformed values in the list were skipped and counted)")
         again = feed.run("fetch-indicators")
         self.show(f"A second run right after: {len(again.indicators)} new indicators (only records newer than the last run).")
+        upgraded = self.upgraded_feed(sim, params)
         if self.supports(FEED, "threatmon-get-indicators"):
             self.say()
             self.explain("An analyst can look at a sample without creating anything (threatmon-get-indicators):")
@@ -256,8 +257,27 @@ class Demo:
             result = feed.run("threatmon-get-indicators", {"limit": "5"})
             self.show_run(result)
             self.expect(result.ok, f"threatmon-get-indicators failed: {result.error}")
-        leaks = [r for r in feed.history if sim.ioc_token in r.everything_as_text()]
+        leaks = [r for r in (*feed.history, *upgraded.history) if sim.ioc_token in r.everything_as_text()]
         self.expect(not leaks, "the IOC token appeared in a result")
+
+    def upgraded_feed(self, sim: Simulator, params: dict) -> IntegrationRunner:
+        """An instance upgraded from ThreatMon Threat Feed 1.0.1 keeps its place: 1.0.1 saved the created_at text
+        of the newest record it sent, and the first fetch after the upgrade skips every record created before it."""
+        created = sorted(r["created_at"] for r in sim.iocs() if isinstance(r.get("created_at"), str))
+        position = created[len(created) // 2]
+        upgraded = IntegrationRunner(FEED, params, instance_name="ThreatMonThreatFeed_upgraded")
+        upgraded.last_run = {"last_timestamp": position}  # what 1.0.1 left in the instance's lastRun
+        result = upgraded.run("fetch-indicators")
+        self.expect(result.ok, f"fetch-indicators after the upgrade from 1.0.1 failed: {result.error}")
+        self.expect(
+            all(ind["rawJSON"]["created_at"] >= position for ind in result.indicators),
+            "the instance upgraded from 1.0.1 sent a record created before 1.0.1's position",
+        )
+        older = sum(1 for stamp in created if stamp < position)
+        saved = _short_json({"last_timestamp": position})
+        self.show(f"An instance upgraded from ThreatMon Threat Feed 1.0.1, lastRun {saved}:")
+        self.show(f"{len(result.indicators)} indicators; none of the {older} records created before that position came again.")
+        return upgraded
 
 
 def _short_json(obj) -> str:

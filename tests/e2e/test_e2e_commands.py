@@ -92,6 +92,9 @@ def test_make_demo_runs_the_whole_story_and_exits_0():
         "List alarms on demand (threatmon_list_alarms)",
         "threatmon_request_takedown",
         "threatmon_list_cves",
+        "Bring in ThreatMon's daily indicators (ThreatMon Threat Feed)",
+        "An instance upgraded from ThreatMon Threat Feed 1.0.1",
+        "threatmon-get-indicators",
         "Stop the simulator",
     ):
         assert step in out

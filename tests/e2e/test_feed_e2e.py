@@ -150,6 +150,19 @@ def test_incremental_runs_send_only_what_is_new():
         assert feed.run("fetch-indicators").indicators == []
 
 
+def test_an_instance_upgraded_from_1x_continues_without_re_ingesting():
+    with Simulator(iocs=400, seed=5) as sim:
+        created = sorted(record["created_at"] for record in sim.iocs())
+        position = created[len(created) // 2]  # 1.0.1 saved the created_at text of the newest record it sent
+        feed = feed_for(sim, limit="1000")
+        feed.last_run = {"last_timestamp": position}
+        result = feed.run("fetch-indicators")
+        assert result.ok, result.error
+        assert made(result) == truth(sim, [record for record in sim.iocs() if record["created_at"] >= position])
+        assert "continuing from the position of ThreatMon Threat Feed 1.0.x" in debug_line(result)
+        assert made(feed.run("fetch-indicators")) == set()
+
+
 def test_records_go_to_the_server_in_batches_of_2000():
     with Simulator(iocs=4500, seed=5, ioc_noise=False) as sim:
         feed = feed_for(sim, limit="5000")
