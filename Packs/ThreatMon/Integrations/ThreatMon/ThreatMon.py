@@ -1,8 +1,8 @@
 """ThreatMon integration for Cortex XSOAR.
 
 Fetches ThreatMon alarms as incidents (each alarm exactly once, whatever order the API lists them in),
-changes alarm statuses, lists alarms, requests takedowns, lists CVE intelligence, and mirrors the
-closing of an incident back to ThreatMon.
+changes alarm statuses, lists alarms, requests takedowns and black-market data removals, lists CVE intelligence,
+and mirrors the closing of an incident back to ThreatMon.
 
 What is known of the API (and what is not) is summarised where each fact is used. In short:
 ``GET /vulnerabilities/{page}?afterAlarmCode=C`` returns ``{"data": [...], "totalRecords": T}``, ten alarms a
@@ -29,7 +29,7 @@ from CommonServerPython import *
 
 """ CONSTANTS """
 
-INTEGRATION_NAME = "ThreatMon"
+INTEGRATION_ID = "Threatmon"  # commonfields.id (the brand) of ThreatMon 1.x, kept so instances and lastRun carry over
 DEFAULT_URL = "https://external.threatmonit.io/api/threatmon/external/v1"
 API_PATH = "/api/threatmon/external/v1"
 INCIDENT_TYPE_NAME = "ThreatMon Alarm"
@@ -65,6 +65,7 @@ MAX_FINGERPRINTS = 100  # alarms without a usable code are remembered by fingerp
 STATE_VERSION = 2
 
 ALARM_STATUSES = ["Open", "In Progress", "False Positive", "Ignore", "Resolved"]
+CVSS_SEVERITIES = ["NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"]  # the CVSS v3 severity words the cvss filter takes
 SEVERITY_WORDS = ["Information", "Low", "Medium", "High", "Critical"]
 SEVERITY_TO_XSOAR = {
     "information": IncidentSeverity.INFO,
@@ -76,6 +77,22 @@ SEVERITY_TO_XSOAR = {
 SEVERITY_RANK = {word.lower(): rank for rank, word in enumerate(SEVERITY_WORDS)}
 MIRROR_DIRECTIONS = {"none": None, "outgoing": "Out"}
 CLOSE_FIELDS = ("closeReason", "closingUserId", "closed")  # set by a close; closeNotes alone is a later edit
+# Close reasons (lower case, without XSIAM's "Resolved - " prefix) that set a status other than Resolved. XSOAR says
+# "False Positive" and "Duplicate"; Cortex XSIAM and the Cortex platform say "Resolved - False Positive", "Resolved -
+# Duplicate Issue", "Resolved - Known Issue", "Resolved - Security Testing", "Resolved - Dismissed" (and "Resolved -
+# True Positive", "Resolved - Other", which are Resolved). Their API spelling (resolved_known_issue) is read too.
+CLOSE_REASON_STATUS = {
+    "false positive": "False Positive",
+    "duplicate": "Ignore",
+    "duplicate issue": "Ignore",
+    "known issue": "Ignore",
+    "security testing": "Ignore",
+    "dismissed": "Ignore",
+}
+
+DATA_REMOVAL_COMMAND = "threatmon_request_data_removal"
+DATA_REMOVAL_PARAM = "Data removal API path (data_removal_path)"
+FINDING_ID_PLACEHOLDER = "{findingId}"
 
 TAKEDOWN_ERRORS = {
     400: "ThreatMon refused the takedown request for finding {fid} (HTTP 400): the finding is not eligible for a takedown "
@@ -85,6 +102,20 @@ TAKEDOWN_ERRORS = {
     "ask ThreatMon for more (if other ThreatMon commands fail too, check the API key and the IP allow-list).",
     404: "ThreatMon has no finding {fid} (HTTP 404): check the findingId argument.",
     409: "A takedown request for finding {fid} already exists in ThreatMon (HTTP 409): nothing was sent again.",
+}
+
+# The answers of a data removal request, as ThreatMon's own pack describes the service (credits, rights); the codes
+# are assumed to be the takedown's, the one request of the same shape whose answers are known.
+DATA_REMOVAL_ERRORS = {
+    400: "ThreatMon refused the data removal request for finding {fid} (HTTP 400): the finding is not eligible for a "
+    "data removal (it is meant for Black Market Monitoring findings).",
+    403: "ThreatMon refused the data removal request for finding {fid} (HTTP 403): the company's Black Market Data "
+    "Removal credits are used up, or the company has no right to the Black Market Data Removal service; ask ThreatMon "
+    "(if other ThreatMon commands fail too, check the API key and the IP allow-list).",
+    404: "ThreatMon has no finding {fid} (HTTP 404): check the findingId argument, and that the "
+    + DATA_REMOVAL_PARAM
+    + " parameter is the path ThreatMon support gave.",
+    409: "A data removal request for finding {fid} already exists in ThreatMon (HTTP 409): nothing was sent again.",
 }
 
 CVE_HEADERS = [
@@ -146,6 +177,7 @@ class Client(BaseClient):
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         log: Callable[[str], Any] | None = None,
+        data_removal_path: str | None = None,
     ):
         super().__init__(
             base_url=base_url, verify=verify, proxy=proxy, headers={"X-COMPANY-API-KEY": api_key, "accept": "application/json"}
@@ -158,6 +190,7 @@ class Client(BaseClient):
         self._wall_clock = wall_clock
         self._log = log or (lambda _message: None)
         self._deadline = clock() + deadline_seconds if deadline_seconds else None
+        self.data_removal_path = data_removal_path  # relative to base_url (see parse_data_removal_path); None: unknown
         session = getattr(self, "_session", None)
         if not proxy and session is not None:
             # requests reads the environment again on every request (proxies, CA bundle, .netrc): about a third of the
@@ -189,6 +222,19 @@ class Client(BaseClient):
         return self._request(
             "POST",
             "/takedown",
+            json_data={"findingId": finding_id, "finding": finding},
+            passthrough=(400, 403, 404, 409),
+            post_safe_retry=True,
+        )
+
+    def request_data_removal(self, finding_id: int, finding: str) -> requests.Response:
+        """POST {data_removal_path}, the body of a takedown. ThreatMon has not published the path: it is the instance's
+        setting, and nothing is sent without it. 400/403/404/409 come back as-is, retried like the takedown."""
+        if not self.data_removal_path:
+            raise ValueError("No data removal path is configured.")
+        return self._request(
+            "POST",
+            self.data_removal_path.replace(FINDING_ID_PLACEHOLDER, str(finding_id)),
             json_data={"findingId": finding_id, "finding": finding},
             passthrough=(400, 403, 404, 409),
             post_safe_retry=True,
@@ -475,6 +521,50 @@ def normalize_url(url: str | None) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+DATA_REMOVAL_PATH_CHARS = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]+")
+
+
+def parse_data_removal_path(value: Any, base_url: str) -> str | None:
+    """The data_removal_path parameter as a path relative to the Server URL (``base_url``); None when empty.
+
+    ThreatMon has not published the path, so the form support gives it in is not known either. Read as the same
+    relative path: "x/y" and "/x/y" (relative to the Server URL), "/api/threatmon/external/v1/x/y" (the Server URL's
+    own path in front is not doubled), and a full URL on the Server URL's scheme and host under its path. A URL on any
+    other host is refused: the API key goes only to the Server URL's host. "{findingId}" in the path is replaced by
+    the finding id, in case the path carries it.
+    """
+    text = str(value or "").strip()
+    if not text:
+        return None
+
+    def refused(why: str) -> ValueError:
+        return ValueError(f"The {DATA_REMOVAL_PARAM} parameter {why}; got '{text}'.")
+
+    base = urllib.parse.urlsplit(base_url)
+    base_path = base.path.rstrip("/")
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme or parts.netloc:
+        if (parts.scheme.lower(), parts.netloc.lower()) != (base.scheme.lower(), base.netloc.lower()):
+            raise refused(
+                f"must be a path under the Server URL ({base_url}) or a URL on its host, because the API key is sent only there"
+            )
+        if parts.path.rstrip("/") != base_path and not parts.path.startswith(base_path + "/"):
+            raise refused(f"must be a URL under the Server URL ({base_url})")
+    if parts.query or parts.fragment:
+        raise refused("must be a path without a query (?) or fragment (#)")
+    path = parts.path
+    if path == base_path or path.startswith(base_path + "/"):
+        path = path[len(base_path) :]
+    segments = [segment for segment in path.split("/") if segment]
+    if not segments:
+        raise refused("must name the data removal endpoint, not only the Server URL")
+    for segment in segments:
+        plain = segment.replace(FINDING_ID_PLACEHOLDER, "")
+        if segment in (".", "..") or (plain and not DATA_REMOVAL_PATH_CHARS.fullmatch(plain)):
+            raise refused("must be a URL path (letters, digits and - . _ ~ %, parts separated by /, {findingId} allowed)")
+    return "/" + "/".join(segments)
+
+
 def parse_int(
     value: Any,
     name: str,
@@ -649,7 +739,7 @@ def alarm_code_from_incident(incident: dict[str, Any] | None) -> int | None:
     code = _positive_int(custom.get("threatmonalarmcode"))
     brand = str(incident.get("sourceBrand") or "")
     # The mirror id is ours only on an incident this integration created (another vendor's id means nothing here).
-    if code is None and (not brand or brand.lower() == INTEGRATION_NAME.lower()):
+    if code is None and (not brand or brand.lower() == INTEGRATION_ID.lower()):
         code = _positive_int(incident.get("dbotMirrorId"))
     if code is None:
         code = _positive_int(alarm_from_incident(incident).get("alarmCode"))
@@ -680,6 +770,7 @@ class Settings:
     incident_type: str | None = None
     mirror_direction: str | None = None  # "Out" or None
     mirror_instance: str = ""
+    data_removal_path: str | None = None  # relative to base_url; None while ThreatMon support has not given it
 
 
 RELATIVE_TIME = re.compile(r"\d+\s+(minute|hour|day|week|month|year)s?(\s+ago)?", re.IGNORECASE)
@@ -710,10 +801,12 @@ def _flag(value: Any, name: str = "value") -> bool:
         raise ValueError(f"The {name} parameter must be true or false; got '{value}'.") from None
 
 
-def parse_params(params: dict[str, Any], fetch: bool = True) -> Settings:
+def parse_params(params: dict[str, Any], fetch: bool = True, data_removal: bool = False) -> Settings:
     """Validate the instance parameters (used by test-module, fetch and, for the connection part, every command).
 
-    Each error names the parameter and what it accepts. ``fetch=False`` checks only what a command needs.
+    Each error names the parameter and what it accepts. ``fetch=False`` checks only what a command needs;
+    ``data_removal`` also reads the data removal path (test-module and the data removal command). ``fetchInterval``
+    (kept from 1.x) is never read: the server schedules fetches by ``incidentFetchInterval``.
     """
     credentials = params.get("credentials") or {}
     api_key = str(credentials.get("password") or "").strip() if isinstance(credentials, dict) else ""
@@ -725,6 +818,8 @@ def parse_params(params: dict[str, Any], fetch: bool = True) -> Settings:
         verify=not _flag(params.get("insecure"), "insecure"),
         proxy=_flag(params.get("proxy"), "proxy"),
     )
+    if data_removal:
+        settings.data_removal_path = parse_data_removal_path(params.get("data_removal_path"), settings.base_url)
     if not fetch:
         return settings
     settings.max_fetch = (
@@ -1226,6 +1321,9 @@ class AlarmFetcher:
             "details": str(alarm.get("description") or ""),
             "rawJSON": json.dumps(alarm),
         }
+        status = alarm.get("status")
+        if status not in (None, ""):
+            incident["labels"] = [{"type": "Status", "value": str(status)}]  # as 1.x set it: mappers built on 1.x read it
         if code is not None:
             incident["dbotMirrorId"] = str(code)
             if self.settings.mirror_direction:
@@ -1385,9 +1483,10 @@ def update_incident_status_command(
     )
 
 
-def request_takedown_command(client: Client, args: dict[str, Any], incident: dict[str, Any] | None = None) -> CommandResults:
-    """Ask ThreatMon to take down a finding. Inside a ThreatMon incident findingId defaults to the alarm's finding id
-    (the threatmonfindingid field, else the findingId of the alarm in rawJSON) and finding to the alarm's title."""
+def finding_arguments(args: dict[str, Any], incident: dict[str, Any] | None, action: str) -> tuple[int, str]:
+    """findingId and finding of a takedown or data removal request. Inside a ThreatMon incident findingId defaults to
+    the alarm's finding id (the threatmonfindingid field, else the findingId of the alarm in rawJSON) and finding to
+    the alarm's title. ``action`` completes "say what should be ... and why"."""
     alarm = alarm_from_incident(incident)
     raw_id = args.get("findingId")
     if raw_id in (None, ""):
@@ -1401,7 +1500,13 @@ def request_takedown_command(client: Client, args: dict[str, Any], incident: dic
         raise ValueError(f"The findingId argument must be a positive whole number; got '{raw_id}'.")
     finding = str(args.get("finding") or "").strip() or str(alarm.get("title") or "").strip()
     if not finding:
-        raise ValueError("The finding argument is required: say what should be taken down and why.")
+        raise ValueError(f"The finding argument is required: say what should be {action} and why.")
+    return finding_id, finding
+
+
+def request_takedown_command(client: Client, args: dict[str, Any], incident: dict[str, Any] | None = None) -> CommandResults:
+    """Ask ThreatMon to take down a finding (arguments and their defaults: finding_arguments)."""
+    finding_id, finding = finding_arguments(args, incident, "taken down")
     response = client.request_takedown(finding_id, finding)
     if response.status_code in TAKEDOWN_ERRORS:
         raise DemistoException(TAKEDOWN_ERRORS[response.status_code].format(fid=finding_id))
@@ -1412,6 +1517,33 @@ def request_takedown_command(client: Client, args: dict[str, Any], incident: dic
         outputs_key_field="findingId",
         outputs=output,
         readable_output=f"Takedown request for finding {finding_id} submitted to ThreatMon.",
+        raw_response=body if body is not None else output,
+    )
+
+
+def request_data_removal_command(client: Client, args: dict[str, Any], incident: dict[str, Any] | None = None) -> CommandResults:
+    """Ask ThreatMon to remove the data of a Black Market Monitoring finding (arguments: finding_arguments).
+
+    ThreatMon has not published the endpoint: it is the Data removal API path parameter, and while that is empty
+    nothing is sent. Each refusal is one sentence (DATA_REMOVAL_ERRORS); any other failure reads as every command's.
+    """
+    if not client.data_removal_path:
+        raise DemistoException(
+            f"The {DATA_REMOVAL_PARAM} parameter is empty, so no data removal request was sent: ThreatMon has not "
+            "published the API path of data removal requests; ask ThreatMon support for it and enter it in this "
+            "instance's settings."
+        )
+    finding_id, finding = finding_arguments(args, incident, "removed")
+    response = client.request_data_removal(finding_id, finding)
+    if response.status_code in DATA_REMOVAL_ERRORS:
+        raise DemistoException(DATA_REMOVAL_ERRORS[response.status_code].format(fid=finding_id))
+    output = {"findingId": finding_id, "status": "Submitted"}
+    body = _body_of(response)
+    return CommandResults(
+        outputs_prefix="ThreatMon.DataRemoval",
+        outputs_key_field="findingId",
+        outputs=output,
+        readable_output=f"Data removal request for finding {finding_id} submitted to ThreatMon.",
         raw_response=body if body is not None else output,
     )
 
@@ -1458,15 +1590,25 @@ def cve_results(body: dict[str, Any], title: str, page: int) -> CommandResults:
     )
 
 
+def parse_cvss(value: Any) -> str | None:
+    """The cvss argument: a CVSS v3 severity word, any letter case, sent upper case as ThreatMon's own pack offers it."""
+    try:
+        return parse_choice(value, "cvss", CVSS_SEVERITIES)
+    except ValueError:
+        raise ValueError(
+            f"The cvss argument must be a CVSS v3 severity, one of {', '.join(CVSS_SEVERITIES)} (not a score); got '{value}'."
+        ) from None
+
+
 def list_cves_command(client: Client, args: dict[str, Any]) -> CommandResults:
     page = parse_int(args.get("page"), "page", minimum=0, default=0) or 0
-    cvss = str(args.get("cvss") or "").strip() or None
+    cvss = parse_cvss(args.get("cvss"))
     return cve_results(client.list_cves(page, cvss), "ThreatMon CVEs", page)
 
 
 def list_subscribed_cves_command(client: Client, args: dict[str, Any]) -> CommandResults:
     page = parse_int(args.get("page"), "page", minimum=0, default=0) or 0
-    cvss = str(args.get("cvss") or "").strip() or None
+    cvss = parse_cvss(args.get("cvss"))
     customer = str(args.get("customer_name") or "").strip() or None
     return cve_results(client.list_subscribed_cves(page, cvss, customer), "ThreatMon subscribed CVEs", page)
 
@@ -1481,13 +1623,15 @@ def get_mapping_fields_command() -> GetMappingFieldsResponse:
 
 
 def close_reason_to_status(reason: Any) -> str:
-    """XSOAR close reason -> ThreatMon status: False Positive -> False Positive, Duplicate -> Ignore, else Resolved."""
-    text = " ".join(str(reason or "").split()).lower()
-    if text == "false positive":
-        return "False Positive"
-    if text == "duplicate":
-        return "Ignore"
-    return "Resolved"
+    """Close reason -> ThreatMon status (CLOSE_REASON_STATUS), any letter case, spacing, "-" or "_".
+
+    XSOAR: False Positive -> False Positive, Duplicate -> Ignore. Cortex XSIAM and the Cortex platform: Resolved -
+    False Positive -> False Positive; Resolved - Duplicate Issue, Known Issue, Security Testing, Dismissed -> Ignore.
+    Anything else (Resolved, Other, Resolved - True Positive, Resolved - Other, a custom reason) -> Resolved.
+    """
+    text = " ".join(re.sub(r"[-_]", " ", str(reason or "")).split()).lower()
+    text = text.removeprefix("resolved ")
+    return CLOSE_REASON_STATUS.get(text, "Resolved")
 
 
 def update_remote_system_command(client: Client, args: dict[str, Any]) -> str:
@@ -1530,7 +1674,11 @@ def main() -> None:
     api_key = str(credentials.get("password") or "") if isinstance(credentials, dict) else ""
     demisto.debug(f"ThreatMon: command {command}")
     try:
-        settings = parse_params(params, fetch=command in ("test-module", "fetch-incidents"))
+        settings = parse_params(
+            params,
+            fetch=command in ("test-module", "fetch-incidents"),
+            data_removal=command in ("test-module", DATA_REMOVAL_COMMAND),
+        )
         settings.mirror_instance = demisto.integrationInstance() if settings.mirror_direction else ""
         deadline = FETCH_DEADLINE if command in ("test-module", "fetch-incidents") else COMMAND_DEADLINE
         client = Client(
@@ -1540,12 +1688,14 @@ def main() -> None:
             proxy=settings.proxy,
             deadline_seconds=deadline,
             log=lambda message: demisto.debug(scrub(message, api_key)),
+            data_removal_path=settings.data_removal_path,
         )
         commands: dict[str, Callable[[], Any]] = {
             "test-module": lambda: test_module(client),
             "threatmon_update_incident_status": lambda: update_incident_status_command(client, args, demisto.incident()),
             "threatmon_list_alarms": lambda: list_alarms_command(client, args),
             "threatmon_request_takedown": lambda: request_takedown_command(client, args, demisto.incident()),
+            DATA_REMOVAL_COMMAND: lambda: request_data_removal_command(client, args, demisto.incident()),
             "threatmon_list_cves": lambda: list_cves_command(client, args),
             "threatmon_list_subscribed_cves": lambda: list_subscribed_cves_command(client, args),
             "get-mapping-fields": get_mapping_fields_command,

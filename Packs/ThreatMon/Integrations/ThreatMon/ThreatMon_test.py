@@ -37,8 +37,10 @@ from ThreatMon import (
     list_subscribed_cves_command,
     normalize_url,
     parse_alarm_date,
+    parse_data_removal_path,
     parse_params,
     parse_retry_after,
+    request_data_removal_command,
     request_takedown_command,
     severity_to_xsoar,
     update_incident_status_command,
@@ -52,6 +54,8 @@ TEST_DATA = Path(__file__).parent / "test_data"
 LIST_URL = re.compile(re.escape(BASE) + r"/vulnerabilities/\d+")
 STATUS_URL = f"{BASE}/incident/status"
 TAKEDOWN_URL = f"{BASE}/takedown"
+REMOVAL_PATH = "/blackmarket/data-removal"  # a path as support might give it (ThreatMon has not published one)
+REMOVAL_URL = f"{BASE}{REMOVAL_PATH}"
 
 
 def compact(markdown: str) -> str:
@@ -671,10 +675,30 @@ def test_fetch_builds_the_incident_from_the_alarm():
             "severity": 3,
             "details": alarm["description"],
             "rawJSON": json.dumps(alarm),
+            "labels": [{"type": "Status", "value": "Open"}],
             "dbotMirrorId": "1000",
             "type": "ThreatMon Alarm",
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "labels"),
+    [
+        ("In Progress", [{"type": "Status", "value": "In Progress"}]),
+        ("Resolved", [{"type": "Status", "value": "Resolved"}]),
+        ("Some new status", [{"type": "Status", "value": "Some new status"}]),
+        (7, [{"type": "Status", "value": "7"}]),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_fetch_labels_each_incident_with_the_alarm_status_as_1_x_did(status, labels):
+    alarm = {**load_json("alarm.json"), "status": status}
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json={"data": [alarm], "totalRecords": 1})
+        _, incidents = fetch_incidents(make_client(), {}, make_settings(), now=NOW)
+    assert incidents[0].get("labels") == labels
 
 
 def test_fetch_outgoing_mirroring_marks_the_incident():
@@ -1157,6 +1181,63 @@ def test_parse_params_default_url_when_empty():
     assert parse_params(valid_params(url="")).base_url == ThreatMon.DEFAULT_URL
 
 
+def test_parse_params_never_reads_the_1_x_fetch_interval():
+    with_it = valid_params(first_fetch="2025-01-01", fetchInterval="not a number")
+    assert parse_params(with_it, data_removal=True) == parse_params(valid_params(first_fetch="2025-01-01"))
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        ("", None),
+        (None, None),
+        ("  ", None),
+        ("blackmarket/data-removal", "/blackmarket/data-removal"),
+        ("/blackmarket/data-removal/", "/blackmarket/data-removal"),
+        ("/api/threatmon/external/v1/blackmarket/data-removal", "/blackmarket/data-removal"),
+        (f"{BASE}/blackmarket/data-removal", "/blackmarket/data-removal"),
+        ("HTTPS://THREATMON.TEST/api/threatmon/external/v1/removal", "/removal"),
+        ("/findings/{findingId}/removal", "/findings/{findingId}/removal"),
+        ("/v2/black_market/removal-request~1", "/v2/black_market/removal-request~1"),
+    ],
+)
+def test_parse_data_removal_path_reads_every_form_as_a_path_under_the_server_url(value, path):
+    assert parse_data_removal_path(value, BASE) == path
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (
+            "https://evil.example/api/threatmon/external/v1/removal",
+            "or a URL on its host, because the API key is sent only there",
+        ),
+        ("http://threatmon.test/api/threatmon/external/v1/removal", "URL on its host"),
+        ("//evil.example/removal", "URL on its host"),
+        ("https://threatmon.test/other/removal", "must be a URL under the Server URL"),
+        ("/removal?company=1", "without a query (?) or fragment (#)"),
+        ("/removal#x", "without a query"),
+        ("/", "must name the data removal endpoint"),
+        (BASE, "must name the data removal endpoint"),
+        ("/black market/removal", "must be a URL path"),
+        ("/a/../takedown", "must be a URL path"),
+        ("/removal/{id}", "must be a URL path"),
+        ('/removal/"x"', "must be a URL path"),
+    ],
+)
+def test_parse_data_removal_path_refuses_what_is_not_a_path_under_the_server_url(value, words):
+    with pytest.raises(ValueError, match=re.escape(words)) as error:
+        parse_data_removal_path(value, BASE)
+    assert str(error.value).startswith("The Data removal API path (data_removal_path) parameter ")
+    assert f"got '{value}'" in str(error.value)
+
+
+@pytest.mark.parametrize(("data_removal", "path"), [(True, "/removal"), (False, None)])
+def test_parse_params_reads_the_data_removal_path_only_when_asked(data_removal, path):
+    params = valid_params(data_removal_path="removal")
+    assert parse_params(params, fetch=False, data_removal=data_removal).data_removal_path == path
+
+
 # ---------------------------------------------------------------- test-module
 
 
@@ -1305,6 +1386,7 @@ def incident_with(**fields):
         (load_json("incident_threatmon.json"), 1000),
         (incident_with(CustomFields={"threatmonalarmcode": "321"}, dbotMirrorId="5"), 321),
         (incident_with(dbotMirrorId="654"), 654),
+        (incident_with(dbotMirrorId="654", sourceBrand="Threatmon"), 654),
         (incident_with(dbotMirrorId="654", sourceBrand="ThreatMon"), 654),
         (incident_with(dbotMirrorId="654", sourceBrand="OtherVendor"), None),
         (incident_with(rawJSON=json.dumps({"alarmCode": "987"})), 987),
@@ -1412,14 +1494,151 @@ def test_takedown_refuses_bad_arguments_before_any_request(args, incident, words
         assert mocker.call_count == 0
 
 
+# ---------------------------------------------------------------- threatmon_request_data_removal
+
+
+def test_data_removal_submitted_posts_like_the_takedown_to_the_configured_path():
+    with requests_mock.Mocker() as mocker:
+        mocker.post(REMOVAL_URL, json=load_json("data_removal_submitted.json"))
+        client = make_client(data_removal_path=REMOVAL_PATH)
+        result = request_data_removal_command(client, {"findingId": "66012", "finding": "Leaked customer records for sale"})
+        assert mocker.last_request.json() == {"findingId": 66012, "finding": "Leaked customer records for sale"}
+        assert mocker.last_request.headers["X-COMPANY-API-KEY"] == API_KEY
+    assert result.outputs_prefix == "ThreatMon.DataRemoval"
+    assert result.outputs_key_field == "findingId"
+    assert result.outputs == {"findingId": 66012, "status": "Submitted"}
+    assert result.raw_response == load_json("data_removal_submitted.json")
+    assert result.readable_output == "Data removal request for finding 66012 submitted to ThreatMon."
+
+
+def test_data_removal_puts_the_finding_id_where_the_path_asks_for_it():
+    with requests_mock.Mocker() as mocker:
+        mocker.post(f"{BASE}/findings/66012/removal", text="")
+        client = make_client(data_removal_path="/findings/{findingId}/removal")
+        result = request_data_removal_command(client, {"findingId": "66012", "finding": "x"})
+        assert mocker.call_count == 1
+    assert result.raw_response == {"findingId": 66012, "status": "Submitted"}
+
+
+@pytest.mark.parametrize(
+    ("incident", "finding_id", "finding"),
+    [
+        (load_json("incident_threatmon.json"), 55001, "Phishing domain impersonating example-bank.com"),
+        (incident_with(rawJSON=json.dumps({"findingId": 66012, "title": "Card data for sale"})), 66012, "Card data for sale"),
+    ],
+)
+def test_data_removal_inside_an_incident_defaults_to_its_finding(incident, finding_id, finding):
+    with requests_mock.Mocker() as mocker:
+        mocker.post(REMOVAL_URL, text="")
+        request_data_removal_command(make_client(data_removal_path=REMOVAL_PATH), {}, incident)
+        assert mocker.last_request.json() == {"findingId": finding_id, "finding": finding}
+
+
+@pytest.mark.parametrize(
+    ("status", "sentence"),
+    [
+        (
+            400,
+            "ThreatMon refused the data removal request for finding 66012 (HTTP 400): the finding is not eligible for a data "
+            "removal (it is meant for Black Market Monitoring findings).",
+        ),
+        (
+            403,
+            "ThreatMon refused the data removal request for finding 66012 (HTTP 403): the company's Black Market Data Removal "
+            "credits are used up, or the company has no right to the Black Market Data Removal service; ask ThreatMon (if "
+            "other ThreatMon commands fail too, check the API key and the IP allow-list).",
+        ),
+        (
+            404,
+            "ThreatMon has no finding 66012 (HTTP 404): check the findingId argument, and that the Data removal API path "
+            "(data_removal_path) parameter is the path ThreatMon support gave.",
+        ),
+        (
+            409,
+            "A data removal request for finding 66012 already exists in ThreatMon (HTTP 409): nothing was sent again.",
+        ),
+    ],
+)
+def test_data_removal_refusals_are_one_sentence_each(status, sentence):
+    with requests_mock.Mocker() as mocker:
+        mocker.post(REMOVAL_URL, status_code=status, json=load_json("data_removal_refusals.json")[str(status)])
+        with pytest.raises(DemistoException) as error:
+            request_data_removal_command(make_client(data_removal_path=REMOVAL_PATH), {"findingId": "66012", "finding": "x"})
+        assert mocker.call_count == 1  # a refusal is an answer, never retried
+    assert str(error.value) == sentence
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        ({"status_code": 401, "json": {"message": "bad key"}}, "allow-listed"),
+        ({"status_code": 500}, "unavailable"),
+        ({"status_code": 405}, "ThreatMon rejected POST /blackmarket/data-removal (HTTP 405)"),
+        ({"exc": requests.exceptions.ReadTimeout}, "did not answer POST /blackmarket/data-removal in time"),
+    ],
+)
+def test_data_removal_other_failures_read_as_every_command_and_are_not_resent(answer, words):
+    with requests_mock.Mocker() as mocker:
+        mocker.post(REMOVAL_URL, **answer)
+        with pytest.raises(ThreatMonError, match=re.escape(words)):
+            request_data_removal_command(make_client(data_removal_path=REMOVAL_PATH), {"findingId": "5", "finding": "x"})
+        assert mocker.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("answers", "calls"),
+    [([{"status_code": 503}, {"status_code": 200, "text": ""}], 2), ([{"status_code": 429}, {"json": {}}], 2)],
+)
+def test_data_removal_is_retried_only_when_it_surely_was_not_acted_on(answers, calls):
+    with requests_mock.Mocker() as mocker:
+        mocker.post(REMOVAL_URL, answers)
+        result = request_data_removal_command(make_client(data_removal_path=REMOVAL_PATH), {"findingId": "5", "finding": "x"})
+        assert mocker.call_count == calls
+    assert result.outputs == {"findingId": 5, "status": "Submitted"}
+
+
+@pytest.mark.parametrize("args", [{"findingId": "66012", "finding": "x"}, {}, {"findingId": "abc"}])
+def test_data_removal_without_a_configured_path_sends_nothing_and_names_the_parameter(args):
+    with requests_mock.Mocker() as mocker:
+        with pytest.raises(DemistoException) as error:
+            request_data_removal_command(make_client(), args, load_json("incident_threatmon.json"))
+        assert mocker.call_count == 0
+    assert str(error.value) == (
+        "The Data removal API path (data_removal_path) parameter is empty, so no data removal request was sent: ThreatMon "
+        "has not published the API path of data removal requests; ask ThreatMon support for it and enter it in this "
+        "instance's settings."
+    )
+
+
+def test_the_client_refuses_a_data_removal_without_a_path():
+    with requests_mock.Mocker() as mocker, pytest.raises(ValueError, match="No data removal path"):
+        make_client().request_data_removal(1, "x")
+    assert mocker.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"findingId": "abc", "finding": "x"}, "findingId argument must be a positive whole number; got 'abc'"),
+        ({"finding": "x"}, "findingId argument is required"),
+        ({"findingId": "3"}, "The finding argument is required: say what should be removed and why."),
+    ],
+)
+def test_data_removal_refuses_bad_arguments_before_any_request(args, words):
+    with requests_mock.Mocker() as mocker:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            request_data_removal_command(make_client(data_removal_path=REMOVAL_PATH), args)
+        assert mocker.call_count == 0
+
+
 # ---------------------------------------------------------------- CVE lists
 
 
 def test_list_cves():
     with requests_mock.Mocker() as mocker:
         mocker.get(f"{BASE}/cve/2", json=load_json("cve_page.json"))
-        result = list_cves_command(make_client(), {"page": "2", "cvss": "9"})
-        assert mocker.last_request.qs == {"cvss": ["9"]}
+        result = list_cves_command(make_client(), {"page": "2", "cvss": "CRITICAL"})
+        assert mocker.last_request.url == f"{BASE}/cve/2?cvss=CRITICAL"
     assert result.outputs_prefix == "ThreatMon.CVE"
     assert result.outputs_key_field == "cve"
     assert [record["cve"] for record in result.outputs] == ["CVE-2024-3400", "CVE-2023-4966"]
@@ -1445,6 +1664,32 @@ def test_list_cves_empty_page_without_total():
         result = list_cves_command(make_client(), {})
     assert result.outputs == []
     assert "total records: unknown" in result.readable_output
+
+
+@pytest.mark.parametrize(
+    ("cvss", "sent"),
+    [("NONE", "NONE"), ("low", "LOW"), (" Medium ", "MEDIUM"), ("high", "HIGH"), ("Critical", "CRITICAL"), ("", None)],
+)
+@pytest.mark.parametrize(
+    ("command", "path"), [(list_cves_command, "/cve/0"), (list_subscribed_cves_command, "/cve/subscribed/0")]
+)
+def test_cve_commands_send_the_cvss_severity_word_upper_case(command, path, cvss, sent):
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{BASE}{path}", json=load_json("cve_page.json"))
+        command(make_client(), {"cvss": cvss})
+        assert mocker.last_request.url == f"{BASE}{path}" + (f"?cvss={sent}" if sent else "")
+
+
+@pytest.mark.parametrize("cvss", ["9", "7.5", "SEVERE", "high critical", "CVSS:3.1/AV:N"])
+@pytest.mark.parametrize("command", [list_cves_command, list_subscribed_cves_command])
+def test_cve_commands_refuse_a_cvss_that_is_not_a_severity_word_before_any_request(command, cvss):
+    with requests_mock.Mocker() as mocker:
+        with pytest.raises(ValueError) as error:
+            command(make_client(), {"cvss": cvss})
+        assert mocker.call_count == 0
+    assert str(error.value) == (
+        f"The cvss argument must be a CVSS v3 severity, one of NONE, LOW, MEDIUM, HIGH, CRITICAL (not a score); got '{cvss}'."
+    )
 
 
 @pytest.mark.parametrize("args", [{"page": "-1"}, {"page": "two"}])
@@ -1481,11 +1726,28 @@ def test_get_mapping_fields_describes_the_alarm_status():
 @pytest.mark.parametrize(
     ("reason", "status"),
     [
+        # XSOAR
         ("False Positive", "False Positive"),
         ("false positive", "False Positive"),
         ("Duplicate", "Ignore"),
         ("Resolved", "Resolved"),
         ("Other", "Resolved"),
+        # Cortex XSIAM and the Cortex platform
+        ("Resolved - True Positive", "Resolved"),
+        ("Resolved - False Positive", "False Positive"),
+        ("Resolved - Duplicate Issue", "Ignore"),
+        ("Resolved - Known Issue", "Ignore"),
+        ("Resolved - Security Testing", "Ignore"),
+        ("Resolved - Dismissed", "Ignore"),
+        ("Resolved - Other", "Resolved"),
+        ("resolved - known issue", "Ignore"),
+        ("  Resolved  -  Security   Testing ", "Ignore"),
+        ("resolved_false_positive", "False Positive"),
+        ("resolved_duplicate", "Ignore"),
+        ("resolved_true_positive", "Resolved"),
+        # anything else
+        ("Known Issue", "Ignore"),
+        ("Custom reason", "Resolved"),
         ("", "Resolved"),
         (None, "Resolved"),
     ],
@@ -1511,6 +1773,10 @@ def remote_args(status=2, delta=None, data=None, changed=True, remote_id="1000")
         (remote_args(delta={"closeReason": "False Positive", "closeNotes": "test domain"}), "False Positive"),
         (remote_args(delta={"closeReason": "Duplicate"}), "Ignore"),
         (remote_args(delta={"closeReason": "Resolved"}), "Resolved"),
+        (remote_args(delta={"closeReason": "Resolved - False Positive"}), "False Positive"),
+        (remote_args(delta={"closeReason": "Resolved - Security Testing"}), "Ignore"),
+        (remote_args(delta={"closeReason": "Resolved - True Positive"}), "Resolved"),
+        (remote_args(status="2", delta={"closingUserId": "admin"}, data={"closeReason": "Resolved - Dismissed"}), "Ignore"),
         (remote_args(status="2", delta={"closingUserId": "admin"}, data={"closeReason": "Other"}), "Resolved"),
         (remote_args(delta={"closed": "2026-11-27T10:00:00Z"}, data={"closeReason": "False Positive"}), "False Positive"),
         (remote_args(delta={"closeNotes": "edited after the close"}, data={"closeReason": "False Positive"}), None),
@@ -1628,6 +1894,7 @@ BASE_HOST = "https://threatmon.test"
         ({"max_fetch": "5000"}, "Failed to execute test-module: The max_fetch parameter must be a whole number from 1 to 1000"),
         ({"min_severity": "Huge"}, "min_severity parameter"),
         ({"credentials": {}}, "API Key"),
+        ({"data_removal_path": "https://evil.example/removal"}, "Data removal API path (data_removal_path) parameter"),
     ],
 )
 def test_main_test_module_refuses_bad_parameters(xsoar, params, words):
@@ -1676,18 +1943,40 @@ def test_main_fetch_failure_raises_for_the_server_and_keeps_last_run(xsoar):
         ("threatmon_list_alarms", {"limit": "2"}, "GET", f"{BASE}/vulnerabilities/0", {"json": load_json("alarms_page.json")}),
         ("threatmon_update_incident_status", {"status": "Resolved"}, "PATCH", STATUS_URL, {"text": ""}),
         ("threatmon_request_takedown", {"findingId": "4"}, "POST", TAKEDOWN_URL, {"json": {}}),
+        ("threatmon_request_data_removal", {"findingId": "4"}, "POST", f"{BASE_HOST}/api/threatmon/external/v1/dr", {"text": ""}),
         ("threatmon_list_cves", {}, "GET", f"{BASE}/cve/0", {"json": load_json("cve_page.json")}),
         ("threatmon_list_subscribed_cves", {}, "GET", f"{BASE}/cve/subscribed/0", {"json": load_json("cve_page.json")}),
     ],
 )
 def test_main_dispatches_each_command(xsoar, command, args, method, url, answer):
     xsoar.command, xsoar.args = command, args
+    xsoar.params = {**xsoar.params, "data_removal_path": "dr"}
     xsoar.incident = load_json("incident_threatmon.json")
     with requests_mock.Mocker() as mocker:
         mocker.register_uri(method, url, **answer)
         run_main(xsoar)
         assert mocker.call_count == 1
     assert len(xsoar.results) == 1
+    assert xsoar.results[0]["Type"] == EntryType.NOTE
+
+
+def test_main_data_removal_without_its_path_sends_nothing_and_says_which_parameter(xsoar):
+    xsoar.command, xsoar.args = "threatmon_request_data_removal", {"findingId": "4", "finding": "x"}
+    with requests_mock.Mocker() as mocker:
+        run_main(xsoar)
+        assert mocker.call_count == 0
+    assert error_text(xsoar).startswith(
+        "Failed to execute threatmon_request_data_removal: The Data removal API path (data_removal_path) parameter is empty"
+    )
+    assert "ask ThreatMon support" in error_text(xsoar)
+
+
+def test_main_other_commands_do_not_read_the_data_removal_path(xsoar):
+    xsoar.command, xsoar.args = "threatmon_list_cves", {}
+    xsoar.params = {**xsoar.params, "data_removal_path": "https://evil.example/x"}
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{BASE}/cve/0", json={"data": [], "totalRecords": 0})
+        run_main(xsoar)
     assert xsoar.results[0]["Type"] == EntryType.NOTE
 
 
@@ -1759,11 +2048,14 @@ LEAKY = {"message": f"key {API_KEY} is not allowed from 203.0.113.7", "error": A
         ("threatmon_list_alarms", {}, {"text": f"<html>{API_KEY}</html>"}),
         ("threatmon_update_incident_status", {"alarmId": "1", "status": "Open"}, {"status_code": 418, "json": LEAKY}),
         ("threatmon_request_takedown", {"findingId": "1", "finding": "x"}, {"status_code": 409, "json": LEAKY}),
+        ("threatmon_request_data_removal", {"findingId": "1", "finding": "x"}, {"status_code": 403, "json": LEAKY}),
+        ("threatmon_request_data_removal", {"findingId": "1", "finding": "x"}, {"status_code": 418, "json": LEAKY}),
         ("threatmon_list_cves", {}, {"status_code": 401, "json": LEAKY}),
     ],
 )
 def test_the_api_key_appears_in_no_result_error_or_log(xsoar, command, args, answer):
     xsoar.command, xsoar.args = command, args
+    xsoar.params = {**xsoar.params, "data_removal_path": "/dr"}
     with requests_mock.Mocker() as mocker:
         mocker.register_uri(requests_mock.ANY, requests_mock.ANY, **answer)
         try:
