@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = SimConfig()
     p = argparse.ArgumentParser(
         prog="python -m simulator",
-        description="ThreatMon API simulator (alarms, status, takedown, CVEs, daily IOCs) on 127.0.0.1.",
+        description="ThreatMon API simulator (alarms, status, takedown, data removal, CVEs, daily IOCs) on 127.0.0.1.",
         epilog="Fault spelling: WHERE=WHAT[,retry-after=N][,times=N][,skip=N]; WHERE is #INDEX, a path fragment, "
         "'METHOD /path' or *; WHAT is a status code, truncated, empty, drop, reset, html[:STATUS] or slow[:SECONDS].",
     )
@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refuse-ip", action="store_true", help="answer 403 as if this IP were not allow-listed")
     p.add_argument("--status-body", choices=STATUS_BODIES, default="empty", help="body of a successful status change")
     p.add_argument("--takedown-quota", type=int, default=None, help="successful takedowns allowed (default unlimited)")
+    p.add_argument(
+        "--data-removal-path",
+        default=None,
+        metavar="PATH",
+        help="serve data removal requests at this path under the API base, e.g. /blackmarket/data-removal (default: none, "
+        "as ThreatMon has not published one)",
+    )
+    p.add_argument("--data-removal-quota", type=int, default=None, help="data removal credits (default unlimited; 0: no right)")
     p.add_argument("--insert-every", type=int, default=0, metavar="N", help="add --insert-count alarms every N list requests")
     p.add_argument("--insert-count", type=int, default=0, metavar="K")
     p.add_argument("--insert-max", type=int, default=None, metavar="M", help="stop inserting after M alarms")
@@ -77,6 +85,8 @@ def config_from_args(ns: argparse.Namespace) -> SimConfig:
         refuse_ip=ns.refuse_ip,
         status_body=ns.status_body,
         takedown_quota=ns.takedown_quota,
+        data_removal_path=ns.data_removal_path,
+        data_removal_quota=ns.data_removal_quota,
         insert_every=ns.insert_every,
         insert_count=ns.insert_count,
         insert_max=ns.insert_max,
@@ -122,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ThreatMon simulator listening on {sim.url}")
         print(f"  alarm API  {sim.api_url}   (header X-COMPANY-API-KEY: {sim.api_key})")
         print(f"  IOC API    {sim.ioc_url}/api/daily-ioc-details/   (api_token={sim.ioc_token})")
+        if config.data_removal_path:
+            print(f"  removal    POST {sim.api_url}/{config.data_removal_path.strip('/')}")
         print(f"  record     {sim.url}/__sim__/state")
         print(
             f"  {config.alarms} alarms, order {config.order}, latency {config.latency_ms:g} ms; "

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta, timezone
 SEVERITIES = ("Information", "Low", "Medium", "High", "Critical")
 STATUSES = ("Open", "In Progress", "False Positive", "Ignore", "Resolved")
 TAKEDOWN_ELIGIBLE = ("Phishing Domain Detected", "Rogue Mobile App Detected", "Fake Social Media Account Detected")
+# The simulator's reading of "a Black Market Monitoring finding" (ThreatMon publishes no list).
+DATA_REMOVAL_ELIGIBLE = ("Black Market Mention", "Leaked Credentials", "Data Leak Detected")
 
 # Severity words that are not one of the five, or are one of them spelt differently. An integration
 # must map the spelling variants and give the unknown ones severity 0 without dropping the alarm.

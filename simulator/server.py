@@ -2,7 +2,8 @@
 
 Alarm API (header ``X-COMPANY-API-KEY``) under ``/api/threatmon/external/v1``:
 ``GET /vulnerabilities/{page}?afterAlarmCode=``, ``PATCH /incident/status``, ``POST /takedown``,
-``GET /cve/{page}?cvss=``, ``GET /cve/subscribed/{page}?cvss=&customerName=``.
+``GET /cve/{page}?cvss=``, ``GET /cve/subscribed/{page}?cvss=&customerName=``, and ``POST {data_removal_path}``
+(only when that knob is set: ThreatMon has not published the data removal path, so the simulator has none by default).
 IOC API (query ``api_token``) at the server root: ``GET /api/daily-ioc-details/``.
 Control endpoints for tests and demos (no key, never under the API path): ``GET /__sim__/state``,
 ``POST /__sim__/alarms?count=K``.
@@ -66,6 +67,10 @@ class SimConfig:
     refuse_ip: bool = False  # answer 403 to everything, as ThreatMon's IP allow-list does
     status_body: str = "empty"  # body of a successful status change: empty | json | text
     takedown_quota: int | None = None  # successful takedowns allowed; None = unlimited
+    # The data removal route, a path under the API base such as "/blackmarket/data-removal". ThreatMon has not
+    # published one, so by default there is none (a POST anywhere is a 404, as for any unknown path).
+    data_removal_path: str | None = None
+    data_removal_quota: int | None = None  # Black Market Data Removal credits; None = unlimited, 0 = no right to it
     insert_every: int = 0  # add insert_count new alarms after every insert_every list requests
     insert_count: int = 0
     insert_max: int | None = None  # stop inserting after this many in all
@@ -94,6 +99,8 @@ class SimConfig:
             raise ValueError("alarms, iocs and cves cannot be negative")
         if self.latency_ms < 0:
             raise ValueError("latency_ms cannot be negative")
+        if self.data_removal_path is not None and not self.data_removal_path.strip("/"):
+            raise ValueError("data_removal_path must name a path under the API base, such as /blackmarket/data-removal")
 
     def public(self) -> dict:
         """The configuration without its secrets (what /__sim__/state shows)."""
@@ -124,10 +131,12 @@ class Simulator:
         self.requests: list[dict] = []
         self.status_changes: list[dict] = []
         self.takedowns: list[dict] = []
+        self.data_removals: list[dict] = []
         self.errors: list[str] = []  # exceptions inside the server (should stay empty)
         self.inserted = 0
         self._list_requests = 0
         self._takedown_done: set[int] = set()
+        self._removal_done: set[int] = set()
         self._started = self._last_activity = clock()
 
         quirks = data.AlarmQuirks(
@@ -360,6 +369,7 @@ class Simulator:
                 "statuses": {str(a.code): a.status for a in self._alarms},
                 "status_changes": [dict(c) for c in self.status_changes],
                 "takedowns": [dict(t) for t in self.takedowns],
+                "data_removals": [dict(r) for r in self.data_removals],
                 "request_count": len(self.requests),
                 "faults": self.faults.to_list(),
                 "errors": list(self.errors),
@@ -373,6 +383,7 @@ class Simulator:
             self.requests.clear()
             self.status_changes.clear()
             self.takedowns.clear()
+            self.data_removals.clear()
 
     def _begin(self, method: str, path: str, query: dict) -> dict:
         shown = {k: (v[0] if len(v) == 1 else v) for k, v in query.items()}
@@ -433,6 +444,9 @@ class Simulator:
             return self._list_cves(method, parts[1], query, subscribed=False)
         if len(parts) == 3 and parts[:2] == ["cve", "subscribed"]:
             return self._list_cves(method, parts[2], query, subscribed=True)
+        removal = self.config.data_removal_path
+        if removal is not None and parts == [p for p in removal.split("/") if p]:
+            return self._data_removal(body) if method == "POST" else _json(405, {"message": "Method not allowed"})
         return _json(404, {"message": f"Not found: {API_BASE}{route}"})
 
     def _list_alarms(self, method: str, page_text: str, query: dict):
@@ -521,6 +535,40 @@ class Simulator:
             self._takedown_done.add(finding_id)
             entry["result"] = 200
         return _json(200, {"message": "Takedown request created", "findingId": finding_id, "status": "Submitted"})
+
+    def _data_removal(self, body: bytes):
+        """A Black Market Monitoring data removal request, answered as the takedown is (the simulator's reading: the
+        real codes are not published): 400 not eligible or bad id, 403 credits used up, 404 unknown finding, 409
+        already requested."""
+        payload = _json_body(body)
+        if not isinstance(payload, dict):
+            return _json(400, {"message": "The body must be a JSON object with findingId and finding"})
+        raw_id = payload.get("findingId")
+        finding_id = None if isinstance(raw_id, bool) else _int(raw_id)
+        entry = {"findingId": raw_id, "finding": payload.get("finding"), "result": None}
+        with self._lock:
+            self.data_removals.append(entry)
+            if finding_id is None:
+                entry["result"] = 400
+                return _json(400, {"message": f"findingId must be an integer, got {raw_id!r}"})
+            alarm = self._by_finding.get(finding_id)
+            if alarm is None:
+                entry["result"] = 404
+                return _json(404, {"message": f"Finding {finding_id} not found"})
+            entry.update(alarmCode=alarm.code, alarmType=alarm.alarm_type)
+            if alarm.alarm_type not in data.DATA_REMOVAL_ELIGIBLE:
+                entry["result"] = 400
+                return _json(400, {"message": f"Finding {finding_id} ({alarm.alarm_type}) is not eligible for data removal"})
+            if finding_id in self._removal_done:
+                entry["result"] = 409
+                return _json(409, {"message": f"A data removal request for finding {finding_id} already exists"})
+            quota = self.config.data_removal_quota
+            if quota is not None and len(self._removal_done) >= quota:
+                entry["result"] = 403
+                return _json(403, {"message": "No Black Market Data Removal credits left for this company"})
+            self._removal_done.add(finding_id)
+            entry["result"] = 200
+        return _json(200, {"message": "Data removal request created", "findingId": finding_id, "status": "Submitted"})
 
     def _list_cves(self, method: str, page_text: str, query: dict, subscribed: bool):
         if method != "GET":

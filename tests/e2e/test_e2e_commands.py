@@ -68,6 +68,26 @@ def test_simulator_json_line_and_faults_from_the_command_line():
         stop(proc)
 
 
+def test_simulator_command_line_serves_data_removal_at_the_path_it_is_given():
+    proc = start("--alarms", "60", "--data-removal-path", "/blackmarket/data-removal", "--data-removal-quota", "0")
+    try:
+        url = proc.stdout.readline().split()[-1]
+        api = url + "/api/threatmon/external/v1"
+        assert proc.stdout.readline().split()[0] == "alarm"
+        assert proc.stdout.readline().split()[0] == "IOC"
+        assert proc.stdout.readline().split() == ["removal", "POST", api + "/blackmarket/data-removal"]
+        headers = {"X-COMPANY-API-KEY": DEFAULT_API_KEY}
+        body = {"findingId": 1, "finding": "x"}
+        assert requests.post(api + "/blackmarket/data-removal", json=body, headers=headers, timeout=5).status_code == 404
+        assert requests.post(api + "/data-removal", json=body, headers=headers, timeout=5).status_code == 404
+        state = requests.get(url + "/__sim__/state", timeout=5).json()
+        assert state["config"]["data_removal_path"] == "/blackmarket/data-removal"
+        assert state["config"]["data_removal_quota"] == 0
+        assert [r["result"] for r in state["data_removals"]] == [404]  # unknown finding 1; the other path is no route
+    finally:
+        stop(proc)
+
+
 def test_simulator_command_line_refuses_a_bad_fault():
     done = subprocess.run(
         [sys.executable, "-m", "simulator", "--fault", "#1=teapot"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30

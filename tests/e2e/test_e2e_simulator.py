@@ -275,6 +275,52 @@ def test_each_eligible_alarm_type_can_be_taken_down(make_sim, alarm_type):
     assert send(sim, "POST", "/takedown", {"findingId": finding, "finding": "x"}).status_code == 200
 
 
+# -- data removal -----------------------------------------------------------------------------------------------
+
+
+def test_there_is_no_data_removal_route_unless_a_path_is_configured(make_sim):
+    sim = make_sim(alarms=60)
+    finding = next(a["findingId"] for a in sim.alarms() if a["alarmType"] in simdata.DATA_REMOVAL_ELIGIBLE)
+    for path in ("/blackmarket/data-removal", "/data-removal", "/removal"):
+        assert send(sim, "POST", path, {"findingId": finding, "finding": "x"}).status_code == 404
+    assert sim.data_removals == []
+
+
+@pytest.mark.parametrize("path", ["/blackmarket/data-removal", "company/removal-requests/"])
+def test_data_removal_answers_like_the_takedown_at_the_configured_path(make_sim, path):
+    sim = make_sim(alarms=80, data_removal_path=path, data_removal_quota=1)
+    route = "/" + path.strip("/")
+    eligible = [a["findingId"] for a in sim.alarms() if a["alarmType"] in simdata.DATA_REMOVAL_ELIGIBLE]
+    other = next(a["findingId"] for a in sim.alarms() if a["alarmType"] not in simdata.DATA_REMOVAL_ELIGIBLE)
+    answers = [
+        send(sim, "POST", route, {"findingId": eligible[0], "finding": "records for sale"}),
+        send(sim, "POST", route, {"findingId": eligible[0], "finding": "again"}),
+        send(sim, "POST", route, {"findingId": other, "finding": "not black market"}),
+        send(sim, "POST", route, {"findingId": 1, "finding": "unknown"}),
+        send(sim, "POST", route, {"findingId": "abc", "finding": "bad id"}),
+        send(sim, "POST", route, {"findingId": eligible[1], "finding": "no credits left"}),
+        send(sim, "POST", route, ["not", "an", "object"]),
+        send(sim, "GET", route, None),
+    ]
+    assert [a.status_code for a in answers] == [200, 409, 400, 404, 400, 403, 400, 405]
+    assert answers[0].json() == {"message": "Data removal request created", "findingId": eligible[0], "status": "Submitted"}
+    assert [r["result"] for r in sim.data_removals] == [200, 409, 400, 404, 400, 403]  # a body that is no object is not one
+    assert sim.state(include_requests=False)["data_removals"][0]["finding"] == "records for sale"
+    assert sim.takedowns == []
+
+
+def test_data_removal_quota_zero_is_a_company_without_the_right(make_sim):
+    sim = make_sim(alarms=60, data_removal_path="/dr", data_removal_quota=0)
+    finding = next(a["findingId"] for a in sim.alarms() if a["alarmType"] in simdata.DATA_REMOVAL_ELIGIBLE)
+    assert send(sim, "POST", "/dr", {"findingId": finding, "finding": "x"}).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["", "/", "//"])
+def test_a_data_removal_path_must_name_a_route(path):
+    with pytest.raises(ValueError, match="data_removal_path"):
+        Simulator(data_removal_path=path)
+
+
 # -- CVEs -------------------------------------------------------------------------------------------------------
 
 CVE_FIELDS = {

@@ -221,6 +221,7 @@ def migrate(make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, ins
     path = tmp_path / "lastrun.json"
     path.write_text(json.dumps(last_run))
     tm = threatmon(sim, last_run_file=path, max_fetch="10", lastIncidentId=str(param) if param else None)
+    assert tm.brand == "Threatmon"  # the 1.x integration id: XSOAR keeps the instance, and its lastRun, under it
     runs = drain(tm, sim)
     after = ingested(runs, sim)
     return sim, last_run, before, after
@@ -395,7 +396,8 @@ def test_takedown_inside_an_incident_uses_its_finding_and_refuses_a_bad_id_early
 @pytest.mark.parametrize(
     ("command", "args", "query"),
     [
-        ("threatmon_list_cves", {"page": "1", "cvss": "7"}, {"cvss": "7"}),
+        ("threatmon_list_cves", {"page": "1", "cvss": "high"}, {"cvss": "HIGH"}),
+        ("threatmon_list_subscribed_cves", {"cvss": "Critical"}, {"cvss": "CRITICAL"}),
         ("threatmon_list_subscribed_cves", {"page": "0", "customer_name": "Example Retail"}, {"customerName": "Example Retail"}),
     ],
 )
@@ -408,6 +410,85 @@ def test_cve_lists(make_sim, threatmon, command, args, query):
     assert cves and all(c["cve"].startswith("CVE-") for c in cves)
     assert "cve" in next(k for k in result.context if k.startswith("ThreatMon.CVE"))
     assert "total" in result.readable.lower()
+
+
+def test_cve_list_refuses_a_score_before_any_request(make_sim, threatmon):
+    sim = make_sim(alarms=0)
+    result = threatmon(sim).run("threatmon_list_cves", {"cvss": "9"})
+    assert not result.ok and "cvss argument must be a CVSS v3 severity, one of NONE, LOW, MEDIUM, HIGH, CRITICAL" in result.error
+    assert sim.requests == []
+
+
+# -- data removal ---------------------------------------------------------------------------------------------------------
+
+REMOVAL_PATH = "/blackmarket/data-removal"
+
+
+def test_data_removal_without_its_path_sends_nothing_and_says_which_parameter(make_sim, threatmon):
+    sim = make_sim(alarms=40, data_removal_path=REMOVAL_PATH)
+    finding = next(a["findingId"] for a in sim.alarms() if a["alarmType"] in simdata.DATA_REMOVAL_ELIGIBLE)
+    result = threatmon(sim).run("threatmon_request_data_removal", {"findingId": str(finding), "finding": "x"})
+    assert not result.ok
+    assert "The Data removal API path (data_removal_path) parameter is empty" in result.error
+    assert "ask ThreatMon support" in result.error
+    assert sim.requests == [] and sim.data_removals == []
+
+
+def test_data_removal_requests_and_every_refusal(make_sim, threatmon):
+    sim = make_sim(alarms=80, data_removal_path=REMOVAL_PATH, data_removal_quota=1)
+    eligible = [a for a in sim.alarms() if a["alarmType"] in simdata.DATA_REMOVAL_ELIGIBLE]
+    ineligible = next(a for a in sim.alarms() if a["alarmType"] not in simdata.DATA_REMOVAL_ELIGIBLE)
+    tm = threatmon(sim, data_removal_path="blackmarket/data-removal")
+
+    def ask(finding_id):
+        return tm.run("threatmon_request_data_removal", {"findingId": str(finding_id), "finding": "records for sale"})
+
+    done = ask(eligible[0]["findingId"])
+    assert done.ok, done.error
+    assert done.readable == f"Data removal request for finding {eligible[0]['findingId']} submitted to ThreatMon."
+    removal = next(v for k, v in done.context.items() if k.startswith("ThreatMon.DataRemoval"))
+    assert removal == {"findingId": eligible[0]["findingId"], "status": "Submitted"}
+    refusals = {
+        409: (ask(eligible[0]["findingId"]), "already exists"),
+        400: (ask(ineligible["findingId"]), "not eligible for a data removal"),
+        404: (ask(1), "has no finding 1"),
+        403: (ask(eligible[1]["findingId"]), "Black Market Data Removal credits are used up"),
+    }
+    for status, (result, words) in refusals.items():
+        assert not result.ok and f"HTTP {status}" in result.error and words in result.error
+    assert [r["result"] for r in sim.data_removals] == [200, 409, 400, 404, 403]
+    assert {r["path"] for r in sim.requests} == {sim.api_url.removeprefix(sim.url) + REMOVAL_PATH}
+    assert sim.takedowns == []
+
+
+def test_data_removal_inside_an_incident_uses_its_finding(make_sim, threatmon):
+    sim = make_sim(alarms=80, data_removal_path=REMOVAL_PATH)
+    alarm = next(a for a in sim.alarms() if a["alarmType"] == "Black Market Mention")
+    incident = {"id": "9", "CustomFields": {"threatmonfindingid": str(alarm["findingId"])}, "rawJSON": json.dumps(alarm)}
+    result = threatmon(sim, incident=incident, data_removal_path=sim.api_url + REMOVAL_PATH).run(
+        "threatmon_request_data_removal", {}
+    )
+    assert result.ok, result.error
+    assert sim.data_removals == [
+        {
+            "findingId": alarm["findingId"],
+            "finding": alarm["title"],
+            "result": 200,
+            "alarmCode": alarm["alarmCode"],
+            "alarmType": "Black Market Mention",
+        }
+    ]
+
+
+def test_a_data_removal_path_on_another_host_fails_the_test_button_and_sends_no_key_there(make_sim, threatmon):
+    sim = make_sim(alarms=3)
+    other = make_sim(alarms=3, data_removal_path=REMOVAL_PATH, api_key="another-key-0000")
+    tm = threatmon(sim, data_removal_path=other.api_url + REMOVAL_PATH)
+    result = tm.run("test-module")
+    assert not result.ok
+    assert "Data removal API path (data_removal_path) parameter must be a path under the Server URL" in result.error
+    assert not tm.run("threatmon_request_data_removal", {"findingId": "1", "finding": "x"}).ok
+    assert sim.requests == [] and other.requests == []
 
 
 # -- outgoing mirroring ------------------------------------------------------------------------------------------------
@@ -434,6 +515,26 @@ def test_outgoing_mirroring_marks_incidents_and_sends_a_close_once(make_sim, thr
         assert result.ok and result.readable == str(code)
     assert sim.status_changes == [{"alarmIds": [code], "status": "Ignore", "previous": sim.status_changes[0]["previous"]}]
     assert tm.run("get-mapping-fields").ok
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("Resolved - True Positive", "Resolved"),
+        ("Resolved - False Positive", "False Positive"),
+        ("Resolved - Duplicate Issue", "Ignore"),
+        ("Resolved - Known Issue", "Ignore"),
+        ("Resolved - Security Testing", "Ignore"),
+        ("Resolved - Dismissed", "Ignore"),
+        ("Resolved - Other", "Resolved"),
+    ],
+)
+def test_closing_an_alert_on_xsiam_or_the_cortex_platform_sends_the_matching_status(make_sim, threatmon, reason, status):
+    sim = make_sim(alarms=3)
+    code = sim.codes()[0]
+    close = {"remoteId": str(code), "status": 2, "incidentChanged": True, "delta": {"closeReason": reason}, "entries": []}
+    assert threatmon(sim, mirror_direction="Outgoing").run("update-remote-system", close).ok
+    assert [(change["alarmIds"], change["status"]) for change in sim.status_changes] == [([code], status)]
 
 
 # -- the API key -----------------------------------------------------------------------------------------------------------
