@@ -26,11 +26,20 @@ PLAYBOOK_ID = "ThreatMon - Alarm Handling"
 TEST_PLAYBOOK_ID = "ThreatMon - Test"
 CLASSIFIER_ID = "ThreatMon - Classifier"
 MAPPER_ID = "ThreatMon - Incoming Mapper"
-INTEGRATION_ID = "ThreatMon"
+INTEGRATION_ID = "Threatmon"  # the brand of ThreatMon 1.x (lower-case m), kept so instances and playbook tasks carry over
+MARKETPLACES = ["xsoar", "marketplacev2", "platform"]  # as ThreatMon 1.x: the pack and every item that lists its own
 FROM_VERSION = "6.10.0"  # used while the integration yml (which sets the pack's fromversion) has not landed
 VERDICTS = ("Resolved", "False Positive", "Ignore")
 # The integration's outgoing-mirroring rule (update-remote-system): the close reason decides the status it sends.
-MIRRORED_STATUS_BY_CLOSE_REASON = {"False Positive": "False Positive", "Duplicate": "Ignore"}
+MIRRORED_STATUS_BY_CLOSE_REASON = {
+    "False Positive": "False Positive",
+    "Duplicate": "Ignore",
+    "Resolved - False Positive": "False Positive",
+    "Resolved - Duplicate Issue": "Ignore",
+    "Resolved - Known Issue": "Ignore",
+    "Resolved - Security Testing": "Ignore",
+    "Resolved - Dismissed": "Ignore",
+}
 MIRRORED_STATUS_OTHERWISE = "Resolved"
 TAKEDOWN_TYPES = ("Phishing Domain Detected", "Rogue Mobile App Detected", "Fake Social Media Account Detected")
 
@@ -81,6 +90,7 @@ class Pack:
     test_playbooks: dict[str, dict[str, Any]]  # file name -> test playbook
     readmes: dict[str, str] = field(default_factory=dict)  # playbook file name -> its README text
     integration: dict[str, Any] | None = None  # ThreatMon.yml, None while it does not exist
+    metadata: dict[str, Any] = field(default_factory=dict)  # pack_metadata.json
 
     def one(self, items: dict[str, dict[str, Any]], item_id: str) -> dict[str, Any] | None:
         return next((item for item in items.values() if item.get("id") == item_id), None)
@@ -118,6 +128,7 @@ def load_pack(pack: Path = PACK) -> Pack:
             for path in sorted(playbook_dir.glob("*_README.md"))
         },
         integration=load_integration(pack / "Integrations" / "ThreatMon" / "ThreatMon.yml"),
+        metadata=json.loads((pack / "pack_metadata.json").read_text(encoding="utf-8")),
     )
 
 
@@ -417,6 +428,21 @@ def check_from_versions(pack: Pack) -> list[str]:
     return problems
 
 
+def check_marketplaces(pack: Pack) -> list[str]:
+    """The pack is on every marketplace ThreatMon 1.x was on; an item that lists marketplaces lists the same ones (an
+    item that lists none has the pack's)."""
+    problems = []
+    if pack.metadata.get("marketplaces") != MARKETPLACES:
+        problems.append(f"pack_metadata.json lists marketplaces {pack.metadata.get('marketplaces')}, expected {MARKETPLACES}.")
+    items = {"ThreatMon.yml": pack.integration or {}}
+    for group in (pack.fields, pack.incident_types, pack.classifiers, pack.layouts, pack.playbooks, pack.test_playbooks):
+        items.update(group)
+    for file_name, item in items.items():
+        if "marketplaces" in item and item["marketplaces"] != MARKETPLACES:
+            problems.append(f"{file_name}: lists marketplaces {item['marketplaces']}, expected {MARKETPLACES} or none.")
+    return problems
+
+
 def check_playbook_structure(playbook: dict[str, Any]) -> list[str]:
     """Every next task exists, every task is reachable from the start, every task's id matches its key."""
     tasks = playbook.get("tasks") or {}
@@ -457,6 +483,8 @@ def check_playbook_uses_only_builtins_and_pack(playbook: dict[str, Any], pack: P
         sub_playbook = body.get("playbookName") or body.get("playbookId")
         if sub_playbook and sub_playbook not in pack_playbooks:
             problems.append(f"{name}: task '{key}' runs playbook '{sub_playbook}' from another pack.")
+        if body.get("brand") not in (None, "", INTEGRATION_ID):
+            problems.append(f"{name}: task '{key}' names brand '{body['brand']}', not '{INTEGRATION_ID}' (or none).")
         command = task_command(task)
         if command:
             brand, command_name = command

@@ -20,7 +20,7 @@ NO_YML = "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.yml does not exist ye
 
 # The command and argument names fixed for the team (used to exercise the checks before ThreatMon.yml exists).
 TEAM_SPEC_YML: dict[str, Any] = {
-    "commonfields": {"id": "ThreatMon"},
+    "commonfields": {"id": "Threatmon"},
     "defaultclassifier": wiring.CLASSIFIER_ID,
     "defaultmapperin": wiring.MAPPER_ID,
     "tests": [wiring.TEST_PLAYBOOK_ID],
@@ -109,6 +109,7 @@ PACK_CHECKS: dict[str, Callable[[wiring.Pack], list[str]]] = {
     "classifier": wiring.check_classifier,
     "layout": wiring.check_layout,
     "from versions": wiring.check_from_versions,
+    "marketplaces": wiring.check_marketplaces,
     "playbook structure": lambda p: wiring.check_playbook_structure(playbook(p)),
     "test playbook structure": lambda p: wiring.check_playbook_structure(the_test_playbook(p)),
     "playbook dependencies": lambda p: wiring.check_playbook_uses_only_builtins_and_pack(playbook(p), p),
@@ -288,8 +289,8 @@ def test_unreachable_playbook_task_is_reported(pack):
 @pytest.mark.parametrize("playbook_file", [PLAYBOOK_FILE, TEST_PLAYBOOK_FILE])
 def test_unknown_command_is_reported(pack, playbook_file, real_pack):
     item = pack.playbooks.get(playbook_file) or pack.test_playbooks[playbook_file]
-    task = next(task for task in item["tasks"].values() if (wiring.task_command(task) or ("Builtin",))[0] == "ThreatMon")
-    task["task"]["script"] = "ThreatMon|||threatmon-set-status"
+    task = next(task for task in item["tasks"].values() if (wiring.task_command(task) or ("Builtin",))[0] == "Threatmon")
+    task["task"]["script"] = "Threatmon|||threatmon-set-status"
     assert_reported(wiring.check_playbook_commands(item, real_pack.integration or TEAM_SPEC_YML), "'threatmon-set-status'")
 
 
@@ -340,6 +341,33 @@ def test_command_of_another_integration_is_reported(pack):
     task_named(playbook(pack), "Extract indicators")["task"]["script"] = "VirusTotal|||url"
     problems = wiring.check_playbook_uses_only_builtins_and_pack(playbook(pack), pack)
     assert_reported(problems, "integration 'VirusTotal' from another pack")
+
+
+@pytest.mark.parametrize("brand", ["ThreatMon", "VirusTotal"])
+def test_a_task_naming_another_brand_is_reported(pack, brand):
+    task_running(playbook(pack), "threatmon_request_takedown")["task"]["brand"] = brand
+    problems = wiring.check_playbook_uses_only_builtins_and_pack(playbook(pack), pack)
+    assert_reported(problems, f"names brand '{brand}', not 'Threatmon' (or none)")
+
+
+@pytest.mark.parametrize(
+    ("where", "marketplaces", "reported"),
+    [
+        ("metadata", ["xsoar", "marketplacev2"], "pack_metadata.json lists marketplaces ['xsoar', 'marketplacev2']"),
+        ("integration", ["xsoar", "marketplacev2"], "ThreatMon.yml: lists marketplaces"),
+        ("playbook", ["xsoar"], f"{PLAYBOOK_FILE}: lists marketplaces ['xsoar']"),
+        ("layout", ["marketplacev2", "platform"], "layoutscontainer-ThreatMon_Alarm_Layout.json: lists marketplaces"),
+    ],
+)
+def test_a_marketplace_left_out_is_reported(pack, where, marketplaces, reported):
+    item = {
+        "metadata": pack.metadata,
+        "integration": pack.integration,
+        "playbook": playbook(pack),
+        "layout": pack.layouts.get("layoutscontainer-ThreatMon_Alarm_Layout.json"),
+    }[where]
+    item["marketplaces"] = marketplaces
+    assert_reported(wiring.check_marketplaces(pack), reported)
 
 
 def test_sub_playbook_from_another_pack_is_reported(pack):

@@ -18,7 +18,7 @@ CONTENT_FOLDERS = ("IncidentTypes", "IncidentFields", "Classifiers", "Layouts", 
 SDK = Path(sys.executable).parent / "demisto-sdk"
 # Each unified integration: (pack, folder, commonfields.id, a line only its code has)
 INTEGRATIONS = [
-    ("ThreatMon", "ThreatMon", "ThreatMon", "def fetch_incidents"),
+    ("ThreatMon", "ThreatMon", "Threatmon", "def fetch_incidents"),  # the 1.x id, lower-case m
     ("ThreatMonThreatFeed", "ThreatMonThreatFeed", "ThreatMon Threat Feed", "def fetch_indicators"),
 ]
 
