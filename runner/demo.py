@@ -20,6 +20,8 @@ from simulator import Simulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
+# The simulator's data removal route. ThreatMon has not published the real path: support gives it to a customer.
+DATA_REMOVAL_PATH = "/blackmarket/data-removal"
 FEED = REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
 WIDTH = 100
 
@@ -87,7 +89,13 @@ class Demo:
             "and raises an alarm for each. Instead of the real service, a simulator with made-up alarms runs on this "
             "machine (127.0.0.1 only). It answers like ThreatMon's API, with a little network delay.",
         )
-        with Simulator(alarms=self.alarms, order=self.order, latency_ms=self.latency_ms, recent=True) as sim:
+        with Simulator(
+            alarms=self.alarms,
+            order=self.order,
+            latency_ms=self.latency_ms,
+            recent=True,
+            data_removal_path=DATA_REMOVAL_PATH,
+        ) as sim:
             self.secrets = [sim.api_key, sim.ioc_token]
             self.show(f"ThreatMon API: {sim.api_url}")
             order = "newest first" if self.order == "desc" else "oldest first"
@@ -194,6 +202,32 @@ class Demo:
             self.show(f"The simulator recorded {len(recorded)} takedown request(s): finding {recorded[0]['findingId']}.")
         else:
             self.skip("threatmon_request_takedown")
+
+        self.step(
+            "Ask ThreatMon to remove leaked data (threatmon_request_data_removal)",
+            "For data found on black markets, ThreatMon can request its removal, within the company's credits. ThreatMon "
+            "has not published the API path for it: its support gives it, and it goes in an instance setting. Without "
+            "it the command sends nothing and says what to do; with it, the request is filed.",
+        )
+        if self.supports(THREATMON, "threatmon_request_data_removal"):
+            target = next(a for a in reversed(sim.alarms()) if a["alarmType"] == "Black Market Mention")
+            args = {"findingId": str(target["findingId"]), "finding": f"Data offered for sale, alarm {target['alarmCode']}"}
+            self.show(f"Alarm {target['alarmCode']}: {target['title']}")
+            result = tm.run("threatmon_request_data_removal", args)
+            self.show("Without the Data removal API path parameter:")
+            self.show_run(result)
+            self.expect(not result.ok and "ThreatMon support" in result.error, "the command did not explain the missing path")
+            with_path = {**params, "data_removal_path": DATA_REMOVAL_PATH}
+            configured = IntegrationRunner(THREATMON, with_path, instance_name="ThreatMon_demo")
+            self.show(f"With it set to {DATA_REMOVAL_PATH}:")
+            result = configured.run("threatmon_request_data_removal", args)
+            self.show_run(result)
+            self.expect(result.ok, f"the data removal request failed: {result.error}")
+            recorded = [r for r in sim.state(include_requests=False)["data_removals"] if r["result"] == 200]
+            self.expect(len(recorded) == 1, "the simulator did not record exactly one data removal request")
+            tm.history += configured.history
+        else:
+            self.skip("threatmon_request_data_removal")
 
         self.step(
             "Read ThreatMon's vulnerability intelligence (threatmon_list_cves)",

@@ -16,7 +16,7 @@ Use it in-process::
 It runs in a daemon thread and stops by itself after ``idle_timeout_s`` without a request or
 ``max_lifetime_s`` in all, so a forgotten simulator never outlives its test run.
 
-Where the real API's behaviour is unknown (``../shared/threatmon-api.md``), the simulator picks one
+Where the real API's behaviour is unknown (``docs/threatmon-api.md``), the simulator picks one
 reading and says so next to the code; the knobs let tests try the other readings.
 """
 

@@ -111,6 +111,7 @@ def test_make_demo_runs_the_whole_story_and_exits_0():
         "Answer an alarm in ThreatMon (threatmon_update_incident_status)",
         "List alarms on demand (threatmon_list_alarms)",
         "threatmon_request_takedown",
+        "threatmon_request_data_removal",
         "threatmon_list_cves",
         "Bring in ThreatMon's daily indicators (ThreatMon Threat Feed)",
         "An instance upgraded from ThreatMon Threat Feed 1.0.1",
@@ -120,6 +121,8 @@ def test_make_demo_runs_the_whole_story_and_exits_0():
         assert step in out
     assert "37 incidents, each alarm exactly once" in out
     assert "as 'Resolved'" in out
+    assert "parameter is empty, so no data removal request was sent" in out
+    assert "Data removal request for finding" in out and "submitted to ThreatMon." in out
     assert DEFAULT_API_KEY not in out and DEFAULT_IOC_TOKEN not in out
     assert "(skipped:" not in out or not FEED.is_file()
     assert done.stderr == ""
