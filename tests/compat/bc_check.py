@@ -1,0 +1,227 @@
+"""demisto-sdk's own backward-compatibility checks on the packs, against the 1.x packs (``make bc``).
+
+demisto-sdk judges backward compatibility only with git: ``validate -g --prev-ver REF`` compares each changed
+content item with its version at REF. This script gives it that history in a throwaway repository under the
+system's temp folder:
+
+1. branch ``baseline``: the 1.x packs generated from ``contract_1x.yml`` (integration yml files at their
+   marketplace paths, a code stub each, pack_metadata.json with the 1.x versions);
+2. branch ``current``: the same repository with this repository's ``Packs/`` copied over the baseline packs;
+3. ``origin/baseline`` points at the baseline (demisto-sdk 1.39.13 always compares against ``origin/<REF>``,
+   and looks the remote up even when REF names a local branch), and demisto-sdk runs offline with only the BC
+   checks selected (``bc_validation_config.toml``).
+
+Every BC error fails the check except BC106 (``fromversion`` changed), waived only while the pack's release
+notes for its current version name the new fromversion. An integration of 1.x that is missing from ``Packs/``
+fails too: demisto-sdk does not judge deleted files. The throwaway repository is removed at the end.
+
+    python tests/compat/bc_check.py            # exit 0 when the packs pass, 1 with the reasons otherwise
+    python tests/compat/bc_check.py --keep     # keep the throwaway repository to look into it
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import compat_contract as compat
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "bc_validation_config.toml"
+BASELINE, CURRENT = "baseline", "current"
+# The only BC error that may pass, and why: the release notes declare the new minimum server version.
+WAIVED = {"BC106"}
+SDK_TIMEOUT_S = 300
+GIT = ("git", "-c", "user.name=bc-check", "-c", "user.email=bc-check@localhost", "-c", "commit.gpgsign=false")
+GIT += ("-c", "core.hooksPath=/dev/null", "-c", "init.defaultBranch=baseline")
+
+
+@dataclass
+class Finding:
+    code: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.path}: {self.message}"
+
+
+@dataclass
+class BcReport:
+    findings: list[Finding] = field(default_factory=list)  # every BC error demisto-sdk reported
+    waived: list[str] = field(default_factory=list)  # the BC106 errors the release notes declare
+    failures: list[str] = field(default_factory=list)  # what fails the check, one sentence each
+    workdir: Path | None = None  # the throwaway repository (removed unless kept)
+    sdk_output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def codes(self) -> set[str]:
+        return {finding.code for finding in self.findings}
+
+
+def sdk_executable() -> str:
+    """The demisto-sdk next to the running Python (the project's .venv), else the one on PATH."""
+    beside = Path(sys.executable).parent / "demisto-sdk"
+    found = str(beside) if beside.is_file() else shutil.which("demisto-sdk")
+    if not found:
+        raise FileNotFoundError("demisto-sdk is not installed: run `make install` first")
+    return found
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run([*GIT, *args], cwd=repo, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in the throwaway repository: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _ignore(_folder: str, names: list[str]) -> set[str]:
+    return {name for name in names if name in ("__pycache__", ".pytest_cache") or name.endswith(".pyc")}
+
+
+def build_repository(repo: Path, contract: dict, packs_root: Path) -> dict[str, str]:
+    """Create the throwaway repository; returns the baseline files (path -> text)."""
+    baseline = compat.baseline_files(contract)
+    git(repo, "init", "-q")
+    compat.write_files(repo, baseline)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "1.x packs, generated from tests/compat/contract_1x.yml")
+    git(repo, "checkout", "-q", "-b", CURRENT)
+    for pack in contract["packs"]:
+        shutil.rmtree(repo / pack["folder"])
+    for pack_dir in sorted((packs_root / "Packs").iterdir()):
+        if pack_dir.is_dir():
+            shutil.copytree(pack_dir, repo / "Packs" / pack_dir.name, ignore=_ignore)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "the packs of this repository")
+    git(repo, "remote", "add", "origin", str(repo))
+    git(repo, "update-ref", f"refs/remotes/origin/{BASELINE}", BASELINE)
+    return baseline
+
+
+def run_sdk(repo: Path, report_file: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DEMISTO_SDK_IGNORE_CONTENT_WARNING": "1", "DEMISTO_SDK_CONTENT_PATH": str(repo)}
+    for name in ("CONTRIB_BRANCH", "DEMISTO_SDK_OFFLINE_ENV"):  # would change what validate -g does
+        env.pop(name, None)
+    command = [sdk_executable(), "validate", "-g", "--prev-ver", BASELINE, "--config-path", str(CONFIG)]
+    command += ["-j", str(report_file)]
+    return subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=SDK_TIMEOUT_S, check=False)
+
+
+def read_findings(report_file: Path) -> tuple[list[Finding], list[str]]:
+    """demisto-sdk's JSON report: (the BC errors, the validations that crashed)."""
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    findings = [
+        Finding(str(item.get("error code")), str(item.get("file path")), str(item.get("message")))
+        for item in report.get("validations") or []
+    ]
+    crashed = [json.dumps(item, default=str) for item in report.get("Validations that caught exceptions") or []]
+    return findings, crashed
+
+
+def missing_items(contract: dict, packs_root: Path) -> list[str]:
+    """1.x packs and integrations absent from the packs: demisto-sdk sees a deletion and judges nothing."""
+    missing = []
+    for pack in contract["packs"]:
+        paths = [f"{pack['folder']}/pack_metadata.json"] + [i["path"] for i in pack["integrations"]]
+        missing += [
+            f"{path}: missing, so demisto-sdk cannot compare it with 1.x (the contract test names what it lacks)"
+            for path in paths
+            if not (packs_root / path).is_file()
+        ]
+    return missing
+
+
+def judge(findings: list[Finding], contract: dict, packs_root: Path) -> tuple[list[str], list[str]]:
+    """(failures, waived): every finding fails except a BC106 whose new fromversion the release notes declare."""
+    by_path = {integration["path"]: (pack, integration) for pack, integration in compat.integrations(contract)}
+    failures, waived = [], []
+    for finding in findings:
+        if finding.code in WAIVED and finding.path in by_path:
+            pack, integration = by_path[finding.path]
+            state = compat.PackState.read(packs_root, pack)
+            notes = compat.release_notes_text(packs_root, pack["folder"], state.metadata)
+            undeclared = compat.check_fromversion_declared(integration, state.ymls[finding.path], notes)
+            if not undeclared:
+                new = state.ymls[finding.path].get("fromversion")
+                waived.append(f"{finding.code} {finding.path}: fromversion {integration['fromversion']} -> {new}, declared")
+                continue
+            failures += [f"{finding}", *undeclared]
+            continue
+        failures.append(str(finding))
+    return failures, waived
+
+
+def unseen_items(baseline: dict[str, str], contract: dict, repo: Path, sdk_output: str) -> list[str]:
+    """Integrations that differ from 1.x but that demisto-sdk did not list as changed (it judged nothing there)."""
+    unseen = []
+    for _, integration in compat.integrations(contract):
+        path = integration["path"]
+        current = repo / path
+        if current.is_file() and current.read_text(encoding="utf-8") != baseline[path] and path not in sdk_output:
+            unseen.append(f"{path}: demisto-sdk did not compare it with 1.x (it is not in validate's list of changed files)")
+    return unseen
+
+
+def run_bc_check(packs_root: Path = compat.REPO_ROOT, contract: dict | None = None, keep: bool = False) -> BcReport:
+    """Run demisto-sdk's BC checks on ``packs_root/Packs`` against the 1.x baseline; see the module docstring."""
+    contract = contract or compat.load_contract()
+    report = BcReport(failures=missing_items(contract, packs_root))
+    workdir = Path(tempfile.mkdtemp(prefix="threatmon-bc-"))
+    report.workdir = workdir
+    try:
+        repo = workdir / "content"
+        repo.mkdir()
+        baseline = build_repository(repo, contract, packs_root)
+        report_file = workdir / "validate-report.json"
+        done = run_sdk(repo, report_file)
+        report.sdk_output = done.stdout + done.stderr
+        if not report_file.is_file():
+            tail = "\n".join(report.sdk_output.strip().splitlines()[-15:])
+            report.failures.append(f"demisto-sdk validate ended with code {done.returncode} and no report:\n{tail}")
+            return report
+        report.findings, crashed = read_findings(report_file)
+        report.failures += [f"a demisto-sdk validation crashed: {item}" for item in crashed]
+        if done.returncode != 0 and not report.findings and not crashed:
+            tail = "\n".join(report.sdk_output.strip().splitlines()[-15:])
+            report.failures.append(f"demisto-sdk validate ended with code {done.returncode} without naming an error:\n{tail}")
+        failures, report.waived = judge(report.findings, contract, packs_root)
+        report.failures += failures + unseen_items(baseline, contract, repo, report.sdk_output)
+        return report
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packs-root", type=Path, default=compat.REPO_ROOT, help="folder holding Packs/ (default: this repo)")
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway repository and print where it is")
+    options = parser.parse_args(argv)
+    contract = compat.load_contract()
+    versions = ", ".join(f"{Path(pack['folder']).name} {pack['version']}" for pack in contract["packs"])
+    report = run_bc_check(options.packs_root.resolve(), contract, keep=options.keep)
+    for line in report.waived:
+        print(f"waived  {line}")
+    for line in report.failures:
+        print(f"FAIL    {line}")
+    if options.keep:
+        print(f"throwaway repository kept at {report.workdir / 'content'}")
+    verdict = "PASS" if report.ok else f"FAIL ({len(report.failures)} problem(s))"
+    print(f"demisto-sdk BC checks against the 1.x packs ({versions}): {verdict}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
