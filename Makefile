@@ -2,6 +2,7 @@
 #   make demo   - the main job: both ThreatMon packs against the local ThreatMon simulator
 #   make test   - every check: lint, the whole pytest suite with coverage, validate, zip (both packs)
 #   make bench  - the fetch (and feed) benchmarks
+#   make bc     - (part of make test) demisto-sdk's backward-compatibility checks against the 1.x packs
 
 PYTHON ?= python3
 VENV   := .venv
@@ -17,7 +18,7 @@ comma  := ,
 PACK_LIST := $(subst $(space),$(comma),$(strip $(PACKS)))
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(VENV)/bin/demisto-sdk
 
-.PHONY: all demo test lint unit validate zip bench install install-runtime clean
+.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean
 
 all: test
 
@@ -59,7 +60,12 @@ zip: install
 	@for zip in $(ZIPS); do test -f $$zip || { echo "zip-packs did not produce $$zip"; exit 1; }; done
 	@for zip in $(ZIPS); do echo "Uploadable pack: $$zip"; done
 
-test: lint unit validate zip
+# demisto-sdk's BC checks (validate -g --prev-ver) against the 1.x packs, in a throwaway git repository:
+# see tests/compat/README.md.
+bc: install
+	$(PY) tests/compat/bc_check.py
+
+test: lint unit validate zip bc
 
 bench: $(VENV)/.runtime-installed
 	$(PY) -m benchmarks
