@@ -8,13 +8,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PACKS  := Packs/ThreatMon Packs/ThreatMonThreatFeed
+API_MODULES := Packs/ApiModules
 BUILD  := build
 ZIPS   := $(foreach pack,$(PACKS),$(BUILD)/uploadable_packs/$(notdir $(pack)).zip)
-INTEGRATION_CODE := $(filter-out %_test.py,$(foreach pack,$(PACKS),$(wildcard $(pack)/Integrations/*/*.py)))
+INTEGRATION_CODE := $(filter-out %_test.py,$(foreach pack,$(PACKS),$(wildcard $(pack)/Integrations/*/*.py)) \
+	$(wildcard $(API_MODULES)/Scripts/*/*.py))
 empty  :=
 space  := $(empty) $(empty)
 comma  := ,
-# demisto-sdk takes the packs as one comma-separated list
+# demisto-sdk takes the packs as one comma-separated list; ApiModules is validated, never zipped (its code is inlined)
 PACK_LIST := $(subst $(space),$(comma),$(strip $(PACKS)))
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(VENV)/bin/demisto-sdk
 
@@ -52,7 +54,7 @@ unit: install
 	done
 
 validate: install
-	$(SDK) validate -i $(PACK_LIST) --config-path validation_config.toml
+	$(SDK) validate -i $(PACK_LIST),$(API_MODULES) --config-path validation_config.toml
 
 zip: install
 	rm -rf $(BUILD)

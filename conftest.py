@@ -3,9 +3,11 @@
 1. Chooses the XSOAR runtime that ``import demistomock`` / ``from CommonServerPython import *``
    resolve to: the official files when ``XSOAR_RUNTIME_DIR`` names a folder holding both,
    otherwise this repository's stand-ins in ``xsoar_runtime/``.
-2. Puts every integration folder of every pack on ``sys.path`` so tests import ``ThreatMon``
-   and ``ThreatMonThreatFeed`` as the XSOAR server would run them, and the repository root so the
-   simulator and runner packages import from anywhere.
+2. Puts every integration folder of every pack, and every API module folder
+   (``Packs/ApiModules/Scripts/*``), on ``sys.path`` so tests import ``ThreatMon``, ``ThreatMonThreatFeed``
+   and ``ThreatMonApiModule`` by name (the integrations' ``from ThreatMonApiModule import *`` resolves
+   here as demisto-sdk's unify resolves it), and the repository root so the simulator and runner
+   packages import from anywhere.
 3. Keeps the suite quiet, like the content repository: a test that writes to stdout/stderr
    or logs a warning (or worse) fails.
 """
@@ -21,13 +23,14 @@ REPO_ROOT = Path(__file__).resolve().parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from runner.runtime import STAND_IN_DIR, RuntimeSelectionError, runtime_dir  # noqa: E402  (needs REPO_ROOT on the path)
+from runner.runtime import API_MODULE_DIRS, STAND_IN_DIR, RuntimeSelectionError, runtime_dir  # noqa: E402  (needs REPO_ROOT on the path)
 
 try:
     RUNTIME_DIR = runtime_dir()  # the one rule, shared with the local runner
 except RuntimeSelectionError as error:
     raise pytest.UsageError(f"XSOAR_RUNTIME_DIR={error}") from None
-_paths = [RUNTIME_DIR, *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*"))]  # REPO_ROOT is on the path already
+# REPO_ROOT is on the path already.
+_paths = [RUNTIME_DIR, *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*")), *API_MODULE_DIRS]
 for _path in reversed(_paths):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))

@@ -6,7 +6,9 @@ back: war-room entries (``demisto.results``), incidents (``demisto.incidents``),
 (``demisto.createIndicators``), the new lastRun (``demisto.setLastRun``), log lines. The runner does
 the same by patching those ``demistomock`` functions for the time of the run, then executes the
 integration file as ``__main__`` (what ``runpy.run_path`` does: a fresh module namespace each run; the
-compiled code is cached so repeated runs measure the integration, not the compiler).
+compiled code is cached so repeated runs measure the integration, not the compiler). The API modules the
+integration imports (``from ThreatMonApiModule import *``) are imported afresh for each run too, as the server runs
+each command in a new process with the module's code inlined.
 
 ``return_error`` ends a normal command with ``sys.exit(0)`` after an error entry, and raises for
 fetch commands; both end up in ``RunResult.error``. When a fetch run fails, the runner applies neither
@@ -33,7 +35,7 @@ from typing import Any
 
 import requests
 
-from runner.runtime import load_runtime, runtime_dir
+from runner.runtime import API_MODULE_DIRS, load_runtime, runtime_dir
 
 FETCH_COMMANDS = ("fetch-incidents", "fetch-indicators", "fetch-credentials", "long-running-execution")
 ERROR_ENTRY_TYPE = 4
@@ -232,9 +234,11 @@ class IntegrationRunner:
         module.__builtins__ = __builtins__
         saved_main = sys.modules.get("__main__")
         sys.modules["__main__"] = module
+        saved_modules = _fresh_api_modules()
         try:
             exec(code, module.__dict__)  # noqa: S102 - running the integration is the point of the runner
         finally:
+            _restore_api_modules(saved_modules)
             if saved_main is not None:
                 sys.modules["__main__"] = saved_main
 
@@ -366,6 +370,25 @@ class IntegrationRunner:
             if not result.ok or not result.incidents:
                 break
         return runs
+
+
+def _fresh_api_modules() -> dict[str, types.ModuleType]:
+    """Put the API module folders on the import path and forget the modules imported so far, so the run imports
+    them anew; returns the forgotten ones, which ``_restore_api_modules`` puts back (a test holding the module
+    imported before keeps the same classes)."""
+    saved = {}
+    for folder in API_MODULE_DIRS:
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        if folder.name in sys.modules:
+            saved[folder.name] = sys.modules.pop(folder.name)
+    return saved
+
+
+def _restore_api_modules(saved: dict[str, types.ModuleType]) -> None:
+    for folder in API_MODULE_DIRS:
+        sys.modules.pop(folder.name, None)
+    sys.modules.update(saved)
 
 
 def _capped_request(original: Callable, cap: float) -> Callable:

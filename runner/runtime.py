@@ -1,7 +1,10 @@
-"""Which XSOAR runtime (``demistomock`` + ``CommonServerPython``) the runner loads.
+"""Which XSOAR runtime (``demistomock`` + ``CommonServerPython``) the runner loads, and where the API modules are.
 
 The official files when ``XSOAR_RUNTIME_DIR`` names a folder holding both, otherwise the repository's
 stand-ins in ``xsoar_runtime/``. The root ``conftest.py`` applies this same function to the test suite.
+
+An integration's ``from ThreatMonApiModule import *`` resolves to ``Packs/ApiModules/Scripts/ThreatMonApiModule/``
+(``API_MODULE_DIRS``), the folder demisto-sdk takes the module's code from when it unifies the integration.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from types import ModuleType
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAND_IN_DIR = REPO_ROOT / "xsoar_runtime"
 RUNTIME_FILES = ("CommonServerPython.py", "demistomock.py")
+API_MODULE_DIRS = sorted(path for path in (REPO_ROOT / "Packs" / "ApiModules" / "Scripts").glob("*ApiModule") if path.is_dir())
 
 
 class RuntimeSelectionError(RuntimeError):

@@ -6,7 +6,9 @@
    without defining or importing them come from `from CommonServerPython import *`; `demisto.<name>` (on whatever
    name demistomock is imported as) from demistomock; and `from CommonServerPython import <name>`,
    `from demistomock import <name>`, `monkeypatch.setattr(demisto, "<name>", ...)` (also in a loop over names).
-   The runner patches in what the server provides and removes it afterwards: it needs no stand-in name.
+   The runner patches in what the server provides and removes it afterwards: it needs no stand-in name. What a file
+   takes from an API module (`from ThreatMonApiModule import *`) is the module's, not the runtime's; the module
+   file itself is scanned like any other.
 2. Nothing else is in them: each public name is used by that code, is on the foundation list of documented API
    the project keeps (FOUNDATION), or is needed by one of those (found by following the names the stand-ins' own
    definitions read, and the demistomock names CommonServerPython reads).
@@ -45,6 +47,7 @@ FOUNDATION = {
     "FeedIndicatorType",
 }
 MODULE_DUNDERS = {"__file__", "__name__"}
+API_MODULES = REPO / "Packs" / "ApiModules" / "Scripts"
 
 
 def _stand_in_names(name):
@@ -96,6 +99,8 @@ def _runtime_names(path):
     aliases = {"CommonServerPython": set(), "demistomock": set()}
     star = False
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("ApiModule"):
+            defined |= _api_module_exports(node.module)
         if isinstance(node, ast.Name):
             (loaded if isinstance(node.ctx, ast.Load) else defined).add(node.id)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -122,6 +127,13 @@ def _runtime_names(path):
     from_csp |= _attribute_names(tree, aliases["CommonServerPython"])
     from_demisto |= _attribute_names(tree, aliases["demistomock"])
     return from_csp, from_demisto
+
+
+@functools.cache
+def _api_module_exports(name):
+    """The public names an API module defines at its top level (what its star import brings)."""
+    _, definitions, _ = _definitions(API_MODULES / name / f"{name}.py")
+    return {key for key in definitions if not key.startswith("_")}
 
 
 def _used_names():

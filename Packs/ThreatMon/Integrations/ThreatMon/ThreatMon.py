@@ -10,13 +10,10 @@ page; whether the filtered set is sorted ascending or descending by ``alarmCode`
 the fetch detects the order at run time and supports both (plus a slow but safe path for anything else).
 """
 
-import email.utils
 import hashlib
 import itertools
 import json
-import os
 import re
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +23,9 @@ from typing import Any
 import demistomock as demisto
 import requests
 from CommonServerPython import *
+
+# The transport shared with the feed: demisto-sdk puts the module's code in place of this line when it unifies the file.
+from ThreatMonApiModule import *  # noqa: E402
 
 """ CONSTANTS """
 
@@ -41,18 +41,8 @@ MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 10
 MAX_LIST_PAGES = 50  # list_alarms with a severity filter stops after this many pages
 
-# HTTP behaviour. The retry loop is ours, not urllib3's Retry: urllib3 sleeps for any Retry-After the
-# server sends, however long, and cannot be bounded by a per-run deadline.
-CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 20.0
-MAX_ATTEMPTS = 4  # one try and three retries
-BACKOFF_BASE = 0.5  # 0.5 s, 1 s, 2 s, ...
-BACKOFF_CAP = 8.0
-RETRY_AFTER_CAP = 10.0  # a longer Retry-After is shortened; the deadline bounds the total anyway
-MIN_REQUEST_TIME = 1.0  # do not start a request with less time than this left before the deadline
 FETCH_DEADLINE = 40.0  # seconds: a fetch run ends well inside the server's one-minute budget
 COMMAND_DEADLINE = 90.0
-ALL_STATUS_CODES = tuple(range(100, 600))  # we classify every status ourselves
 
 # Fetch bounds. Skipped alarms (first_fetch, min_severity) cost requests but no incident budget, so the
 # number of requests a run may send is bounded on its own.
@@ -132,74 +122,30 @@ CVE_HEADERS = [
     "Updated",
 ]
 
-""" ERRORS """
-
-
-class ThreatMonError(DemistoException):
-    """A failure talking to ThreatMon, with one sentence a SOC engineer can act on.
-
-    ``kind`` classifies it (auth, not_found, unavailable, rate_limited, timeout, connection, bad_body, ssl,
-    proxy, url, http, deadline, inconsistent); ``retryable`` says whether the same request may succeed later.
-    """
-
-    def __init__(
-        self, message: str, kind: str, status_code: int | None = None, retryable: bool = False, retry_after: float | None = None
-    ):
-        super().__init__(message)
-        self.kind = kind
-        self.status_code = status_code
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
 """ CLIENT """
 
 
-class Client(BaseClient):
-    """Speaks HTTP to ThreatMon and nothing else.
+class Client(ThreatMonClient):
+    """Speaks HTTP to ThreatMon's alarm API and nothing else: its endpoints. The retry loop, the error sentences
+    and their kinds are ThreatMonClient's (ThreatMonApiModule); the words below make them this API's."""
 
-    Every request goes through ``_request``: a bounded retry loop (429, 5xx, dropped connections, timeouts and,
-    where a JSON answer is expected, a 200 whose body is not the expected JSON) with exponential backoff that
-    honours ``Retry-After`` (seconds or an HTTP date, capped), inside an optional deadline. ``sleep``, ``clock``
-    (monotonic, for the deadline) and ``wall_clock`` (epoch, for HTTP dates) are injectable so tests never sleep.
-    """
+    CREDENTIAL_HEADER = "X-COMPANY-API-KEY"
+    # A 401/403 can mean a wrong key or a caller IP that ThreatMon has not allow-listed (docs/threatmon-api.md, 1.1).
+    HINTS = ApiHints(
+        credential="API key",
+        credential_check="that the API key is valid and that ThreatMon has allow-listed the public IP address of this "
+        "XSOAR server or engine",
+        server_url=f"https://external.threatmonit.io or a URL ending in {API_PATH}",
+        slow_down="lower the fetch frequency or the maximum incidents per fetch",
+        # Not documented, but not excluded: a 404 on the status change may name unknown alarm codes.
+        not_found_checks={"/incident/status": "that the alarm codes exist in ThreatMon"},
+    )
+    # 0.5 s, 1 s, 2 s between four attempts; a longer Retry-After is cut to 10 s (the run's deadline bounds the total).
+    POLICY = RetryPolicy(max_attempts=4, backoff_base=0.5, backoff_cap=8.0, retry_after_cap=10.0, read_timeout=20.0)
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        verify: bool = True,
-        proxy: bool = False,
-        timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
-        max_attempts: int = MAX_ATTEMPTS,
-        deadline_seconds: float | None = None,
-        sleep: Callable[[float], Any] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        log: Callable[[str], Any] | None = None,
-        data_removal_path: str | None = None,
-    ):
-        super().__init__(
-            base_url=base_url, verify=verify, proxy=proxy, headers={"X-COMPANY-API-KEY": api_key, "accept": "application/json"}
-        )
-        self._api_key = api_key
-        self._request_timeout = timeout
-        self._max_attempts = max(1, max_attempts)
-        self._sleep = sleep or time.sleep
-        self._clock = clock
-        self._wall_clock = wall_clock
-        self._log = log or (lambda _message: None)
-        self._deadline = clock() + deadline_seconds if deadline_seconds else None
+    def __init__(self, *args: Any, data_removal_path: str | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
         self.data_removal_path = data_removal_path  # relative to base_url (see parse_data_removal_path); None: unknown
-        session = getattr(self, "_session", None)
-        if not proxy and session is not None:
-            # requests reads the environment again on every request (proxies, CA bundle, .netrc): about a third of the
-            # CPU a page costs. Without the system proxy only the CA bundle matters, so it is read once, here, with
-            # requests' own precedence (REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE, only when verifying).
-            session.trust_env = False
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            if verify and bundle:
-                self._verify = bundle
 
     # ----- endpoints -----
 
@@ -247,218 +193,6 @@ class Client(BaseClient):
         params = _clean({"cvss": cvss, "customerName": customer_name})
         return self._request("GET", f"/cve/subscribed/{page}", params=params, expect=_is_page_body)
 
-    # ----- the retry loop -----
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        params: dict | None = None,
-        json_data: Any = None,
-        expect: Callable[[Any], bool] | None = None,
-        passthrough: tuple[int, ...] = (),
-        post_safe_retry: bool = False,
-    ) -> Any:
-        """Send one request with bounded retries.
-
-        Returns the parsed JSON body when ``expect`` is given (and the body satisfies it), else the response.
-        Raises ThreatMonError with an actionable sentence otherwise.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
-            error = self._attempt(method, path, params, json_data, expect, passthrough, post_safe_retry)
-            if not isinstance(error, ThreatMonError):
-                return error  # the answer
-            if not error.retryable or attempt >= self._max_attempts:
-                if error.retryable and attempt > 1:
-                    error.message = f"{error.message} (gave up after {attempt} attempts)"
-                raise error
-            delay = min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP)
-            if error.retry_after is not None:
-                delay = min(max(error.retry_after, 0.0), RETRY_AFTER_CAP)
-            if self._deadline is not None and self._clock() + delay + MIN_REQUEST_TIME > self._deadline:
-                error.message = f"{error.message} (no time left in this run to retry)"
-                raise error
-            self._log(f"ThreatMon {method} {path}: {error.kind} on attempt {attempt}; retrying in {delay:.1f}s")
-            self._sleep(delay)
-
-    def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: dict | None,
-        json_data: Any,
-        expect: Callable[[Any], bool] | None,
-        passthrough: tuple[int, ...],
-        post_safe_retry: bool,
-    ) -> Any:
-        """One try: the answer, or a ThreatMonError describing why it failed (returned, not raised)."""
-        timeout = self._timeout_now(method, path)
-        try:
-            response = self._http_request(
-                method,
-                url_suffix=path,
-                params=params,
-                json_data=json_data,
-                resp_type="response",
-                ok_codes=ALL_STATUS_CODES,
-                timeout=timeout,
-            )
-        except DemistoException as exc:
-            # The official BaseClient wraps connect timeouts, connection, SSL and proxy errors in a
-            # DemistoException whose .exception is the requests exception; anything else is not transport.
-            cause = getattr(exc, "exception", None)
-            if not isinstance(cause, requests.exceptions.RequestException):
-                raise
-            return self._transport_error(cause, method, path, post_safe_retry)
-        except requests.exceptions.RequestException as exc:  # read timeouts and dropped bodies are not wrapped
-            return self._transport_error(exc, method, path, post_safe_retry)
-
-        status = response.status_code
-        if 200 <= status < 300 or status in passthrough:
-            if expect is None or status in passthrough:
-                return response
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if body is not None and expect(body):
-                return body
-            # A 200 whose body is truncated JSON, an HTML page from a proxy, or JSON of the wrong shape.
-            return ThreatMonError(
-                f"ThreatMon answered {method} {path} with a body that is not the expected JSON (a truncated answer or "
-                "an error page from a proxy): check the Server URL parameter and try again later",
-                kind="bad_body",
-                status_code=status,
-                retryable=method == "GET",
-            )
-        return self._status_error(response, method, path, post_safe_retry)
-
-    def _timeout_now(self, method: str, path: str) -> tuple[float, float]:
-        connect, read = self._request_timeout
-        if self._deadline is None:
-            return connect, read
-        left = self._deadline - self._clock()
-        if left < MIN_REQUEST_TIME:
-            raise ThreatMonError(
-                f"The time budget of this run was used up before {method} {path} could be sent (ThreatMon was slow or "
-                "failing); the next run continues where this one stopped",
-                kind="deadline",
-            )
-        return min(connect, left), min(read, left)
-
-    def _status_error(self, response: requests.Response, method: str, path: str, post_safe_retry: bool) -> ThreatMonError:
-        status = response.status_code
-        detail = self._server_detail(response)
-        if status in (401, 403):
-            return ThreatMonError(
-                f"ThreatMon refused the request (HTTP {status}): check that the API key is valid and that ThreatMon has "
-                "allow-listed the public IP address of this XSOAR server or engine" + detail,
-                kind="auth",
-                status_code=status,
-            )
-        if status == 404:
-            # On the status change a 404 may also mean unknown alarm codes (not documented; a simulator does it).
-            codes_hint = "that the alarm codes exist in ThreatMon and " if path == "/incident/status" else ""
-            return ThreatMonError(
-                f"ThreatMon answered HTTP 404 for {method} {path}: check {codes_hint}the Server URL parameter (use "
-                f"https://external.threatmonit.io or a URL ending in {API_PATH})" + detail,
-                kind="not_found",
-                status_code=status,
-            )
-        if status == 429:
-            return ThreatMonError(
-                "ThreatMon is rate limiting the requests (HTTP 429): wait a few minutes, and lower the fetch frequency or "
-                "the maximum incidents per fetch if it persists",
-                kind="rate_limited",
-                status_code=status,
-                retryable=True,
-                retry_after=self._retry_after(response),
-            )
-        if status >= 500 or status == 408:
-            retryable = not post_safe_retry or status == 503
-            return ThreatMonError(
-                f"ThreatMon is unavailable (HTTP {status} for {method} {path}): try again later; if it persists, contact "
-                "ThreatMon support" + detail,
-                kind="unavailable",
-                status_code=status,
-                retryable=retryable,
-                retry_after=self._retry_after(response),
-            )
-        return ThreatMonError(
-            f"ThreatMon rejected {method} {path} (HTTP {status})" + (detail or ": check the arguments"),
-            kind="http",
-            status_code=status,
-        )
-
-    def _transport_error(
-        self, exc: requests.exceptions.RequestException, method: str, path: str, post_safe_retry: bool
-    ) -> ThreatMonError:
-        name = type(exc).__name__
-        if isinstance(exc, requests.exceptions.SSLError):
-            return ThreatMonError(
-                f"The TLS certificate of {self._base_url} could not be verified ({name}): fix the certificate chain or "
-                "tick 'Trust any certificate (not secure)'",
-                kind="ssl",
-            )
-        if isinstance(exc, requests.exceptions.ProxyError):
-            return ThreatMonError(
-                f"The proxy failed the connection to ThreatMon ({name}): check the system proxy or untick 'Use system "
-                "proxy settings'",
-                kind="proxy",
-            )
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return ThreatMonError(
-                f"Could not connect to ThreatMon at {self._base_url} in time ({name}): check the Server URL parameter "
-                "and the firewall between XSOAR and ThreatMon",
-                kind="timeout",
-                retryable=True,
-            )
-        if isinstance(exc, requests.exceptions.Timeout):
-            return ThreatMonError(
-                f"ThreatMon did not answer {method} {path} in time ({name}): try again later; if it persists, check the "
-                "network path to ThreatMon",
-                kind="timeout",
-                retryable=not post_safe_retry,
-            )
-        if isinstance(
-            exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema
-        ):
-            return ThreatMonError(
-                f"The Server URL parameter is not a valid URL ({name}): use https://external.threatmonit.io", kind="url"
-            )
-        if isinstance(
-            exc,
-            requests.exceptions.ConnectionError
-            | requests.exceptions.ChunkedEncodingError
-            | requests.exceptions.ContentDecodingError,
-        ):
-            return ThreatMonError(
-                f"Could not reach ThreatMon at {self._base_url} ({name}): check the Server URL parameter, DNS and the "
-                "firewall between XSOAR and ThreatMon",
-                kind="connection",
-                retryable=not post_safe_retry,
-            )
-        return ThreatMonError(f"The request {method} {path} to ThreatMon failed ({name})", kind="http")
-
-    def _retry_after(self, response: requests.Response) -> float | None:
-        return parse_retry_after(response.headers.get("Retry-After"), self._wall_clock())
-
-    def _server_detail(self, response: requests.Response) -> str:
-        """A short excerpt of the server's own explanation, if it gave one (never the key)."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ""
-        if not isinstance(body, dict):
-            return ""
-        for key in ("message", "error", "detail"):
-            if isinstance(body.get(key), str) and body[key].strip():
-                text = scrub(body[key].strip(), self._api_key)[:200]
-                return f" (ThreatMon said: {text})"
-        return ""
-
 
 def _is_page_body(body: Any) -> bool:
     """A list answer is an object whose "data" is a list (or null/absent when "totalRecords" says why)."""
@@ -484,31 +218,6 @@ def _clean(params: dict[str, Any]) -> dict[str, Any] | None:
 
 
 """ HELPERS """
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """Remove the API key from a text (defence in depth: no message is built with it)."""
-    if secret and len(secret) >= 4 and secret in text:
-        return text.replace(secret, "<redacted>")
-    return text
-
-
-def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
-    """Retry-After is either delay-seconds or an HTTP date; anything else is ignored."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now_epoch)
 
 
 def normalize_url(url: str | None) -> str:
@@ -563,34 +272,6 @@ def parse_data_removal_path(value: Any, base_url: str) -> str | None:
         if segment in (".", "..") or (plain and not DATA_REMOVAL_PATH_CHARS.fullmatch(plain)):
             raise refused("must be a URL path (letters, digits and - . _ ~ %, parts separated by /, {findingId} allowed)")
     return "/" + "/".join(segments)
-
-
-def parse_int(
-    value: Any,
-    name: str,
-    what: str = "argument",
-    minimum: int | None = None,
-    maximum: int | None = None,
-    default: int | None = None,
-) -> int | None:
-    """A whole number from XSOAR text (or an int), within bounds; the error names the parameter/argument."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    accepted = "a whole number"
-    if minimum is not None and maximum is not None:
-        accepted = f"a whole number from {minimum} to {maximum}"
-    elif minimum is not None:
-        accepted = f"a whole number of at least {minimum}"
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
-        number = int(value.strip())
-    if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise ValueError(f"The {name} {what} must be {accepted}; got '{value}'.")
-    return number
 
 
 def parse_choice(value: Any, name: str, choices: list[str], what: str = "argument") -> str | None:
@@ -648,53 +329,6 @@ def is_below_severity(severity: Any, minimum: str | None) -> bool:
         return False
     rank = SEVERITY_RANK.get(severity.strip().lower())
     return rank is not None and rank < SEVERITY_RANK[minimum.lower()]
-
-
-def parse_alarm_date(value: Any) -> datetime | None:
-    """alarmDate as an aware UTC datetime; None when missing or not a date. Naive times are taken as UTC."""
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    parsed: datetime | None = None
-    if isinstance(value, int | float):
-        seconds = value / 1000.0 if value > 100_000_000_000 else float(value)  # epoch in ms or in seconds
-        try:
-            parsed = datetime.fromtimestamp(seconds, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    elif isinstance(value, str):
-        text = value.strip()
-        if EPOCH_TEXT.fullmatch(text):  # an epoch sent as text, in seconds or milliseconds
-            return parse_alarm_date(float(text))
-        if text[-4:].upper() in (" UTC", " GMT"):
-            text = text[:-4].rstrip() + "+00:00"
-        parsed = _parse_date_text(text)
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-# Formats tried after ISO-8601 (the documented one). No dateparser here: on garbage it is slow (seconds per value),
-# and a fetch run must not spend its time budget on one bad alarmDate.
-EPOCH_TEXT = re.compile(r"[0-9]{9,13}(\.[0-9]+)?")
-DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%B %d, %Y %H:%M", "%b %d, %Y %H:%M")
-
-
-def _parse_date_text(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        pass
-    for date_format in DATE_FORMATS:
-        try:
-            return datetime.strptime(text, date_format)
-        except ValueError:
-            continue
-    try:
-        return email.utils.parsedate_to_datetime(text)  # RFC 2822, as in HTTP headers
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def to_iso_z(moment: datetime) -> str:
@@ -782,7 +416,7 @@ def parse_first_fetch(text: str) -> datetime:
     Relative times go through arg_to_datetime; other text is not handed to it, because on text that is no date at
     all the date parser can spend many seconds (it tries every language) before giving up.
     """
-    moment = _parse_date_text(text)
+    moment = parse_time(text)
     if moment is None and RELATIVE_TIME.fullmatch(text):
         moment = arg_to_datetime(text, arg_name="first_fetch")
     if moment is None:
@@ -957,7 +591,7 @@ class AlarmFetcher:
         self.drained = False
         self.requests = 0
         self.max_requests = -(-settings.max_fetch // PAGE_SIZE) + EXTRA_REQUESTS_PER_RUN
-        self.cutoff = parse_alarm_date(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
+        self.cutoff = parse_time(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
         self.total_unreliable = False
         self.skipped = 0
 
@@ -1301,14 +935,14 @@ class AlarmFetcher:
         if is_below_severity(alarm.get("severity"), self.settings.min_severity):
             return "below min_severity"
         if self.cutoff is not None:
-            moment = parse_alarm_date(alarm.get("alarmDate"))
+            moment = parse_time(alarm.get("alarmDate"))
             if moment is not None and moment < self.cutoff:
                 return "older than first_fetch"
         return None
 
     def _incident(self, alarm: dict[str, Any], code: int | None) -> dict[str, Any]:
         title = str(alarm.get("title") or "").strip() or "(no title)"
-        moment = parse_alarm_date(alarm.get("alarmDate"))
+        moment = parse_time(alarm.get("alarmDate"))
         if moment is None:
             demisto.debug(
                 f"ThreatMon alarm {code}: alarmDate {alarm.get('alarmDate')!r} is missing or not a date; occurred set to now."
