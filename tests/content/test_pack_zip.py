@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import CommonServerPython
+import demistomock
 import pytest
 import yaml
 
@@ -74,6 +76,28 @@ def test_integrations_are_unified_with_code_and_image(pack_zips, pack, folder, i
     assert unified["commonfields"]["id"] == integration_id
     assert marker in unified["script"]["script"]
     assert unified["image"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize(("pack", "folder", "integration_id", "marker"), INTEGRATIONS)
+def test_integrations_carry_the_api_module_code_in_place_of_its_import(pack_zips, pack, folder, integration_id, marker):
+    """demisto-sdk inlined ThreatMonApiModule: its code is in the script, no line imports it, and the script still runs
+    as XSOAR runs it (the runtime's names provided, as the server provides them) with its Client built on the module's."""
+    script = yaml.safe_load(pack_zips[pack].read(f"Integrations/integration-{folder}.yml"))["script"]["script"]
+    assert "class ThreatMonClient(BaseClient):" in script
+    assert "def parse_time(value: Any)" in script
+    assert [
+        line for line in script.splitlines() if line.lstrip().startswith(("from ThreatMonApiModule", "import ThreatMonApiModule"))
+    ] == []
+    namespace = {
+        **{name: getattr(CommonServerPython, name) for name in dir(CommonServerPython) if not name.startswith("__")},
+        "demisto": demistomock,
+        "register_module_line": lambda *args, **kwargs: None,  # the official runtime's line bookkeeping
+        "__line__": lambda: 0,
+        "__name__": f"unified_{folder}",
+    }
+    exec(compile(script, f"integration-{folder}.yml", "exec"), namespace)  # noqa: S102 - the point of the test
+    assert issubclass(namespace["Client"], namespace["ThreatMonClient"])
+    assert namespace["Client"].HINTS is not namespace["ThreatMonClient"].HINTS
 
 
 @pytest.mark.parametrize("pack", PACKS)

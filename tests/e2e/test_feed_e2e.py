@@ -211,12 +211,12 @@ def test_test_module_is_ok():
 @pytest.mark.parametrize(
     "knobs, params, fragment",
     [
-        ({}, {"credentials": {"identifier": "", "password": "wrong-token"}}, "ThreatMon refused the API token (HTTP 401)"),
+        ({}, {"credentials": {"identifier": "", "password": "wrong-token"}}, "ThreatMon refused the API token (HTTP 401;"),
         ({"refuse_ip": True}, {}, "allows requests from this engine's IP address"),
-        ({}, {"url": "{url}/some/other/path"}, "(HTTP 404). Check the Server URL"),
-        ({"faults": [parse_fault("*=503,times=9")]}, {}, "down or failing (HTTP 503)"),
-        ({"faults": [parse_fault("*=html:502,times=9")]}, {}, "down or failing (HTTP 502)"),
-        ({"faults": [parse_fault("*=html,times=9")]}, {}, "not with JSON"),
+        ({}, {"url": "{url}/some/other/path"}, "/some/other/path/api/daily-ioc-details/ (ThreatMon said: "),
+        ({"faults": [parse_fault("*=503,times=9")]}, {}, "unavailable or failing (HTTP 503"),
+        ({"faults": [parse_fault("*=html:502,times=9")]}, {}, "unavailable or failing (HTTP 502"),
+        ({"faults": [parse_fault("*=html,times=9")]}, {}, "not the expected JSON"),
     ],
 )
 def test_test_module_failures_are_errors_with_a_sentence(knobs, params, fragment):

@@ -1,7 +1,9 @@
 """ThreatMon Threat Feed: ThreatMon's daily IOC list (IPs, IPv6, domains, URLs, file hashes) as XSOAR indicators.
 
-Layout (HelloWorld template order): imports, constants, errors, Client, helpers (settings, value checks,
-timestamps, watermark, indicator building), command functions, main(), entry point.
+Layout (HelloWorld template order): imports, constants, Client, helpers (settings, value checks, timestamps,
+watermark, indicator building), command functions, main(), entry point. The HTTP transport (retries, error
+sentences and their kinds, scrubbing of the token) and the number and time parsers are ThreatMonApiModule's,
+shared with the ThreatMon integration.
 
 What is known of the API (docs/threatmon-api.md, section 2) and what this file assumes where it stops:
 - GET {url}/api/daily-ioc-details/ with query api_token, data_type (all|ip|domain|url), size, optional
@@ -23,21 +25,22 @@ import hashlib
 import ipaddress
 import itertools
 import re
-import time
 import traceback
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import demistomock as demisto
-import requests
 from CommonServerPython import *
+
+# The transport shared with the ThreatMon integration: demisto-sdk puts the module's code in place of this line when
+# it unifies the file.
+from ThreatMonApiModule import *  # noqa: E402
 
 """ CONSTANTS """
 
@@ -52,18 +55,10 @@ DEFAULT_SAMPLE_LIMIT = 10
 MAX_SAMPLE_LIMIT = 1000
 CREATE_BATCH_SIZE = 2000  # indicators per demisto.createIndicators call
 
-# HTTP: (connect, read) timeouts and a bounded retry policy. A retry waits BACKOFF_BASE * 2**(n-1) seconds
-# (at most BACKOFF_CAP), or what Retry-After asks (at most RETRY_AFTER_CAP); no attempt starts a wait that
-# would end after TIME_BUDGET seconds from the first attempt.
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 120.0
-MAX_ATTEMPTS = 4
-BACKOFF_BASE = 2.0
-BACKOFF_CAP = 30.0
-RETRY_AFTER_CAP = 60.0
-TIME_BUDGET = 300.0
-TEST_TIME_BUDGET = 30.0  # the Test button answers within about half a minute, whatever ThreatMon does
-ALL_STATUS_CODES = tuple(range(100, 600))  # we classify every status ourselves
+# A run ends its retries well inside the server's time for a feed run; the Test button answers within about half a
+# minute, whatever ThreatMon does.
+DEADLINE = 300.0
+TEST_DEADLINE = 30.0
 
 # Incremental state: digests of the records sent at exactly the newest timestamp, so a record published later
 # with that same timestamp is still sent. Above this many, the digests are dropped and records at that
@@ -82,13 +77,10 @@ SEVERITY_SCORES = {"critical": 3, "high": 3, "medium": 2, "low": 2, "info": 0, "
 HASH_KINDS = {32: ("md5", "MD5"), 40: ("sha1", "SHA-1"), 64: ("sha256", "SHA-256"), 128: ("sha512", "SHA-512")}
 HEX_RE = re.compile(r"[0-9a-f]+")
 # ASCII digits only: \d alone also matches other scripts' digits (e.g. fullwidth), which int() accepts.
-EPOCH_RE = re.compile(r"\d+(\.\d+)?", re.ASCII)
 IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}", re.ASCII)
 IPV4_PORT_RE = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})", re.ASCII)
 DOMAIN_RE = re.compile(r"(?=.{1,253}$)(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
 URL_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
-TOKEN_PARAM_RE = re.compile(r"(api_token=)[^&\s'\"<>]+", re.IGNORECASE)
-DNS_FAILURE_HINTS = ("nameresolution", "name resolution", "name or service not known", "nodename nor servname", "getaddrinfo")
 REFANG = (("[.]", "."), ("(.)", "."), ("{.}", "."), ("[:]", ":"), ("hxxps://", "https://"), ("hxxp://", "http://"))
 
 # ThreatMon's ioc_type, matched loosely: separators and case are ignored; exact names first, then substrings.
@@ -97,209 +89,41 @@ DOMAIN_KINDS = {"domain", "domains", "domainname", "hostname", "host", "fqdn", "
 URL_KINDS = {"url", "urls", "uri", "link"}
 FILE_KINDS = {"file", "files", "hash", "hashes", "filehash", "md5", "sha1", "sha256", "sha512"}
 
-""" ERRORS """
-
-
-class ThreatMonFeedError(DemistoException):
-    """A failure explained in one sentence a SOC engineer can act on. `kind` names the failure class."""
-
-    def __init__(self, message: str, kind: str = "error"):
-        super().__init__(message)
-        self.kind = kind
-
-
 """ CLIENT """
 
 
-class Client(BaseClient):
-    """Speaks HTTP to ThreatMon's IOC API and nothing else.
+class Client(ThreatMonClient):
+    """Speaks HTTP to ThreatMon's IOC API and nothing else: its one endpoint. The retry loop, the error sentences
+    and their kinds are ThreatMonClient's (ThreatMonApiModule); the words below make them this API's.
 
-    The token travels as the query parameter `api_token`, so any text built from a URL may carry it:
-    every message this class produces goes through `scrub()`, and no requests exception (whose text holds
-    the full URL) is re-raised or chained.
+    The token travels as the query parameter `api_token` (docs/threatmon-api.md, section 2), so any text built
+    from a URL may carry it: the transport never uses a requests exception's text, and scrubs every message.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        api_token: str,
-        verify: bool = True,
-        proxy: bool = False,
-        *,
-        max_attempts: int | None = None,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-        wall_clock: Callable[[], float] | None = None,
-        time_budget: float | None = None,
-    ):
-        """sleep/clock/wall_clock are injectable so tests never wait; None means the module's defaults."""
-        super().__init__(base_url=base_url, verify=verify, proxy=proxy, headers={"Accept": "application/json"})
-        self._token = api_token
-        self._max_attempts = max(1, MAX_ATTEMPTS if max_attempts is None else max_attempts)
-        self._sleep = sleep or time.sleep
-        self._clock = clock or time.monotonic
-        self._wall_clock = wall_clock or time.time
-        self._time_budget = TIME_BUDGET if time_budget is None else time_budget
-
-    def scrub(self, text: str) -> str:
-        """The text with the token (plain or URL-encoded) and any api_token=... value masked."""
-        return scrub_secret(text, self._token)
+    CREDENTIAL_PARAM = "api_token"
+    HINTS = ApiHints(
+        credential="API token",
+        credential_check="that the API Token field holds the IOC API token (not the incident API key), that it has not "
+        "expired, and that ThreatMon allows requests from this engine's IP address",
+        server_url=f"the ThreatMon IOC API host, {DEFAULT_URL} unless ThreatMon gave you another",
+        rejected_check="the Data Type, Collection IDs and Maximum indicators per fetch settings",
+        slow_down="fetch less often (Feed Fetch Interval)",
+        slow_answer="lower the Maximum indicators per fetch",
+    )
+    # 2 s, 4 s, 8 s between four attempts; a Retry-After up to a minute is honoured; an answer of up to 100,000
+    # records may take two minutes to read.
+    POLICY = RetryPolicy(backoff_base=2.0, backoff_cap=30.0, retry_after_cap=60.0, connect_timeout=10.0, read_timeout=120.0)
 
     def get_daily_iocs(self, data_type: str = "all", size: int = DEFAULT_LIMIT, collection_ids: str = "") -> list:
         """The records of the daily IOC details list (may hold non-dict items: the caller skips them)."""
-        params: dict[str, Any] = {"api_token": self._token, "data_type": data_type, "size": size}
+        params: dict[str, Any] = {"data_type": data_type, "size": size}
         if collection_ids:
             params["collection_id"] = collection_ids
-        body = self._get_json(IOC_PATH, params)
-        return self._records_of(body)
-
-    def _get_json(self, url_suffix: str, params: dict[str, Any]) -> Any:
-        """GET with bounded retries on 408/429/5xx, connection failures, timeouts and unparsable 2xx bodies."""
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            body, failure, retryable, retry_after = self._attempt(url_suffix, params)
-            if failure is None:
-                return body
-            if not retryable or attempt >= self._max_attempts:
-                break
-            delay = min(retry_after, RETRY_AFTER_CAP) if retry_after is not None else self._backoff(attempt)
-            if self._clock() + delay - started > self._time_budget:
-                break
-            self._sleep(delay)
-        tries = f" Gave up after {attempt} attempts." if attempt > 1 else ""
-        raise ThreatMonFeedError(self.scrub(failure.args[0] + tries), failure.kind)
-
-    def _attempt(self, url_suffix: str, params: dict[str, Any]) -> tuple[Any, ThreatMonFeedError | None, bool, float | None]:
-        """One request: (body, None, _, _) on success, else (None, failure, retryable, retry_after_seconds)."""
-        try:
-            res = self._http_request(
-                "GET",
-                url_suffix=url_suffix,
-                params=params,
-                resp_type="response",
-                ok_codes=ALL_STATUS_CODES,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            )
-        except (DemistoException, requests.exceptions.RequestException) as exc:
-            response = getattr(exc, "res", None)
-            if isinstance(response, requests.Response):  # a status BaseClient refused on its own
-                return self._judge_response(response)
-            failure, retryable = self._judge_exception(exc)
-            return None, failure, retryable, None
-        return self._judge_response(res)
-
-    def _judge_response(self, res: requests.Response) -> tuple[Any, ThreatMonFeedError | None, bool, float | None]:
-        status = res.status_code
-        where = f"{self._base_url}{IOC_PATH}"
-        if 200 <= status < 300:
-            try:
-                return res.json(), None, False, None
-            except ValueError:  # truncated answer, or an HTML page from a proxy or a wrong host
-                start = self.scrub(res.text[:60].strip())
-                return (
-                    None,
-                    ThreatMonFeedError(
-                        f"ThreatMon answered HTTP {status} at {where} but not with JSON (it starts with {start!r}). "
-                        f"Check that the Server URL is the ThreatMon IOC API (default {DEFAULT_URL}).",
-                        "bad_response",
-                    ),
-                    True,
-                    None,
-                )
-        if status in (401, 403):
-            message = (
-                f"ThreatMon refused the API token (HTTP {status}). Check the API Token field holds the IOC API "
-                "token (not the incident API key), that it has not expired, and that ThreatMon allows requests "
-                "from this engine's IP address."
-            )
-            return None, ThreatMonFeedError(message, "auth"), False, None
-        if status == 404:
-            message = (
-                f"The IOC endpoint was not found at {where} (HTTP 404). Check the Server URL: it should be the "
-                f"ThreatMon IOC API host, {DEFAULT_URL} unless ThreatMon gave you another."
-            )
-            return None, ThreatMonFeedError(message, "not_found"), False, None
-        if status == 429:
-            message = "ThreatMon is rate-limiting requests (HTTP 429). Fetch less often (Feed Fetch Interval) or retry later."
-            return None, ThreatMonFeedError(message, "rate_limited"), True, self._retry_after(res)
-        if status == 408 or status >= 500:
-            message = f"ThreatMon's IOC service is down or failing (HTTP {status}). Try again later."
-            return None, ThreatMonFeedError(message, "server"), True, self._retry_after(res)
-        detail = self.scrub(" ".join(res.text.split())[:300])
-        message = (
-            f"ThreatMon rejected the request (HTTP {status}): {detail or res.reason}. "
-            "Check the Data Type, Collection IDs and Maximum indicators per fetch settings."
-        )
-        return None, ThreatMonFeedError(message, "rejected"), False, None
-
-    def _judge_exception(self, exc: Exception) -> tuple[ThreatMonFeedError, bool]:
-        """Our own sentence for a transport failure; the exception's text (holding the URL) is never used raw."""
-        cause = exc if isinstance(exc, requests.exceptions.RequestException) else getattr(exc, "exception", None)
-        host = self._base_url
-        if isinstance(cause, requests.exceptions.SSLError):
-            message = (
-                f"The TLS certificate of {host} could not be verified. Check the Server URL, or select "
-                "'Trust any certificate (not secure)' if the certificate is one you trust."
-            )
-            return ThreatMonFeedError(message, "ssl"), False
-        if isinstance(cause, requests.exceptions.ProxyError):
-            message = (
-                f"The proxy refused or failed the connection to {host}. Check the engine's proxy settings, "
-                "or clear 'Use system proxy settings'."
-            )
-            return ThreatMonFeedError(message, "proxy"), False
-        if isinstance(cause, requests.exceptions.ConnectTimeout):
-            message = (
-                f"Cannot reach ThreatMon at {host}: no connection within {CONNECT_TIMEOUT:g} seconds. "
-                "Check the Server URL and the network path."
-            )
-            return ThreatMonFeedError(message, "unreachable"), True
-        if isinstance(cause, requests.exceptions.Timeout):
-            message = f"ThreatMon at {host} did not answer within {READ_TIMEOUT:g} seconds. Try again later or lower the limit."
-            return ThreatMonFeedError(message, "timeout"), True
-        if isinstance(cause, requests.exceptions.ConnectionError):
-            text = str(cause).lower()
-            if any(hint in text for hint in DNS_FAILURE_HINTS):
-                why = "the host name does not resolve (DNS)"
-            elif "refused" in text:
-                why = "the connection was refused"
-            else:
-                why = "the connection failed"
-            message = (
-                f"Cannot reach ThreatMon at {host}: {why}. "
-                "Check the Server URL, and that the engine can reach it (firewall, proxy, DNS)."
-            )
-            return ThreatMonFeedError(message, "unreachable"), True
-        if isinstance(cause, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
-            message = f"The connection to ThreatMon at {host} broke while the answer was read. Try again later."
-            return ThreatMonFeedError(message, "broken"), True
-        if isinstance(cause, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
-            return ThreatMonFeedError(f"The Server URL {host} is not a usable URL. Use e.g. {DEFAULT_URL}.", "bad_url"), False
-        detail = self.scrub(str(exc))
-        return ThreatMonFeedError(f"The request to ThreatMon at {host} failed: {detail}", "error"), False
-
-    @staticmethod
-    def _backoff(attempt: int) -> float:
-        return float(min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
-
-    def _retry_after(self, res: requests.Response) -> float | None:
-        """Seconds asked by Retry-After (a number, or an HTTP date compared with the answer's Date or our clock)."""
-        value = (res.headers.get("Retry-After") or "").strip()
-        if not value:
-            return None
-        if value.isdigit():
-            return float(value)
-        try:
-            when = parsedate_to_datetime(value)
-            date_header = res.headers.get("Date")
-            now = parsedate_to_datetime(date_header).timestamp() if date_header else self._wall_clock()
-        except (TypeError, ValueError, IndexError):
-            return None
-        return max(0.0, when.timestamp() - now)
+        return self._records_of(self._request("GET", IOC_PATH, params=params, expect=any_json))
 
     def _records_of(self, body: Any) -> list:
+        """The records of an answer. Not documented but not excluded, so handled: a bare list of records, and an
+        error object ({"detail"|"error"|"message": ...}) sent with HTTP 200, reported as ThreatMon's refusal."""
         if isinstance(body, list):
             return body
         if isinstance(body, dict):
@@ -312,23 +136,14 @@ class Client(BaseClient):
             for key in ("detail", "error", "message", "errors"):
                 if body.get(key):
                     said = self.scrub(str(body[key])[:300])
-                    raise ThreatMonFeedError(f"ThreatMon answered without an IOC list: {said}", "api_error")
-        raise ThreatMonFeedError(
-            "ThreatMon's answer has no IOC list ('iocs'). "
-            f"Check that the Server URL is the ThreatMon IOC API (default {DEFAULT_URL}).",
-            "bad_response",
+                    raise ThreatMonError(f"ThreatMon answered without an IOC list: {said}", kind="rejected")
+        raise ThreatMonError(
+            f"ThreatMon's answer has no IOC list ('iocs'): check the Server URL (use {self.HINTS.server_url}).",
+            kind="bad_body",
         )
 
 
 """ HELPER FUNCTIONS """
-
-
-def scrub_secret(text: str, secret: str) -> str:
-    """`text` with `secret` (plain and URL-encoded) and every api_token=... query value replaced by <redacted>."""
-    if secret:
-        for form in {secret, quote_plus(secret), quote_plus(secret, safe="")}:
-            text = text.replace(form, "<redacted>")
-    return TOKEN_PARAM_RE.sub(r"\1<redacted>", text)
 
 
 @dataclass(frozen=True)
@@ -345,20 +160,10 @@ class FeedSettings:
     incremental: bool = True
 
 
-def parse_int(value: Any, name: str, low: int, high: int, default: int) -> int:
-    """A whole number in [low, high]; empty means default. The error names the setting and the range."""
-    text = "" if value is None else str(value).strip()
-    if not text:
-        return default
-    if not re.fullmatch(r"[+-]?\d+", text) or not low <= int(text) <= high:
-        raise ThreatMonFeedError(f"{name} must be a whole number from {low} to {high} (got '{text}').", "settings")
-    return int(text)
-
-
 def parse_data_type(value: Any, name: str = "Data Type") -> str:
     data_type = str(value or "all").strip().lower()
     if data_type not in DATA_TYPES:
-        raise ThreatMonFeedError(f"{name} must be one of {', '.join(DATA_TYPES)} (got '{value}').", "settings")
+        raise ValueError(f"{name} must be one of {', '.join(DATA_TYPES)} (got '{value}').")
     return data_type
 
 
@@ -367,7 +172,7 @@ def normalize_base_url(value: Any) -> str:
     url = str(value or "").strip() or DEFAULT_URL
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ThreatMonFeedError(f"Server URL must look like {DEFAULT_URL} (got '{url}').", "settings")
+        raise ValueError(f"Server URL must look like {DEFAULT_URL} (got '{url}').")
     path = parts.path.rstrip("/")
     if path.endswith(IOC_PATH.rstrip("/")):
         path = path[: -len(IOC_PATH.rstrip("/"))]
@@ -380,7 +185,7 @@ def reputation_score(value: Any) -> int | None:
     if text in REPUTATION_NOT_SET:
         return None
     if text not in REPUTATION_SCORES:
-        raise ThreatMonFeedError(f"Indicator Reputation must be None, Good, Suspicious or Bad (got '{value}').", "settings")
+        raise ValueError(f"Indicator Reputation must be None, Good, Suspicious or Bad (got '{value}').")
     return REPUTATION_SCORES[text]
 
 
@@ -388,7 +193,8 @@ def parse_settings(params: dict) -> FeedSettings:
     return FeedSettings(
         base_url=normalize_base_url(params.get("url")),
         data_type=parse_data_type(params.get("data_type")),
-        limit=parse_int(params.get("limit"), "Maximum indicators per fetch", 1, MAX_LIMIT, DEFAULT_LIMIT),
+        limit=parse_int(params.get("limit"), "Maximum indicators per fetch", "setting", 1, MAX_LIMIT, DEFAULT_LIMIT)
+        or DEFAULT_LIMIT,
         collection_ids=",".join(str(item).strip() for item in argToList(params.get("collection_ids")) if str(item).strip()),
         feed_tags=tuple(str(tag).strip() for tag in argToList(params.get("feedTags")) if str(tag).strip()),
         tlp_color=str(params.get("tlp_color") or "").strip() or None,
@@ -407,38 +213,10 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
 # --- timestamps -------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8192)
-def _parse_time_text(text: str) -> datetime | None:
-    if EPOCH_RE.fullmatch(text):
-        return _from_epoch(float(text))
-    candidate = text[:-4] if text.upper().endswith(" UTC") else text
-    try:
-        moment = datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _from_epoch(seconds: float) -> datetime | None:
-    if seconds <= 0:
-        return None
-    if seconds > 1e11:  # milliseconds
-        seconds /= 1000.0
-    try:
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An aware UTC datetime from ISO-8601 text (Z, offsets, naive = UTC, date only) or epoch s/ms; else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    moment = None
-    if isinstance(value, int | float):
-        moment = _from_epoch(float(value))
-    elif isinstance(value, str) and value.strip():
-        moment = _parse_time_text(value.strip())
+def usable_time(value: Any) -> datetime | None:
+    """A record or state time (see ``parse_time`` for the formats), as an aware UTC datetime; None when it is no
+    time or lies more than a day in the future."""
+    moment = parse_time(value)
     return moment if moment is not None and moment <= LATEST_USABLE_TIME else None
 
 
@@ -450,9 +228,9 @@ def record_times(record: dict) -> tuple[datetime | None, datetime | None, dateti
     """(record time, first seen, last seen). The record time is the newest of timestamp/created_at/updated_at:
     whichever of them ThreatMon moves when a value is published again, the record counts as newer."""
     stamp, created, updated = record.get("timestamp"), record.get("created_at"), record.get("updated_at")
-    first = parse_time(stamp)
-    second = first if created == stamp else parse_time(created)
-    third = first if updated == stamp else second if updated == created else parse_time(updated)
+    first = usable_time(stamp)
+    second = first if created == stamp else usable_time(created)
+    third = first if updated == stamp else second if updated == created else usable_time(updated)
     stamps = [moment for moment in (first, second, third) if moment is not None]
     if not stamps:
         return None, None, None
@@ -464,7 +242,7 @@ def creation_time(record: dict) -> datetime | None:
     """When the record was created, as ThreatMon Threat Feed 1.0.x read it: `created_at`, else `timestamp`,
     else `updated_at` (the first that parses here; 1.0.x took the first that was not empty)."""
     for key in ("created_at", "timestamp", "updated_at"):
-        moment = parse_time(record.get(key))
+        moment = usable_time(record.get(key))
         if moment is not None:
             return moment
     return None
@@ -498,7 +276,7 @@ class Watermark:
     def __init__(self, last_run: dict, incremental: bool = True):
         self.incremental = incremental
         last_run = last_run if isinstance(last_run, dict) else {}
-        self.previous = parse_time(last_run.get("last_timestamp"))
+        self.previous = usable_time(last_run.get("last_timestamp"))
         seen = last_run.get("seen_at_last_timestamp")
         self.upgraded = self.previous is not None and "seen_at_last_timestamp" not in last_run
         # Without a list (overflow, or state written by the 1.x feed) records at that time are sent again.
@@ -898,7 +676,7 @@ def build_indicators(
 
 
 def test_module(client: Client, settings: FeedSettings) -> str:
-    """'ok' when ThreatMon accepts the token and answers with an IOC list; otherwise a ThreatMonFeedError."""
+    """'ok' when ThreatMon accepts the token and answers with an IOC list; otherwise a ThreatMonError."""
     client.get_daily_iocs(data_type=settings.data_type, size=1, collection_ids=settings.collection_ids)
     return "ok"
 
@@ -920,7 +698,7 @@ def fetch_indicators(client: Client, last_run: dict, settings: FeedSettings) -> 
 
 def get_indicators_command(client: Client, args: dict, settings: FeedSettings) -> CommandResults:
     """A sample of the feed in the war room; creates nothing and ignores the incremental state."""
-    limit = parse_int(args.get("limit"), "limit", 1, MAX_SAMPLE_LIMIT, DEFAULT_SAMPLE_LIMIT)
+    limit = parse_int(args.get("limit"), "limit", "argument", 1, MAX_SAMPLE_LIMIT, DEFAULT_SAMPLE_LIMIT) or DEFAULT_SAMPLE_LIMIT
     data_type = parse_data_type(args.get("data_type") or settings.data_type, "data_type")
     records = client.get_daily_iocs(data_type=data_type, size=limit, collection_ids=settings.collection_ids)
     stats = RunStats()
@@ -968,14 +746,15 @@ def main() -> None:
     failure = ""
     try:
         if not token:
-            raise ThreatMonFeedError("The API Token is empty: enter ThreatMon's IOC token in the instance settings.", "settings")
+            raise ValueError("The API Token is empty: enter ThreatMon's IOC token in the instance settings.")
         settings = parse_settings(params)
         client = Client(
-            base_url=settings.base_url,
-            api_token=token,
+            settings.base_url,
+            token,
             verify=not argToBoolean(params.get("insecure") or False),
             proxy=argToBoolean(params.get("proxy") or False),
-            time_budget=TEST_TIME_BUDGET if command == "test-module" else None,
+            deadline_seconds=TEST_DEADLINE if command == "test-module" else DEADLINE,
+            log=demisto.debug,
         )
         commands: dict[str, Callable[[], Any]] = {
             "test-module": lambda: test_module(client, settings),
@@ -990,11 +769,11 @@ def main() -> None:
             return_results(commands[command]())
         else:
             raise NotImplementedError(f"Command {command} is not implemented by {INTEGRATION_NAME}.")
-    except ThreatMonFeedError as exc:
-        failure = scrub_secret(str(exc), token)
+    except (ThreatMonError, ValueError) as exc:  # ThreatMon's failure, or a setting or argument refused: one sentence
+        failure = scrub(str(exc), token)
     except Exception as exc:
-        demisto.debug(scrub_secret(traceback.format_exc(), token))
-        failure = scrub_secret(f"{type(exc).__name__}: {exc}", token)
+        demisto.debug(scrub(traceback.format_exc(), token))
+        failure = scrub(f"{type(exc).__name__}: {exc}", token)
     if failure:
         # Outside the except block on purpose: return_error then adds no traceback (which could hold a URL).
         return_error(f"Failed to execute {command} command. {failure}")
