@@ -36,7 +36,6 @@ class Demo:
         self.out = out or sys.stdout
         self.step_number = 0
         self.secrets: list[str] = []
-        self.skipped: list[str] = []
 
     # -- printing --------------------------------------------------------------------------------------
 
@@ -67,14 +66,6 @@ class Demo:
             self.show(f"ERROR: {result.error}")
 
     @staticmethod
-    def supports(path: Path, command: str) -> bool:
-        return path.is_file() and f'"{command}"' in path.read_text(encoding="utf-8")
-
-    def skip(self, what: str) -> None:
-        self.skipped.append(what)
-        self.show(f"(skipped: this version of the pack does not have {what} yet)")
-
-    @staticmethod
     def expect(condition: bool, failure: str) -> None:
         if not condition:
             raise DemoFailure(failure)
@@ -101,16 +92,10 @@ class Demo:
             order = "newest first" if self.order == "desc" else "oldest first"
             self.show(f"{self.alarms} alarms waiting, listed {order}, {self.latency_ms:g} ms per request")
             self.threatmon(sim)
-            if FEED.is_file():
-                self.feed(sim)
-            else:
-                self.step("The IOC feed", "ThreatMon Threat Feed brings ThreatMon's daily indicators into XSOAR.")
-                self.skip("the ThreatMon Threat Feed integration")
+            self.feed(sim)
             self.step("Stop the simulator", "Everything above ran against the local simulator, which now stops.")
         elapsed = time.monotonic() - started
         self.show(f"Demo finished in {elapsed:.1f} s.")
-        if self.skipped:
-            self.show("Not shown yet: " + "; ".join(self.skipped) + ".")
 
     def threatmon(self, sim: Simulator) -> None:
         params = {
@@ -187,21 +172,18 @@ class Demo:
             "For phishing domains, rogue apps and fake social media accounts, ThreatMon can ask the hosting provider "
             "to remove them. The pack files the request; asking twice for the same finding is refused politely.",
         )
-        if self.supports(THREATMON, "threatmon_request_takedown"):
-            target = next(a for a in reversed(sim.alarms()) if a["alarmType"] == "Phishing Domain Detected")
-            args = {"findingId": str(target["findingId"]), "finding": f"Phishing site reported in alarm {target['alarmCode']}"}
-            self.show(f"Alarm {target['alarmCode']}: {target['title']}")
-            result = tm.run("threatmon_request_takedown", args)
-            self.show_run(result)
-            self.expect(result.ok, f"the takedown request failed: {result.error}")
-            again = tm.run("threatmon_request_takedown", args)
-            self.show("Asking again:")
-            self.show_run(again)
-            self.expect(not again.ok, "a second takedown request for the same finding was not refused")
-            recorded = [t for t in sim.state(include_requests=False)["takedowns"] if t["result"] == 200]
-            self.show(f"The simulator recorded {len(recorded)} takedown request(s): finding {recorded[0]['findingId']}.")
-        else:
-            self.skip("threatmon_request_takedown")
+        target = next(a for a in reversed(sim.alarms()) if a["alarmType"] == "Phishing Domain Detected")
+        args = {"findingId": str(target["findingId"]), "finding": f"Phishing site reported in alarm {target['alarmCode']}"}
+        self.show(f"Alarm {target['alarmCode']}: {target['title']}")
+        result = tm.run("threatmon_request_takedown", args)
+        self.show_run(result)
+        self.expect(result.ok, f"the takedown request failed: {result.error}")
+        again = tm.run("threatmon_request_takedown", args)
+        self.show("Asking again:")
+        self.show_run(again)
+        self.expect(not again.ok, "a second takedown request for the same finding was not refused")
+        recorded = [t for t in sim.state(include_requests=False)["takedowns"] if t["result"] == 200]
+        self.show(f"The simulator recorded {len(recorded)} takedown request(s): finding {recorded[0]['findingId']}.")
 
         self.step(
             "Ask ThreatMon to remove leaked data (threatmon_request_data_removal)",
@@ -233,21 +215,15 @@ class Demo:
             "Read ThreatMon's vulnerability intelligence (threatmon_list_cves)",
             "ThreatMon also tracks vulnerabilities (CVEs) and which products they hit. A page of the critical ones:",
         )
-        if self.supports(THREATMON, "threatmon_list_cves"):
-            result = tm.run("threatmon_list_cves", {"page": "0", "cvss": "CRITICAL"})
-            self.show_run(result)
-            self.expect(result.ok, f"listing CVEs failed: {result.error}")
-        else:
-            self.skip("threatmon_list_cves")
-        if self.supports(THREATMON, "threatmon_list_subscribed_cves"):
-            self.say()
-            self.explain("And the ones hitting products that a customer of this company subscribes to:")
-            self.say()
-            result = tm.run("threatmon_list_subscribed_cves", {"page": "0", "customer_name": "Example Insurance"})
-            self.show_run(result)
-            self.expect(result.ok, f"listing subscribed CVEs failed: {result.error}")
-        else:
-            self.skip("threatmon_list_subscribed_cves")
+        result = tm.run("threatmon_list_cves", {"page": "0", "cvss": "CRITICAL"})
+        self.show_run(result)
+        self.expect(result.ok, f"listing CVEs failed: {result.error}")
+        self.say()
+        self.explain("And the ones hitting products that a customer of this company subscribes to:")
+        self.say()
+        result = tm.run("threatmon_list_subscribed_cves", {"page": "0", "customer_name": "Example Insurance"})
+        self.show_run(result)
+        self.expect(result.ok, f"listing subscribed CVEs failed: {result.error}")
         leaks = [r for r in tm.history if sim.api_key in r.everything_as_text()]
         self.expect(not leaks, "the API key appeared in a result")
 
@@ -325,9 +301,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--order", choices=("asc", "desc"), default="desc")
     parser.add_argument("--max-fetch", type=int, default=10)
     ns = parser.parse_args(argv)
-    if not THREATMON.is_file():
-        print(f"The ThreatMon integration is missing ({THREATMON}).", file=sys.stderr)
-        return 1
     demo = Demo(ns.alarms, ns.latency_ms, ns.order, ns.max_fetch)
     try:
         demo.run()

@@ -28,7 +28,6 @@ CLASSIFIER_ID = "ThreatMon - Classifier"
 MAPPER_ID = "ThreatMon - Incoming Mapper"
 INTEGRATION_ID = "Threatmon"  # the brand of ThreatMon 1.x (lower-case m), kept so instances and playbook tasks carry over
 MARKETPLACES = ["xsoar", "marketplacev2", "platform"]  # as ThreatMon 1.x: the pack and every item that lists its own
-FROM_VERSION = "6.10.0"  # used while the integration yml (which sets the pack's fromversion) has not landed
 VERDICTS = ("Resolved", "False Positive", "Ignore")
 # The integration's outgoing-mirroring rule (update-remote-system): the close reason decides the status it sends.
 MIRRORED_STATUS_BY_CLOSE_REASON = {
@@ -89,7 +88,7 @@ class Pack:
     playbooks: dict[str, dict[str, Any]]  # file name -> playbook
     test_playbooks: dict[str, dict[str, Any]]  # file name -> test playbook
     readmes: dict[str, str] = field(default_factory=dict)  # playbook file name -> its README text
-    integration: dict[str, Any] | None = None  # ThreatMon.yml, None while it does not exist
+    integration: dict[str, Any] = field(default_factory=dict)  # ThreatMon.yml
     metadata: dict[str, Any] = field(default_factory=dict)  # pack_metadata.json
 
     def one(self, items: dict[str, dict[str, Any]], item_id: str) -> dict[str, Any] | None:
@@ -105,9 +104,8 @@ class Pack:
 
     @property
     def from_version(self) -> str:
-        if self.integration and self.integration.get("fromversion"):
-            return str(self.integration["fromversion"])
-        return FROM_VERSION
+        """The integration's fromversion, which every content item of the pack follows."""
+        return str(self.integration["fromversion"])
 
 
 def _load_folder(folder: Path, pattern: str, loader) -> dict[str, dict[str, Any]]:
@@ -132,8 +130,8 @@ def load_pack(pack: Path = PACK) -> Pack:
     )
 
 
-def load_integration(path: Path = INTEGRATION_YML) -> dict[str, Any] | None:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+def load_integration(path: Path = INTEGRATION_YML) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def integration_commands(integration: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -434,7 +432,7 @@ def check_marketplaces(pack: Pack) -> list[str]:
     problems = []
     if pack.metadata.get("marketplaces") != MARKETPLACES:
         problems.append(f"pack_metadata.json lists marketplaces {pack.metadata.get('marketplaces')}, expected {MARKETPLACES}.")
-    items = {"ThreatMon.yml": pack.integration or {}}
+    items = {"ThreatMon.yml": pack.integration}
     for group in (pack.fields, pack.incident_types, pack.classifiers, pack.layouts, pack.playbooks, pack.test_playbooks):
         items.update(group)
     for file_name, item in items.items():

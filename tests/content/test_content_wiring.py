@@ -16,27 +16,14 @@ import pytest
 
 PLAYBOOK_FILE = "playbook-ThreatMon_-_Alarm_Handling.yml"
 TEST_PLAYBOOK_FILE = "playbook-ThreatMon_-_Test.yml"
-NO_YML = "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.yml does not exist yet (written by the integration's author)"
-
-# The command and argument names fixed for the team (used to exercise the checks before ThreatMon.yml exists).
-TEAM_SPEC_YML: dict[str, Any] = {
-    "commonfields": {"id": "Threatmon"},
-    "defaultclassifier": wiring.CLASSIFIER_ID,
-    "defaultmapperin": wiring.MAPPER_ID,
-    "tests": [wiring.TEST_PLAYBOOK_ID],
-    "fromversion": wiring.FROM_VERSION,
+# The command and argument names the playbooks were written against, and that 1.0.x instances and playbook tasks are
+# keyed to: they never change between versions.
+FIXED_COMMANDS: dict[str, Any] = {
     "script": {
         "commands": [
             {
                 "name": "threatmon_update_incident_status",
-                "arguments": [
-                    {"name": "alarmId"},
-                    {
-                        "name": "status",
-                        "required": True,
-                        "predefined": ["Open", "In Progress", "False Positive", "Ignore", "Resolved"],
-                    },
-                ],
+                "arguments": [{"name": "alarmId"}, {"name": "status"}],
             },
             {
                 "name": "threatmon_list_alarms",
@@ -66,8 +53,6 @@ def pack(real_pack) -> wiring.Pack:
 
 @pytest.fixture
 def integration(real_pack) -> dict[str, Any]:
-    if real_pack.integration is None:
-        pytest.skip(NO_YML)
     return copy.deepcopy(real_pack.integration)
 
 
@@ -120,8 +105,6 @@ PACK_CHECKS: dict[str, Callable[[wiring.Pack], list[str]]] = {
     "indicator extraction": lambda p: wiring.check_indicator_extraction(playbook(p)),
     "playbook readme": lambda p: wiring.check_readme_names_commands(PLAYBOOK_FILE, playbook(p), p.readmes.get(PLAYBOOK_FILE)),
     "test playbook checks": lambda p: wiring.check_test_playbook(the_test_playbook(p)),
-    "playbook commands (team names)": lambda p: wiring.check_playbook_commands(playbook(p), TEAM_SPEC_YML),
-    "test playbook commands (team names)": lambda p: wiring.check_playbook_commands(the_test_playbook(p), TEAM_SPEC_YML),
 }
 
 
@@ -146,10 +129,10 @@ def test_integration_yml_names_the_classifier_mapper_and_test_playbook(pack, int
     assert wiring.check_integration_names_content(pack, integration) == []
 
 
-def test_integration_yml_defines_every_command_of_the_team_spec(integration):
-    """The team's fixed command and argument names are what the playbooks were written against."""
+def test_integration_yml_keeps_every_fixed_command_and_argument_name(integration):
+    """The fixed command and argument names are what the playbooks were written against."""
     defined = wiring.integration_commands(integration)
-    for command, arguments in wiring.integration_commands(TEAM_SPEC_YML).items():
+    for command, arguments in wiring.integration_commands(FIXED_COMMANDS).items():
         assert command in defined
         assert set(arguments) <= set(defined[command])
 
@@ -291,20 +274,20 @@ def test_unknown_command_is_reported(pack, playbook_file, real_pack):
     item = pack.playbooks.get(playbook_file) or pack.test_playbooks[playbook_file]
     task = next(task for task in item["tasks"].values() if (wiring.task_command(task) or ("Builtin",))[0] == "Threatmon")
     task["task"]["script"] = "Threatmon|||threatmon-set-status"
-    assert_reported(wiring.check_playbook_commands(item, real_pack.integration or TEAM_SPEC_YML), "'threatmon-set-status'")
+    assert_reported(wiring.check_playbook_commands(item, real_pack.integration), "'threatmon-set-status'")
 
 
 def test_unknown_argument_is_reported(pack, real_pack):
     task = task_running(playbook(pack), "threatmon_update_incident_status")
     task["scriptarguments"]["alarm_id"] = task["scriptarguments"].pop("alarmId")
-    problems = wiring.check_playbook_commands(playbook(pack), real_pack.integration or TEAM_SPEC_YML)
+    problems = wiring.check_playbook_commands(playbook(pack), real_pack.integration)
     assert_reported(problems, "passes 'alarm_id'")
 
 
 def test_missing_required_argument_is_reported(pack, real_pack):
     task = task_running(playbook(pack), "threatmon_update_incident_status")
     del task["scriptarguments"]["status"]
-    problems = wiring.check_playbook_commands(playbook(pack), real_pack.integration or TEAM_SPEC_YML)
+    problems = wiring.check_playbook_commands(playbook(pack), real_pack.integration)
     assert_reported(problems, "omits 'status'")
 
 
@@ -312,7 +295,7 @@ def test_status_outside_the_predefined_values_is_reported(pack, real_pack):
     task_running(playbook(pack), "threatmon_update_incident_status", "Ignore")["scriptarguments"]["status"] = {
         "simple": "Ignored"
     }
-    problems = wiring.check_playbook_commands(playbook(pack), real_pack.integration or TEAM_SPEC_YML)
+    problems = wiring.check_playbook_commands(playbook(pack), real_pack.integration)
     assert_reported(problems, "status='Ignored'")
 
 
@@ -326,7 +309,7 @@ def test_status_outside_the_predefined_values_is_reported(pack, real_pack):
     ],
 )
 def test_integration_yml_naming_missing_content_is_reported(pack, real_pack, change, reported):
-    yml = copy.deepcopy(real_pack.integration or TEAM_SPEC_YML)
+    yml = copy.deepcopy(real_pack.integration)
     yml.update(change)
     assert_reported(wiring.check_integration_names_content(pack, yml), reported)
 
@@ -477,7 +460,7 @@ def test_test_playbook_not_running_a_command_is_reported(pack):
 
 
 def test_context_path_no_command_declares_is_reported(pack, real_pack):
-    yml = copy.deepcopy(real_pack.integration or TEAM_SPEC_YML)
+    yml = copy.deepcopy(real_pack.integration)
     for command in yml["script"]["commands"]:
         command["outputs"] = [o for o in command.get("outputs") or [] if o["contextPath"] != "ThreatMon.CVE.cve"]
     problems = wiring.check_context_paths_are_declared(the_test_playbook(pack), yml)

@@ -95,7 +95,6 @@ def test_simulator_command_line_refuses_a_bad_fault():
     assert done.returncode == 2 and "unknown kind" in done.stderr
 
 
-@pytest.mark.skipif(not THREATMON.is_file(), reason="the ThreatMon integration is not in the tree yet")
 def test_make_demo_runs_the_whole_story_and_exits_0():
     env = {k: v for k, v in os.environ.items() if k != "XSOAR_RUNTIME_DIR"}  # as `make demo` runs it
     done = subprocess.run(
@@ -124,7 +123,7 @@ def test_make_demo_runs_the_whole_story_and_exits_0():
     assert "parameter is empty, so no data removal request was sent" in out
     assert "Data removal request for finding" in out and "submitted to ThreatMon." in out
     assert DEFAULT_API_KEY not in out and DEFAULT_IOC_TOKEN not in out
-    assert "(skipped:" not in out or not FEED.is_file()
+    assert "(skipped:" not in out
     assert done.stderr == ""
 
 
@@ -144,7 +143,6 @@ def test_the_1_0_x_re_description_pages_with_a_fixed_filter_and_sleeps_after_ful
     legacy.close()
 
 
-@pytest.mark.skipif(not THREATMON.is_file(), reason="the ThreatMon integration is not in the tree yet")
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_benchmark_counts_runs_requests_and_alarms(order):
     result = bench_fetch.run_fetch_benchmark(alarms=35, latency_ms=0, max_fetch=10, order=order, measure_memory=False)
@@ -170,7 +168,6 @@ def test_benchmark_checks_and_anchor_arithmetic():
     assert bench_fetch.extrapolate_anchor(102.0, 1000, 5000) == pytest.approx(510.0)
 
 
-@pytest.mark.skipif(not THREATMON.is_file(), reason="the ThreatMon integration is not in the tree yet")
 def test_bench_prints_the_table_and_fails_on_a_missed_target(capsys):
     options = ["--alarms", "20", "--latency-ms", "0", "--max-fetch", "10", "--order", "asc", "--anchor-alarms", "20"]
     code = bench_main([*options, "--no-feed", "--no-memory", "--no-reference"])
