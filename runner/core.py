@@ -51,6 +51,7 @@ class RunResult:
     entries: list[dict] = field(default_factory=list)
     incidents: list[dict] = field(default_factory=list)
     indicators: list[dict] = field(default_factory=list)
+    indicator_batches: list[int] = field(default_factory=list)  # the size of each createIndicators call, in order
     last_run: dict | None = None  # the lastRun in force after this run
     last_run_set: bool = False  # the run called setLastRun (and it was applied)
     error: str | None = None
@@ -147,6 +148,8 @@ class IntegrationRunner:
     ``sleep``             replaces ``time.sleep`` during runs (tests: a recorder that does not sleep).
     ``http_timeout_cap``  caps every ``requests`` timeout during runs at this many seconds (tests: a "slow
                           answer" fault then costs half a second, not the integration's full read timeout).
+    ``keep_indicators``   False: of what ``createIndicators`` receives, record only the size of each batch
+                          (``RunResult.indicator_batches``), not the indicators (a benchmark of a large feed).
     """
 
     def __init__(
@@ -159,6 +162,7 @@ class IntegrationRunner:
         runtime: str | os.PathLike | None = None,
         sleep: Callable[[float], Any] | None = None,
         http_timeout_cap: float | None = None,
+        keep_indicators: bool = True,
     ):
         self.path = Path(integration).resolve()
         if not self.path.is_file():
@@ -169,6 +173,7 @@ class IntegrationRunner:
         self.incident = incident
         self.sleep = sleep
         self.http_timeout_cap = http_timeout_cap
+        self.keep_indicators = keep_indicators
         self.demisto, self.csp = load_runtime(runtime_dir(runtime))
         self.last_run_file = Path(last_run_file) if last_run_file else None
         self.last_run: dict = {}
@@ -280,7 +285,9 @@ class IntegrationRunner:
             state["last_run_set"] = True
 
         def create_indicators(batch, *_args, **_kwargs):
-            result.indicators.extend(batch)
+            result.indicator_batches.append(len(batch))
+            if self.keep_indicators:
+                result.indicators.extend(batch)
 
         def set_context(ctx, *_args, **_kwargs):
             self.integration_context = _json_roundtrip(ctx, "the integration context")

@@ -260,13 +260,12 @@ class Demo:
         again = feed.run("fetch-indicators")
         self.show(f"A second run right after: {len(again.indicators)} new indicators (only records newer than the last run).")
         upgraded = self.upgraded_feed(sim, params)
-        if self.supports(FEED, "threatmon-get-indicators"):
-            self.say()
-            self.explain("An analyst can look at a sample without creating anything (threatmon-get-indicators):")
-            self.say()
-            result = feed.run("threatmon-get-indicators", {"limit": "5"})
-            self.show_run(result)
-            self.expect(result.ok, f"threatmon-get-indicators failed: {result.error}")
+        self.say()
+        self.explain("An analyst can look at a sample without creating anything (threatmon-get-indicators):")
+        self.say()
+        result = feed.run("threatmon-get-indicators", {"limit": "5"})
+        self.show_run(result)
+        self.expect(result.ok, f"threatmon-get-indicators failed: {result.error}")
         leaks = [r for r in (*feed.history, *upgraded.history) if sim.ioc_token in r.everything_as_text()]
         self.expect(not leaks, "the IOC token appeared in a result")
 

@@ -78,6 +78,7 @@ def threatmon(no_sleep, tmp_path):
     Keyword ``last_run_file=True`` keeps lastRun in a file under tmp_path; ``incident=...`` sets the
     incident commands run in; ``timeout_cap`` caps HTTP timeouts (default 2 s).
     """
+
     def build(sim: Simulator, last_run_file=None, incident=None, timeout_cap: float = 2.0, **params) -> IntegrationRunner:
         path = tmp_path / "threatmon-lastrun.json" if last_run_file is True else last_run_file
         return IntegrationRunner(

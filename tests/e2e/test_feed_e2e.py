@@ -36,23 +36,15 @@ FAST = 0.5  # every HTTP timeout capped (seconds) in the fault tests, so a "slow
 
 
 class RecordingRunner(IntegrationRunner):
-    """The runner, also recording the size of every createIndicators batch and every sleep asked for."""
+    """The runner, also recording every sleep asked for; ``batches`` are the sizes of every createIndicators call."""
 
     def __init__(self, *args, **kwargs):
-        self.batches: list[int] = []
         self.sleeps: list[float] = []
         super().__init__(*args, sleep=self.sleeps.append, **kwargs)
 
-    def _patches(self, command, result, state):
-        patches = super()._patches(command, result, state)
-        create = patches["createIndicators"]
-
-        def recording(batch, *args, **kwargs):
-            self.batches.append(len(batch))
-            return create(batch, *args, **kwargs)
-
-        patches["createIndicators"] = recording
-        return patches
+    @property
+    def batches(self) -> list[int]:
+        return [size for result in self.history for size in result.indicator_batches]
 
 
 def feed_for(sim: Simulator, timeout_cap: float | None = None, **params) -> RecordingRunner:
