@@ -76,19 +76,6 @@ class FeedBenchResult:
         return self.peak_bytes / self.floor_bytes if self.floor_bytes else 0.0
 
 
-class _CountingRunner(IntegrationRunner):
-    """The runner, counting createIndicators batches instead of keeping the indicators (as the server would)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.batch_sizes: list[int] = []
-
-    def _patches(self, command, result, state):
-        patches = super()._patches(command, result, state)
-        patches["createIndicators"] = lambda batch, *args, **kwargs: self.batch_sizes.append(len(batch))
-        return patches
-
-
 def _start_simulator(records: int) -> tuple[subprocess.Popen, dict]:
     command = [sys.executable, "-m", "simulator", "--json", "--port", "0", "--iocs", str(records), "--idle-timeout", "120"]
     proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
@@ -145,16 +132,18 @@ def run_feed_benchmark(records: int = DEFAULT_RECORDS, runtime: str | None = Non
             "feedIncremental": True,
         }
 
-        timed = _CountingRunner(FEED, params, runtime=runtime)
+        # keep_indicators=False: only the size of each createIndicators batch is kept, as the server keeps nothing
+        timed = IntegrationRunner(FEED, params, runtime=runtime, keep_indicators=False)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         result = timed.run("fetch-indicators")
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         if not result.ok:
             raise RuntimeError(f"fetch-indicators failed: {result.error}")
         summary = next((text for level, text in result.logs if "records received" in text), "")
+        batch_sizes = result.indicator_batches
         del result
 
-        measured = _CountingRunner(FEED, params, runtime=runtime)
+        measured = IntegrationRunner(FEED, params, runtime=runtime, keep_indicators=False)
         tracemalloc.start()
         try:
             tracemalloc.reset_peak()
@@ -171,9 +160,9 @@ def run_feed_benchmark(records: int = DEFAULT_RECORDS, runtime: str | None = Non
         records=records,
         answer_bytes=answer_bytes,
         floor_bytes=floor_bytes,
-        indicators=sum(timed.batch_sizes),
-        batches=len(timed.batch_sizes),
-        largest_batch=max(timed.batch_sizes, default=0),
+        indicators=sum(batch_sizes),
+        batches=len(batch_sizes),
+        largest_batch=max(batch_sizes, default=0),
         wall_s=wall,
         cpu_s=cpu,
         peak_bytes=peak,

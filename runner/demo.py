@@ -191,25 +191,22 @@ class Demo:
             "has not published the API path for it: its support gives it, and it goes in an instance setting. Without "
             "it the command sends nothing and says what to do; with it, the request is filed.",
         )
-        if self.supports(THREATMON, "threatmon_request_data_removal"):
-            target = next(a for a in reversed(sim.alarms()) if a["alarmType"] == "Black Market Mention")
-            args = {"findingId": str(target["findingId"]), "finding": f"Data offered for sale, alarm {target['alarmCode']}"}
-            self.show(f"Alarm {target['alarmCode']}: {target['title']}")
-            result = tm.run("threatmon_request_data_removal", args)
-            self.show("Without the Data removal API path parameter:")
-            self.show_run(result)
-            self.expect(not result.ok and "ThreatMon support" in result.error, "the command did not explain the missing path")
-            with_path = {**params, "data_removal_path": DATA_REMOVAL_PATH}
-            configured = IntegrationRunner(THREATMON, with_path, instance_name="ThreatMon_demo")
-            self.show(f"With it set to {DATA_REMOVAL_PATH}:")
-            result = configured.run("threatmon_request_data_removal", args)
-            self.show_run(result)
-            self.expect(result.ok, f"the data removal request failed: {result.error}")
-            recorded = [r for r in sim.state(include_requests=False)["data_removals"] if r["result"] == 200]
-            self.expect(len(recorded) == 1, "the simulator did not record exactly one data removal request")
-            tm.history += configured.history
-        else:
-            self.skip("threatmon_request_data_removal")
+        target = next(a for a in reversed(sim.alarms()) if a["alarmType"] == "Black Market Mention")
+        args = {"findingId": str(target["findingId"]), "finding": f"Data offered for sale, alarm {target['alarmCode']}"}
+        self.show(f"Alarm {target['alarmCode']}: {target['title']}")
+        result = tm.run("threatmon_request_data_removal", args)
+        self.show("Without the Data removal API path parameter:")
+        self.show_run(result)
+        self.expect(not result.ok and "ThreatMon support" in result.error, "the command did not explain the missing path")
+        with_path = {**params, "data_removal_path": DATA_REMOVAL_PATH}
+        configured = IntegrationRunner(THREATMON, with_path, instance_name="ThreatMon_demo")
+        self.show(f"With it set to {DATA_REMOVAL_PATH}:")
+        result = configured.run("threatmon_request_data_removal", args)
+        self.show_run(result)
+        self.expect(result.ok, f"the data removal request failed: {result.error}")
+        recorded = [r for r in sim.state(include_requests=False)["data_removals"] if r["result"] == 200]
+        self.expect(len(recorded) == 1, "the simulator did not record exactly one data removal request")
+        tm.history += configured.history
 
         self.step(
             "Read ThreatMon's vulnerability intelligence (threatmon_list_cves)",

@@ -87,7 +87,7 @@ def test_integrations_carry_the_api_module_code_in_place_of_its_import(pack_zips
         line for line in script.splitlines() if line.lstrip().startswith(("from ThreatMonApiModule", "import ThreatMonApiModule"))
     ] == []
     namespace = {
-        **{name: getattr(CommonServerPython, name) for name in dir(CommonServerPython) if not name.startswith("__")},
+        **{key: value for key, value in vars(CommonServerPython).items() if not key.startswith("__")},
         "demisto": demistomock,
         "register_module_line": lambda *args, **kwargs: None,  # the official runtime's line bookkeeping
         "__line__": lambda: 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -87,11 +88,31 @@ def test_other_exit_codes_are_errors(fake):
 
 def test_indicators_logs_and_integration_context_are_collected(fake):
     runner = fake()
-    assert runner.run("indicators").indicators == [{"value": "198.51.100.7", "type": "IP", "score": 2}]
+    result = runner.run("indicators")
+    assert [indicator["value"] for indicator in result.indicators] == [
+        "198.51.100.7",
+        "203.0.113.0",
+        "203.0.113.1",
+        "203.0.113.2",
+    ]
+    assert result.indicator_batches == [1, 3]
     assert runner.run("context").readable == "1"
     again = runner.run("context")
     assert again.readable == "2" and again.integration_context == {"runs": 2}
     assert ("debug", "fake: running context") in again.logs
+
+
+def test_without_keeping_indicators_only_the_batch_sizes_are_recorded(fake):
+    result = fake(keep_indicators=False).run("indicators")
+    assert result.indicators == [] and result.indicator_batches == [1, 3]
+
+
+def test_each_run_imports_the_api_module_afresh_and_leaves_the_sessions_own(fake):
+    ours = importlib.import_module("ThreatMonApiModule")  # the session's (conftest puts the module folder on the path)
+    runner = fake()
+    first, second = runner.run("api-module").readable, runner.run("api-module").readable
+    assert len({first, second, str(id(ours))}) == 3  # a new module each run, as each server run is a new process
+    assert sys.modules["ThreatMonApiModule"] is ours
 
 
 def test_commands_run_in_the_given_incident_or_in_the_playground(fake):

@@ -40,6 +40,11 @@ def main():
             return_results("rested")  # noqa: F405
         elif command == "indicators":
             demisto.createIndicators([{"value": "198.51.100.7", "type": "IP", "score": 2}])
+            demisto.createIndicators([{"value": f"203.0.113.{n}", "type": "IP", "score": 2} for n in range(3)])
+        elif command == "api-module":
+            import ThreatMonApiModule  # the module an integration star-imports, as this run sees it
+
+            return_results(str(id(ThreatMonApiModule)))  # noqa: F405
         elif command == "context":
             context = demisto.getIntegrationContext() or {}
             context["runs"] = context.get("runs", 0) + 1

@@ -1417,7 +1417,7 @@ def test_data_removal_refusals_are_one_sentence_each(status, sentence):
         ({"status_code": 401, "json": {"message": "bad key"}}, "allow-listed"),
         ({"status_code": 500}, "unavailable"),
         ({"status_code": 405}, "ThreatMon rejected POST /blackmarket/data-removal (HTTP 405)"),
-        ({"exc": requests.exceptions.ReadTimeout}, "did not answer POST /blackmarket/data-removal in time"),
+        ({"exc": requests.exceptions.ReadTimeout}, "did not answer POST /blackmarket/data-removal within 20 seconds"),
     ],
 )
 def test_data_removal_other_failures_read_as_every_command_and_are_not_resent(answer, words):
