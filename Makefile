@@ -1,4 +1,4 @@
-# One obvious command for each job. A fresh machine needs only Python 3 and make.
+# One obvious command for each job. A fresh machine needs only Python 3.11 or newer and make.
 #   make demo   - the main job: both ThreatMon packs against the local ThreatMon simulator
 #   make test   - every check: lint, the whole pytest suite with coverage, validate, zip (both packs)
 #   make bench  - the fetch (and feed) benchmarks
@@ -24,17 +24,33 @@ SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(VENV)/bin/demisto-sdk
 
 all: test
 
+# Every target that needs .venv builds it through the rules below. They check the Python first and say in
+# one sentence what to install (no traceback on 3.10, no pip error on 3.9), and a failed build or install
+# removes .venv, so no half-built venv is left and the stamp files (.runtime-installed, .dev-installed)
+# only ever mark a finished install. The check is Python 2 syntax too, so any `python` can run it.
+GOAL := $(or $(MAKECMDGOALS),test)
+PYTHON_CHECK = 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "make: Python 3.11 or newer is needed; $(1) is %d.%d.%d. $(2)" % tuple(v[:3]))'
+INSTALL_FAILED = { rm -rf $(VENV); echo "make: $(1) failed (see above); .venv was removed, so nothing half-built is left: fix that and run \`make $(GOAL)\` again." >&2; exit 1; }
+
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@command -v $(PYTHON) > /dev/null 2>&1 || { echo "make: $(PYTHON) was not found; install Python 3.11 or newer and run \`make PYTHON=python3.11 $(GOAL)\`." >&2; exit 1; }
+	@$(PYTHON) -c $(call PYTHON_CHECK,$(PYTHON),Install 3.11+ and run `make PYTHON=python3.11 $(GOAL)`.)
+	@rm -rf $(VENV)
+	@echo "$(PYTHON) -m venv $(VENV)"
+	@$(PYTHON) -m venv $(VENV) || $(call INSTALL_FAILED,creating the venv ($(PYTHON) -m venv; on Debian and Ubuntu it needs the python3-venv package))
 
 # Runtime dependencies only: enough for the demo, installed in seconds.
 $(VENV)/.runtime-installed: requirements.txt | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@$(PY) -c $(call PYTHON_CHECK,$(PY),Remove .venv and run `make PYTHON=python3.11 $(GOAL)`.)
+	@echo "$(PY) -m pip install -r requirements.txt"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt || $(call INSTALL_FAILED,installing requirements.txt)
 	touch $@
 
 # The whole pinned development list (demisto-sdk, pytest, ruff, ...).
 $(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(PY)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@$(PY) -c $(call PYTHON_CHECK,$(PY),Remove .venv and run `make PYTHON=python3.11 $(GOAL)`.)
+	@echo "$(PY) -m pip install -r requirements-dev.txt"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt || $(call INSTALL_FAILED,installing requirements-dev.txt)
 	touch $(VENV)/.runtime-installed $@
 
 install-runtime: $(VENV)/.runtime-installed
