@@ -56,7 +56,9 @@ $(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(PY)
 install-runtime: $(VENV)/.runtime-installed
 install: $(VENV)/.dev-installed
 
+# Both first check XSOAR_RUNTIME_DIR (one sentence when it does not name the official files), as pytest does.
 demo: $(VENV)/.runtime-installed
+	@$(PY) -m runner.runtime
 	$(PY) -m runner.demo
 
 lint: install
@@ -86,6 +88,7 @@ bc: install
 test: lint unit validate zip bc
 
 bench: $(VENV)/.runtime-installed
+	@$(PY) -m runner.runtime
 	$(PY) -m benchmarks
 
 clean:

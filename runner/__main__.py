@@ -19,7 +19,7 @@ from pathlib import Path
 
 from runner.core import IntegrationRunner
 from runner.display import render_result, secrets_of
-from runner.runtime import RuntimeSelectionError
+from runner.runtime import RuntimeSelectionError, explain_environment
 
 
 def _json_arg(text: str | None, what: str) -> dict:
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner = IntegrationRunner(ns.integration, params, last_run_file=ns.last_run, incident=incident, runtime=ns.runtime_dir)
     except (FileNotFoundError, RuntimeSelectionError) as exc:
-        print(f"runner: {exc}", file=sys.stderr)
+        from_environment = isinstance(exc, RuntimeSelectionError) and not ns.runtime_dir
+        print(f"runner: {explain_environment() if from_environment else exc}", file=sys.stderr)
         return 2
     secrets = secrets_of(params)
     runs = max(1, ns.repeat)

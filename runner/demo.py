@@ -16,6 +16,7 @@ from pathlib import Path
 
 from runner.core import IntegrationRunner, RunResult
 from runner.display import incidents_table, render_entries, secrets_of, table
+from runner.runtime import explain_environment
 from simulator import Simulator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -297,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--order", choices=("asc", "desc"), default="desc")
     parser.add_argument("--max-fetch", type=int, default=10)
     ns = parser.parse_args(argv)
+    problem = explain_environment()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     demo = Demo(ns.alarms, ns.latency_ms, ns.order, ns.max_fetch)
     try:
         demo.run()

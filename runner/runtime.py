@@ -5,6 +5,9 @@ stand-ins in ``xsoar_runtime/``. The root ``conftest.py`` applies this same func
 
 An integration's ``from ThreatMonApiModule import *`` resolves to ``Packs/ApiModules/Scripts/ThreatMonApiModule/``
 (``API_MODULE_DIRS``), the folder demisto-sdk takes the module's code from when it unifies the integration.
+
+``python -m runner.runtime`` checks ``XSOAR_RUNTIME_DIR`` and says in one sentence what is wrong with it (exit
+status 2), or nothing (exit status 0): ``make demo`` and ``make bench`` run it first.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ API_MODULE_DIRS = sorted(path for path in (REPO_ROOT / "Packs" / "ApiModules" / 
 class RuntimeSelectionError(RuntimeError):
     """XSOAR_RUNTIME_DIR (or the folder given) does not hold the runtime files."""
 
+    def __init__(self, message: str, chosen: str = "", missing: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.chosen, self.missing = chosen, missing
+
 
 def runtime_dir(explicit: str | os.PathLike | None = None, environ: dict | None = None) -> Path:
     """The folder to import the runtime from: ``explicit``, else $XSOAR_RUNTIME_DIR, else the stand-ins."""
@@ -34,7 +41,7 @@ def runtime_dir(explicit: str | os.PathLike | None = None, environ: dict | None 
     folder = Path(chosen).expanduser().resolve()
     missing = [name for name in RUNTIME_FILES if not (folder / name).is_file()]
     if missing:
-        raise RuntimeSelectionError(f"{chosen} does not hold {', '.join(missing)}.")
+        raise RuntimeSelectionError(f"{chosen} does not hold {', '.join(missing)}.", chosen, tuple(missing))
     return folder
 
 
@@ -58,3 +65,27 @@ def load_runtime(folder: Path | None = None) -> tuple[ModuleType, ModuleType]:
     demisto = importlib.import_module("demistomock")
     csp = importlib.import_module("CommonServerPython")
     return demisto, csp
+
+
+def explain_environment(environ: dict | None = None) -> str | None:
+    """One sentence on what is wrong with $XSOAR_RUNTIME_DIR, or None when it is unset or usable."""
+    try:
+        runtime_dir(environ=environ)
+    except RuntimeSelectionError as error:
+        return (
+            f"XSOAR_RUNTIME_DIR={error.chosen} does not hold {', '.join(error.missing)}: point it at the folder "
+            "holding the official CommonServerPython.py and demistomock.py, or unset it to use the stand-ins in xsoar_runtime/."
+        )
+    return None
+
+
+def main() -> int:
+    problem = explain_environment()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
