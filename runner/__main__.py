@@ -3,9 +3,12 @@
     python -m runner --integration Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py \\
         --params params.json --command fetch-incidents --args '{"limit": "5"}' --last-run .runner/lastrun.json
 
-``--params`` and ``--args`` take a JSON file or inline JSON; ``--param name=value`` sets one parameter.
-``--api-key-env VAR`` puts $VAR into params.credentials.password, so the key need not sit in a file.
-The lastRun is kept in the --last-run file between invocations. Credentials never appear in the output.
+``--params`` and ``--args`` take a JSON file or inline JSON; ``--param name=value`` sets one parameter. A
+credentials parameter may be the key alone (``"credentials": "<key>"``) or the server's form
+(``{"identifier": "", "password": "<key>"}``). ``--api-key-env VAR`` puts $VAR into params.credentials.password,
+so the key need not sit in a file. Sample params files: runner/params/*.example.json.
+The lastRun is kept in the --last-run file between invocations; a fetch's output shows the lastRun the run saved,
+or says that it saved none. Credentials never appear in the output.
 Exit status: 0 when the command succeeded, 1 when it failed, 2 for a usage error.
 """
 
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.api_key_env:
         if ns.api_key_env not in os.environ:
             raise SystemExit(f"--api-key-env: ${ns.api_key_env} is not set")
-        credentials = params.get("credentials") if isinstance(params.get("credentials"), dict) else {}
+        credentials = params.get("credentials") if isinstance(params.get("credentials"), dict) else {"identifier": ""}
         params["credentials"] = {**credentials, "password": os.environ[ns.api_key_env]}
     args = _json_arg(ns.args, "args")
     incident = _json_arg(ns.incident, "incident") if ns.incident else None
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 "entries": result.entries,
                 "incidents": result.incidents,
                 "indicators": result.indicators,
-                "last_run": result.last_run,
+                "last_run": result.last_run if result.last_run_set else None,  # only the lastRun this run saved
+                "last_run_saved": result.last_run_set,
                 "error": result.error,
                 "logs": result.logs if ns.verbose else None,
             }

@@ -125,6 +125,54 @@ def _brand_of(path: Path) -> str:
     return path.stem
 
 
+CREDENTIALS_TYPE = "9"  # the instance form's user name + password (or key) parameter
+
+
+def _credential_params(path: Path) -> set[str]:
+    """The names of the integration's credentials parameters (type 9 in its yml); ``credentials`` without a yml.
+
+    The yml is read line by line (the runtime dependencies have no YAML parser): the ``configuration:`` list's
+    items start with ``- `` at the left margin and hold ``name:`` and ``type:`` lines.
+    """
+    yml = path.with_suffix(".yml")
+    if not yml.is_file():
+        return {"credentials"}
+    names: set[str] = set()
+    item: dict[str, str] = {}
+    in_configuration = False
+
+    def close() -> None:
+        if item.get("type") == CREDENTIALS_TYPE and item.get("name"):
+            names.add(item["name"])
+        item.clear()
+
+    for line in yml.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith((" ", "-", "#")):  # a top-level key
+            close()
+            in_configuration = line.startswith("configuration:")
+            continue
+        if not in_configuration:
+            continue
+        if line.startswith("- "):
+            close()
+            line = "  " + line[2:]
+        key, sep, value = line.strip().partition(":")
+        if sep and line.startswith("  ") and not line.startswith("   "):
+            item[key.strip()] = value.strip().strip("'\"")
+    close()
+    return names
+
+
+def with_credentials_objects(params: dict, names: set[str]) -> dict:
+    """``params`` with a credentials parameter given as a plain string (the key alone) in the form the server
+    sends it: ``{"identifier": "", "password": <the string>}``."""
+    fixed = dict(params)
+    for name in names:
+        if isinstance(fixed.get(name), str):
+            fixed[name] = {"identifier": "", "password": fixed[name]}
+    return fixed
+
+
 _CODE_CACHE: dict[tuple[str, int, int], types.CodeType] = {}
 
 
@@ -141,7 +189,8 @@ def _compiled(path: Path) -> types.CodeType:
 class IntegrationRunner:
     """One configured integration instance, run command after command.
 
-    ``params``            the instance parameters (as the instance form would give them).
+    ``params``            the instance parameters (as the instance form would give them); a credentials
+                          parameter may be given as the key alone (a plain string).
     ``last_run_file``     where lastRun is kept between runs (JSON); None keeps it in memory only.
     ``incident``          the incident a command runs in (``demisto.incident()``); None: a playground.
     ``runtime``           the folder of the XSOAR runtime; default as the root conftest chooses.
@@ -167,7 +216,7 @@ class IntegrationRunner:
         self.path = Path(integration).resolve()
         if not self.path.is_file():
             raise FileNotFoundError(f"no integration file at {integration}")
-        self.params = copy.deepcopy(params or {})
+        self.params = with_credentials_objects(copy.deepcopy(params or {}), _credential_params(self.path))
         self.brand = _brand_of(self.path)
         self.instance_name = instance_name or f"{self.brand}_instance_1"
         self.incident = incident
@@ -267,8 +316,10 @@ class IntegrationRunner:
         def results(obj):
             items = obj if isinstance(obj, list) else [obj]
             for item in items:
-                if isinstance(item, dict):
+                if isinstance(item, dict) and ("Type" in item or "Contents" in item):
                     result.entries.append(item)
+                elif isinstance(item, dict | list):  # an object (get-mapping-fields): a JSON entry, as on the server
+                    result.entries.append({"Type": 1, "ContentsFormat": "json", "Contents": item})
                 else:
                     result.entries.append({"Type": 1, "ContentsFormat": "text", "Contents": str(item)})
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-from runner.core import ERROR_ENTRY_TYPE, RunResult
+from runner.core import ERROR_ENTRY_TYPE, FETCH_COMMANDS, RunResult
 
 MASK = "********"
 SENSITIVE_WORDS = ("key", "password", "secret", "token", "credential", "private")
@@ -116,8 +116,39 @@ def render_entries(entries: list[dict]) -> str:
             is_markdown = entry.get("ContentsFormat") == "markdown"
             parts.append(render_markdown(contents) if is_markdown else contents)
         else:
-            parts.append(json.dumps(contents, indent=2, default=str))
+            parts.append(render_object(contents))
     return "\n\n".join(parts)
+
+
+def render_object(obj, indent: int = 0) -> str:
+    """An object a command returned (get-mapping-fields' fields, for example) as indented ``key: value`` lines."""
+    pad = " " * indent
+    if isinstance(obj, dict) and obj:
+        lines = []
+        for key, value in obj.items():
+            if isinstance(value, dict | list) and value:
+                lines += [f"{pad}{key}:", render_object(value, indent + 2)]
+            else:
+                lines.append(f"{pad}{key}: {_scalar(value)}")
+        return "\n".join(lines)
+    if isinstance(obj, list) and obj:
+        lines = []
+        for value in obj:
+            if isinstance(value, dict | list) and value:
+                nested = render_object(value, indent + 2)
+                lines.append(f"{pad}- {nested.lstrip()}")
+            else:
+                lines.append(f"{pad}- {_scalar(value)}")
+        return "\n".join(lines)
+    return pad + _scalar(obj)
+
+
+def _scalar(value) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, dict | list):
+        return "(empty)"
+    return str(value)
 
 
 def _alarm_code(incident: dict) -> str:
@@ -157,6 +188,16 @@ def indicators_table(indicators: list[dict], limit: int | None = 20) -> str:
     return text
 
 
+def _last_run_lines(result: RunResult) -> list[str]:
+    """The lastRun when this run saved it; for a fetch command that did not, a line that says so."""
+    if result.last_run_set:
+        return ["lastRun saved: " + json.dumps(result.last_run, sort_keys=True)]
+    if result.command not in FETCH_COMMANDS:
+        return []
+    why = "the run failed, and XSOAR commits nothing of a failed fetch" if result.error else "the run did not set one"
+    return [f"lastRun not saved ({why}); the next run gets the previous one: {json.dumps(result.last_run, sort_keys=True)}"]
+
+
 def render_result(result: RunResult, secrets: Iterable[str] = (), verbose: bool = False, incident_limit: int = 50) -> str:
     """The whole result of a run, as text, credentials masked."""
     mask = masker(secrets)
@@ -170,8 +211,7 @@ def render_result(result: RunResult, secrets: Iterable[str] = (), verbose: bool 
     if result.indicators:
         parts.append(f"{len(result.indicators)} indicator(s)")
         parts.append(indicators_table(result.indicators))
-    if result.last_run_set:
-        parts.append("lastRun: " + json.dumps(result.last_run, sort_keys=True))
+    parts += _last_run_lines(result)
     if result.error and not any(e.get("Type") == ERROR_ENTRY_TYPE for e in result.entries):
         parts.append(f"ERROR: {result.error}")
     if verbose:

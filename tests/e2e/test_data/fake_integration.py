@@ -19,7 +19,8 @@ def main():
             batch = int(params.get("batch", 2))
             incidents = [{"name": f"Fake {number + i}", "dbotMirrorId": str(number + i), "severity": 2} for i in range(batch)]
             demisto.incidents(incidents)
-            demisto.setLastRun({"n": number + batch})
+            if not params.get("keep_last_run"):
+                demisto.setLastRun({"n": number + batch})
             if params.get("fail_after_sending"):
                 raise ValueError("the fetch broke after sending")
         elif command == "echo":
@@ -55,6 +56,8 @@ def main():
             return_results(f"{incident.get('id')}:{incident.get('CustomFields', {}).get('threatmonalarmcode')}")  # noqa: F405
         elif command == "not-json":
             demisto.setLastRun({"when": time})
+        elif command == "object":
+            demisto.results({"Fake Type": {"status": "the status", "tags": ["a", "b"]}, "empty": {}})
         elif command == "exit-3":
             raise SystemExit(3)
         else:
