@@ -24,7 +24,12 @@ THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
 # The simulator's data removal route. ThreatMon has not published the real path: support gives it to a customer.
 DATA_REMOVAL_PATH = "/blackmarket/data-removal"
 FEED = REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
-WIDTH = 100
+# The feed README's rule for an instance without Indicator Reputation: ThreatMon severity -> DBot score.
+FEED_SEVERITY_SCORES = {"critical": 3, "high": 3, "medium": 2, "low": 2}
+SCORE_NAMES = {0: "Unknown", 1: "Good", 2: "Suspicious", 3: "Bad"}
+WIDTH = 100  # no line of the demo is longer
+INDENT = 4  # what a command shows is indented under the step's explanation
+TABLE_WIDTH = WIDTH - INDENT
 
 
 class DemoFailure(Exception):
@@ -57,12 +62,17 @@ class Demo:
         self.explain(why)
         self.say()
 
-    def show(self, text: str, indent: int = 4) -> None:
-        self.say(textwrap.indent(text, " " * indent))
+    def show(self, text: str, indent: int = INDENT) -> None:
+        """Indented; a line too long for WIDTH (tables never are: they are drawn narrower) wraps under itself."""
+        lines = []
+        for line in text.splitlines() or [""]:
+            lead = " " * (indent + len(line) - len(line.lstrip()))
+            lines += textwrap.wrap(line.strip(), WIDTH, initial_indent=lead, subsequent_indent=lead + "  ") or [""]
+        self.say("\n".join(lines))
 
     def show_run(self, result: RunResult) -> None:
         if result.entries:
-            self.show(render_entries(result.entries))
+            self.show(render_entries(result.entries, TABLE_WIDTH))
         elif result.error:
             self.show(f"ERROR: {result.error}")
 
@@ -105,6 +115,7 @@ class Demo:
             "max_fetch": str(self.max_fetch),
             "isFetch": True,
             "incidentType": "ThreatMon Alarm",
+            "mirror_direction": "Outgoing",
         }
         self.step(
             "Configure a ThreatMon instance",
@@ -112,7 +123,7 @@ class Demo:
             "XSOAR then runs the connector's commands with these settings, each run in a fresh process.",
         )
         shown = [[name, "********" if name == "credentials" else str(value)] for name, value in params.items()]
-        self.show(table(shown, ["parameter", "value"], width=70))
+        self.show(table(shown, ["parameter", "value"], TABLE_WIDTH))
         self.secrets = sorted({*self.secrets, *secrets_of(params)}, key=len, reverse=True)
         tm = IntegrationRunner(THREATMON, params, instance_name="ThreatMon_demo")
 
@@ -138,13 +149,13 @@ class Demo:
             incidents += result.incidents
             if not result.incidents:
                 break
-        self.show(table(runs, ["run", "new incidents", "lastRun saved after the run"], width=70))
+        self.show(table(runs, ["run", "new incidents", "lastRun saved after the run"], TABLE_WIDTH))
         codes = [inc.get("dbotMirrorId") for inc in incidents]
         self.expect(len(codes) == len(set(codes)) == self.alarms, f"expected {self.alarms} distinct incidents")
         self.say()
         self.show(f"{len(incidents)} incidents, each alarm exactly once. The newest five:")
         newest = sorted(incidents, key=lambda inc: int(inc.get("dbotMirrorId") or 0), reverse=True)[:5]
-        self.show(incidents_table(newest))
+        self.show(incidents_table(newest, width=TABLE_WIDTH))
 
         code = int(newest[0]["dbotMirrorId"])
         self.step(
@@ -159,6 +170,8 @@ class Demo:
         after = sim.alarm(code)["status"]
         self.show(f"The simulator now holds alarm {code} as '{after}' (it was '{before}').")
         self.expect(after == "Resolved", "the simulator did not record the status change")
+
+        self.close_incident(sim, tm, [inc for inc in newest if int(inc["dbotMirrorId"]) != code])
 
         self.step(
             "List alarms on demand (threatmon_list_alarms)",
@@ -225,6 +238,49 @@ class Demo:
         leaks = [r for r in tm.history if sim.api_key in r.everything_as_text()]
         self.expect(not leaks, "the API key appeared in a result")
 
+    def close_incident(self, sim: Simulator, tm: IntegrationRunner, incidents: list[dict]) -> None:
+        self.step(
+            "Close an incident: ThreatMon follows (outgoing mirroring, update-remote-system)",
+            "The instance mirrors outgoing (Incident Mirroring Direction: Outgoing), so every incident it fetched "
+            "is linked to its alarm. When an analyst closes such an incident in XSOAR, XSOAR runs the "
+            "integration's update-remote-system command with the incident and what changed, and the integration "
+            "gives the alarm the ThreatMon status that matches the close reason (False Positive -> False Positive, "
+            "Duplicate -> Ignore, any other -> Resolved). Here XSOAR's part is played by the demo.",
+        )
+        incident = next(inc for inc in incidents if sim.alarm(int(inc["dbotMirrorId"]))["status"] == "Open")
+        code = int(incident["dbotMirrorId"])
+        self.expect(incident.get("dbotMirrorDirection") == "Out", "the fetched incident is not marked for outgoing mirroring")
+        close = {
+            "closeReason": "False Positive",
+            "closeNotes": "A test export, no customer data in it.",
+            "closingUserId": "analyst",
+        }
+        args = {
+            "remoteId": str(code),
+            "status": 2,  # IncidentStatus.DONE: the incident is closed
+            "incidentChanged": True,
+            "delta": dict(close),
+            "data": {**incident, **close, "status": 2},
+            "entries": [],
+        }
+        before = sim.alarm(code)["status"]
+        self.show(f"The analyst closes incident '{incident['name']}' as False Positive.")
+        self.show(f"XSOAR runs update-remote-system: remoteId={code}, status=2 (closed), delta={_short_json(close)}")
+        changes = len(sim.status_changes)
+        result = tm.run("update-remote-system", args)
+        self.expect(result.ok, f"update-remote-system failed: {result.error}")
+        self.show(f"It answers with the alarm code ({result.readable.strip()}). The alarm in ThreatMon (the simulator) now:")
+        after = sim.alarm(code)
+        rows = [[code, before, after["status"], after["title"]]]
+        self.show(table(rows, ["Alarm Code", "Status before", "Status now", "Title"], TABLE_WIDTH))
+        self.expect(after["status"] == "False Positive", "the close did not reach ThreatMon")
+        later = {**args, "delta": {"closeNotes": "Checked again with the data owner."}}
+        again = tm.run("update-remote-system", later)
+        self.expect(again.ok, f"update-remote-system failed: {again.error}")
+        sent = len(sim.status_changes) - changes
+        self.show(f"A later edit of the closed incident (its notes) sends nothing: {sent} status change reached ThreatMon.")
+        self.expect(sent == 1, f"the close was sent {sent} times")
+
     def feed(self, sim: Simulator) -> None:
         params = {
             "url": sim.ioc_url,
@@ -233,7 +289,7 @@ class Demo:
             "limit": "500",
             "feedTags": "threatmon-demo",
             "tlp_color": "AMBER",
-            "feedReputation": "Suspicious",
+            "feedReputation": "",  # empty (the default): each indicator's ThreatMon severity gives its verdict
             "feedReliability": "B - Usually reliable",
             "feedIncremental": True,
         }
@@ -253,10 +309,27 @@ class Demo:
         self.show(
             f"fetch-indicators read {len(sim.iocs())} records of the daily list and created {len(result.indicators)} indicators:"
         )
-        self.show(table(sorted(kinds.items()), ["indicator type", "count"]))
+        self.show(table(sorted(kinds.items()), ["indicator type", "count"], TABLE_WIDTH))
         self.show("(e-mail addresses, unknown kinds and malformed values in the list were skipped and counted)")
         again = feed.run("fetch-indicators")
         self.show(f"A second run right after: {len(again.indicators)} new indicators (only records newer than the last run).")
+        self.say()
+        self.explain(
+            "Each indicator's verdict (its DBot score) follows ThreatMon's severity, because the instance leaves "
+            "Indicator Reputation empty: Critical or High is Bad (3), Medium or Low is Suspicious (2), anything else "
+            "Unknown (0). Setting Indicator Reputation gives every indicator of the instance that one verdict instead."
+        )
+        self.say()
+        verdicts = Counter(
+            (str(ind.get("fields", {}).get("severity", "")).lower(), ind.get("score")) for ind in result.indicators
+        )
+        rows = [
+            [severity or "(none)", f"{SCORE_NAMES.get(score, score)} ({score})", count]
+            for (severity, score), count in sorted(verdicts.items(), key=lambda item: _severity_order(item[0][0]))
+        ]
+        self.show(table(rows, ["ThreatMon severity", "verdict (score)", "indicators"], TABLE_WIDTH))
+        wrong = [row for row in verdicts if row[1] != FEED_SEVERITY_SCORES.get(row[0], 0)]
+        self.expect(not wrong, f"scores that do not follow the severity: {wrong}")
         upgraded = self.upgraded_feed(sim, params)
         self.say()
         self.explain("An analyst can look at a sample without creating anything (threatmon-get-indicators):")
@@ -285,6 +358,11 @@ class Demo:
         self.show(f"An instance upgraded from ThreatMon Threat Feed 1.0.1, lastRun {saved}:")
         self.show(f"{len(result.indicators)} indicators; none of the {older} records created before that position came again.")
         return upgraded
+
+
+def _severity_order(severity: str) -> tuple[int, str]:
+    order = list(FEED_SEVERITY_SCORES)
+    return (order.index(severity) if severity in order else len(order), severity)
 
 
 def _short_json(obj) -> str:

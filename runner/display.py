@@ -2,12 +2,15 @@
 
 Entries are shown by their readable (markdown) text, with markdown tables re-aligned into plain
 columns; incidents as a short table (code, severity, occurred, name); indicators as a short table.
+No table line is longer than TABLE_WIDTH (100) characters: cells wrap, and a table too wide for its
+columns side by side continues below with the rest of them.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
@@ -16,8 +19,10 @@ from runner.core import ERROR_ENTRY_TYPE, FETCH_COMMANDS, RunResult
 MASK = "********"
 SENSITIVE_WORDS = ("key", "password", "secret", "token", "credential", "private")
 SEVERITY_WORDS = {0: "Unknown", 0.5: "Info", 1: "Low", 2: "Medium", 3: "High", 4: "Critical"}
-CELL_WIDTH = 60
-TABLE_WIDTH = 160  # columns narrow down until a table fits in this many characters
+TABLE_WIDTH = 100  # no table line is longer: cells wrap, and a table too wide continues below
+LONG_WORD = 20  # a column keeps at least its longest word up to this length (a timestamp is 20)
+COMFORTABLE = 24  # a table goes on below when its columns cannot all have this width (or less, if enough) side by side
+GAP = 2  # spaces between columns
 
 
 def secrets_of(params: dict) -> list[str]:
@@ -49,23 +54,91 @@ def masker(secrets: Iterable[str]):
     return mask
 
 
-def _cell(text: str, width: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _words_width(text: str) -> int:
+    return max((len(word) for word in text.split()), default=0)
 
 
-def table(rows: list[list], headers: list[str], width: int = CELL_WIDTH, max_total: int = TABLE_WIDTH) -> str:
-    """Rows in aligned columns; cells longer than ``width`` are cut, narrower still if the table is too wide."""
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters: at spaces, and inside a word only when it is longer."""
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def _fit(natural: list[int], unbroken: list[int], minimum: list[int], budget: int) -> list[int]:
+    """Column widths within ``budget`` characters: the widest column gives up a character first, down to its
+    longest word (``unbroken``: no word breaks); if that is not enough, down to ``minimum`` (a word longer than
+    LONG_WORD breaks); past that, only if nothing else can, any word breaks."""
+    widths = list(natural)
+    for floor in (unbroken, minimum, [4] * len(widths)):
+        while sum(widths) > budget:
+            shrinkable = [i for i, w in enumerate(widths) if w > floor[i]]
+            if not shrinkable:
+                break
+            widths[max(shrinkable, key=lambda i: widths[i])] -= 1
+    return widths
+
+
+def _blocks(minimum: list[int], budget: int) -> list[list[int]]:
+    """Column indexes per block, the first column (the row's key) in every block, each block's ``minimum``
+    widths within the budget (a single column too wide for it stays a block of its own)."""
+    blocks: list[list[int]] = []
+    current = [0]
+    for i in range(1, len(minimum)):
+        candidate = [*current, i]
+        if len(current) > 1 and sum(minimum[c] for c in candidate) + GAP * (len(candidate) - 1) > budget:
+            blocks.append(current)
+            current = [0, i]
+        else:
+            current = candidate
+    blocks.append(current)
+    return blocks
+
+
+def _lines(texts: list[list[str]], widths: list[int]) -> list[str]:
+    """Header, rule and rows with every cell wrapped to its column; a blank line between rows when one wraps."""
+    wrapped = [[_wrap(cell, w) for cell, w in zip(row, widths, strict=True)] for row in texts]
+
+    def physical(row: list[list[str]]) -> list[str]:
+        height = max(len(cell) for cell in row)
+        return [
+            (" " * GAP).join((cell[k] if k < len(cell) else "").ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for k in range(height)
+        ]
+
+    lines = physical(wrapped[0])
+    lines.append((" " * GAP).join("-" * w for w in widths))
+    tall = any(max(len(cell) for cell in row) > 1 for row in wrapped[1:])
+    for number, row in enumerate(wrapped[1:]):
+        if tall and number:
+            lines.append("")
+        lines += physical(row)
+    return lines
+
+
+def table(rows: list[list], headers: list[str], max_total: int = TABLE_WIDTH) -> str:
+    """Rows in aligned columns, no line longer than ``max_total``: long cells wrap onto more lines, and a table
+    whose columns cannot all fit side by side continues below with the rest of its columns (the first
+    column repeated, so each row can be followed)."""
     texts = [[" ".join(str(c).split()) for c in row] for row in [headers, *rows]]
-    natural = [max(len(r[i]) for r in texts) for i in range(len(headers))]
-    while width > 12 and sum(min(n, width) for n in natural) + 2 * (len(headers) - 1) > max_total:
-        width -= 4
-    cells = [[_cell(c, width) for c in row] for row in texts]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells[1:]]
-    return "\n".join(lines)
+    texts = [(row + [""] * len(headers))[: len(headers)] for row in texts]
+    count = len(headers)
+    natural = [max(len(r[i]) for r in texts) for i in range(count)]
+    unbroken = [max(_words_width(r[i]) for r in texts) for i in range(count)]
+    minimum = [
+        max(_words_width(texts[0][i]), min(max(_words_width(r[i]) for r in texts[1:]) if texts[1:] else 0, LONG_WORD))
+        for i in range(count)
+    ]
+    comfortable = [min(n, max(m, COMFORTABLE)) for n, m in zip(natural, minimum, strict=True)]
+    budget = max_total - GAP * (count - 1)
+    if sum(comfortable) <= budget or count == 1:
+        return "\n".join(_lines(texts, _fit(natural, unbroken, minimum, budget)))
+    parts = []
+    for block in _blocks(comfortable, max_total):
+        sub = [[row[i] for i in block] for row in texts]
+        widths = _fit(
+            *([column[i] for i in block] for column in (natural, unbroken, minimum)), max_total - GAP * (len(block) - 1)
+        )
+        parts.append("\n".join(_lines(sub, widths)))
+    return "\n\n".join(parts)
 
 
 def _split_row(line: str) -> list[str]:
@@ -75,8 +148,8 @@ def _split_row(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", body)]
 
 
-def render_markdown(text: str, width: int = CELL_WIDTH) -> str:
-    """Markdown as plain text: tables aligned in columns, headings underlined, emphasis dropped."""
+def render_markdown(text: str, width: int = TABLE_WIDTH) -> str:
+    """Markdown as plain text: tables aligned in columns (within ``width``), headings underlined, emphasis dropped."""
     out: list[str] = []
     lines = text.splitlines()
     i = 0
@@ -103,7 +176,7 @@ def render_markdown(text: str, width: int = CELL_WIDTH) -> str:
     return "\n".join(out)
 
 
-def render_entries(entries: list[dict]) -> str:
+def render_entries(entries: list[dict], width: int = TABLE_WIDTH) -> str:
     parts = []
     for entry in entries:
         readable = entry.get("HumanReadable")
@@ -111,10 +184,10 @@ def render_entries(entries: list[dict]) -> str:
         if entry.get("Type") == ERROR_ENTRY_TYPE:
             parts.append(f"ERROR: {contents}")
         elif readable:
-            parts.append(render_markdown(str(readable)))
+            parts.append(render_markdown(str(readable), width))
         elif isinstance(contents, str):
             is_markdown = entry.get("ContentsFormat") == "markdown"
-            parts.append(render_markdown(contents) if is_markdown else contents)
+            parts.append(render_markdown(contents, width) if is_markdown else contents)
         else:
             parts.append(render_object(contents))
     return "\n\n".join(parts)
@@ -162,7 +235,7 @@ def _alarm_code(incident: dict) -> str:
     return str(code)
 
 
-def incidents_table(incidents: list[dict], limit: int | None = None) -> str:
+def incidents_table(incidents: list[dict], limit: int | None = None, width: int = TABLE_WIDTH) -> str:
     shown = incidents if limit is None else incidents[:limit]
     rows = [
         [
@@ -173,16 +246,16 @@ def incidents_table(incidents: list[dict], limit: int | None = None) -> str:
         ]
         for inc in shown
     ]
-    text = table(rows, ["code", "severity", "occurred", "name"], width=70)
+    text = table(rows, ["code", "severity", "occurred", "name"], width)
     if limit is not None and len(incidents) > limit:
         text += f"\n... and {len(incidents) - limit} more"
     return text
 
 
-def indicators_table(indicators: list[dict], limit: int | None = 20) -> str:
+def indicators_table(indicators: list[dict], limit: int | None = 20, width: int = TABLE_WIDTH) -> str:
     shown = indicators if limit is None else indicators[:limit]
     rows = [[ind.get("value", ""), ind.get("type", ""), ind.get("score", "")] for ind in shown]
-    text = table(rows, ["value", "type", "score"], width=70)
+    text = table(rows, ["value", "type", "score"], width)
     if limit is not None and len(indicators) > limit:
         text += f"\n... and {len(indicators) - limit} more"
     return text
@@ -198,19 +271,21 @@ def _last_run_lines(result: RunResult) -> list[str]:
     return [f"lastRun not saved ({why}); the next run gets the previous one: {json.dumps(result.last_run, sort_keys=True)}"]
 
 
-def render_result(result: RunResult, secrets: Iterable[str] = (), verbose: bool = False, incident_limit: int = 50) -> str:
-    """The whole result of a run, as text, credentials masked."""
+def render_result(
+    result: RunResult, secrets: Iterable[str] = (), verbose: bool = False, incident_limit: int = 50, width: int = TABLE_WIDTH
+) -> str:
+    """The whole result of a run, as text (tables within ``width`` columns), credentials masked."""
     mask = masker(secrets)
     parts = []
     if result.entries:
-        parts.append(render_entries(result.entries))
+        parts.append(render_entries(result.entries, width))
     if result.command == "fetch-incidents" or result.incidents:
         parts.append(f"{len(result.incidents)} incident(s)")
         if result.incidents:
-            parts.append(incidents_table(result.incidents, incident_limit))
+            parts.append(incidents_table(result.incidents, incident_limit, width))
     if result.indicators:
         parts.append(f"{len(result.indicators)} indicator(s)")
-        parts.append(indicators_table(result.indicators))
+        parts.append(indicators_table(result.indicators, width=width))
     parts += _last_run_lines(result)
     if result.error and not any(e.get("Type") == ERROR_ENTRY_TYPE for e in result.entries):
         parts.append(f"ERROR: {result.error}")
