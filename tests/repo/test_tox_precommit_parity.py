@@ -1,0 +1,72 @@
+"""tox and pre-commit run the checks `make test` runs (lint, the suite with coverage, the per-file coverage floor,
+validate): the commands of `make -n lint unit validate`, without paths and output options, are in both.
+`make zip`'s zips are the one thing they leave out, as the README and both files say."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+NOISE = (
+    "DEMISTO_SDK_IGNORE_CONTENT_WARNING=1",
+    "env",
+    "python",
+    "-m",
+    "tools/sdk_summary.py",
+    "--cov-report=term-missing",
+    "-q",
+    "{posargs}",
+    "--force-exclude",
+    ".",
+)
+
+
+def check(command: str) -> str:
+    """A command reduced to what it checks: no venv paths, interpreter, output options or file arguments."""
+    words = [word.removeprefix(".venv/bin/") for word in command.split()]
+    return " ".join(word for word in words if word not in NOISE)
+
+
+def make_checks() -> set[str]:
+    stamps = ["-o", ".venv/.dev-installed", "-o", ".venv/.runtime-installed", "-o", ".venv/bin/python"]
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MAKE", "MFLAGS"))}
+    done = subprocess.run(
+        ["make", "-n", "--no-print-directory", *stamps, "lint", "unit", "validate"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return {check(line) for line in done.stdout.splitlines() if line.strip()}
+
+
+def tox_checks() -> set[str]:
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "tox.ini")
+    envs = [f"testenv:{name.strip()}" for name in parser["tox"]["envlist"].split(",")]
+    return {check(line) for env in envs for line in parser[env]["commands"].splitlines() if line.strip()}
+
+
+def pre_commit_checks() -> set[str]:
+    config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    return {check(hook["entry"]) for repo in config["repos"] for hook in repo["hooks"]}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_tox_and_pre_commit_run_every_check_of_make_test():
+    expected = make_checks()
+    assert {"ruff check", "ruff format --check", "pytest --cov"} <= expected
+    assert any(re.match(r"tools/coverage_floor\.py \d+$", c) for c in expected)
+    assert any(c.startswith("demisto-sdk validate -i ") for c in expected)
+    assert expected - tox_checks() == set()
+    assert expected - pre_commit_checks() == set()
+
+
+def test_what_they_leave_out_is_said():
+    for path in ("README.md", "tox.ini", ".pre-commit-config.yaml"):
+        assert "build/uploadable_packs/ThreatMon.zip" in (REPO / path).read_text(encoding="utf-8"), path
