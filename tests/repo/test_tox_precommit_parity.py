@@ -68,5 +68,8 @@ def test_tox_and_pre_commit_run_every_check_of_make_test():
 
 
 def test_what_they_leave_out_is_said():
-    for path in ("README.md", "tox.ini", ".pre-commit-config.yaml"):
-        assert "build/uploadable_packs/ThreatMon.zip" in (REPO / path).read_text(encoding="utf-8"), path
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### tox and pre-commit") :].split("\n## ")[0]
+    assert "What they leave out:" in section
+    for text in (section, *((REPO / path).read_text(encoding="utf-8") for path in ("tox.ini", ".pre-commit-config.yaml"))):
+        assert "build/uploadable_packs/ThreatMon.zip" in text
