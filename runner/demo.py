@@ -145,7 +145,7 @@ class Demo:
         for number in range(1, 200):
             result = tm.run("fetch-incidents")
             self.expect(result.ok, f"fetch-incidents failed: {result.error}")
-            runs.append([number, len(result.incidents), _short_json(result.last_run)])
+            runs.append([number, len(result.incidents), _short_json(result.last_run) if result.last_run_set else "(not saved)"])
             incidents += result.incidents
             if not result.incidents:
                 break
