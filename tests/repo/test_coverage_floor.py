@@ -19,6 +19,14 @@ HALF_COVERED = "def used():\n    return 1\n\n\ndef unused():\n    a = 1\n    b =
 FULLY_COVERED = "def used():\n    return 1\n\n\nused()\n"
 
 
+@pytest.fixture(autouse=True)
+def no_coverage_in_children(monkeypatch):
+    """The tool's `coverage report` children must not be measured by this run's pytest-cov (its data would not
+    combine with the suite's)."""
+    for key in [key for key in os.environ if key.startswith("COV_CORE_")]:
+        monkeypatch.delenv(key)
+
+
 @pytest.fixture
 def repo(tmp_path):
     """Packs/A (fully covered), Packs/B (half covered, with a test file that is left out) and their coverage data."""
@@ -27,10 +35,9 @@ def repo(tmp_path):
         folder.mkdir(parents=True)
         (folder / f"{pack}.py").write_text(code)
         (folder / f"{pack}_test.py").write_text("def test_nothing():\n    pass\n")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COV_CORE_")}  # no coverage of this child
     for pack in ("A", "B"):
         command = [sys.executable, "-m", "coverage", "run", "--append", f"Packs/{pack}/Integrations/{pack}/{pack}.py"]
-        subprocess.run(command, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=60)
+        subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=60)
     return tmp_path
 
 
