@@ -289,7 +289,7 @@ class Demo:
             "limit": "500",
             "feedTags": "threatmon-demo",
             "tlp_color": "AMBER",
-            "feedReputation": "",  # empty (the default): each indicator's ThreatMon severity gives its verdict
+            "feedReputation": "",  # cleared (the default is Bad): each indicator's ThreatMon severity gives its verdict
             "feedReliability": "B - Usually reliable",
             "feedIncremental": True,
         }
@@ -315,9 +315,9 @@ class Demo:
         self.show(f"A second run right after: {len(again.indicators)} new indicators (only records newer than the last run).")
         self.say()
         self.explain(
-            "Each indicator's verdict (its DBot score) follows ThreatMon's severity, because the instance leaves "
-            "Indicator Reputation empty: Critical or High is Bad (3), Medium or Low is Suspicious (2), anything else "
-            "Unknown (0). Setting Indicator Reputation gives every indicator of the instance that one verdict instead."
+            "Each indicator's verdict (its DBot score) follows ThreatMon's severity, because this instance's "
+            "Indicator Reputation is cleared: Critical or High is Bad (3), Medium or Low is Suspicious (2), anything "
+            "else Unknown (0). Left at its default, Bad (as in 1.0.1), it marks every indicator of the instance Bad."
         )
         self.say()
         verdicts = Counter(

@@ -15,7 +15,7 @@ import pytest
 from runner.display import table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FEED_README = REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/README.md"
+FEED_README = REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/README.md"
 WIDTH = 100
 
 
@@ -103,7 +103,7 @@ def readme_severity_scores() -> dict[str, int]:
 def test_the_feed_scores_follow_the_severity_as_its_readme_says(demo):
     rule = readme_severity_scores()
     assert rule == {"critical": 3, "high": 3, "medium": 2, "low": 2}
-    feed = section(demo, "FeedThreatMon")
+    feed = section(demo, "daily indicators")
     verdicts = rows_under(feed, "ThreatMon severity")
     assert {severity for severity, _, _ in verdicts} == set(rule)
     for severity, verdict, _count in verdicts:

@@ -16,7 +16,7 @@ from runner.display import render_result
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
-FEED = REPO_ROOT / "Packs/ThreatMon/Integrations/FeedThreatMon/FeedThreatMon.py"
+FEED = REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
 FAKE = Path(__file__).resolve().parent / "test_data" / "fake_integration.py"
 
 
