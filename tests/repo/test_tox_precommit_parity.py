@@ -72,4 +72,4 @@ def test_what_they_leave_out_is_said():
     section = readme[readme.index("### tox and pre-commit") :].split("\n## ")[0]
     assert "What they leave out:" in section
     for text in (section, *((REPO / path).read_text(encoding="utf-8") for path in ("tox.ini", ".pre-commit-config.yaml"))):
-        assert "build/uploadable_packs/ThreatMon.zip" in text
+        assert "zips to build/uploadable_packs/" in " ".join(text.replace("`", "").replace("#", "").split())
