@@ -1,5 +1,6 @@
 """tox and pre-commit run the checks `make test` runs (lint, the suite with coverage, the per-file coverage floor,
-validate): the commands of `make -n lint unit validate`, without paths and output options, are in both.
+validate, the BC checks): the commands of `make -n lint unit validate bc`, without paths and output options, are
+in both.
 `make zip`'s zips are the one thing they leave out, as the README and both files say."""
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def make_checks() -> set[str]:
     stamps = ["-o", ".venv/.dev-installed", "-o", ".venv/.runtime-installed", "-o", ".venv/bin/python"]
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MAKE", "MFLAGS"))}
     done = subprocess.run(
-        ["make", "-n", "--no-print-directory", *stamps, "lint", "unit", "validate"],
+        ["make", "-n", "--no-print-directory", *stamps, "lint", "unit", "validate", "bc"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return {check(line) for line in done.stdout.splitlines() if line.strip()}
@@ -63,6 +64,7 @@ def test_tox_and_pre_commit_run_every_check_of_make_test():
     assert {"ruff check", "ruff format --check", "pytest --cov"} <= expected
     assert any(re.match(r"tools/coverage_floor\.py \d+$", c) for c in expected)
     assert any(c.startswith("demisto-sdk validate -i ") for c in expected)
+    assert "tests/compat/bc_check.py" in expected
     assert expected - tox_checks() == set()
     assert expected - pre_commit_checks() == set()
 
