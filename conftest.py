@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,19 @@ _paths = [RUNTIME_DIR, *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*")), 
 for _path in reversed(_paths):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+
+
+def pytest_sessionstart(session):
+    """Run every child process of the suite without coverage.
+
+    pytest-cov exports COV_CORE_* so that Python processes started by tests measure themselves too.
+    A child started outside the repository (demisto-sdk in a throwaway git repository, make in a copy of
+    the repository) cannot find pyproject.toml, records line data instead of the suite's branch data, and
+    the suite then fails to combine the two. The children are tested for what they print and return;
+    coverage is measured in the test process only.
+    """
+    for key in [key for key in os.environ if key.startswith("COV_CORE_")]:
+        del os.environ[key]
 
 
 def pytest_report_header(config):
