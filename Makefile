@@ -19,7 +19,7 @@ PACK_LIST := $(subst $(space),$(comma),$(strip $(PACKS)))
 # demisto-sdk, its output passed through tools/sdk_summary.py (which drops validate's red summary when it lists no error)
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(PY) tools/sdk_summary.py $(VENV)/bin/demisto-sdk
 
-.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean
+.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean playbook-images
 
 all: test
 
@@ -83,6 +83,10 @@ bc: install
 	$(PY) tests/compat/bc_check.py
 
 test: lint unit validate zip bc
+
+# Each playbook's image (Packs/<pack>/doc_files/<playbook>.png), drawn from its yml; a test fails when one is stale.
+playbook-images: install
+	$(PY) tools/playbook_image.py
 
 bench: $(VENV)/.runtime-installed
 	@$(PY) -m runner.runtime
