@@ -1,0 +1,97 @@
+"""Both packs' 2.0.0 release notes have the shape demisto/content's release-notes checks want.
+
+demisto-sdk runs these checks (RN111, RN113, RN114, RN115, RN116) only on release notes that a git diff marks
+added, so `validate -i` (make validate) passes over them; this test applies their rules to every pack's
+current release notes, the way demisto-sdk 1.39.13 reads them:
+
+- RN116: at least one first-level header (``#### <content type>``);
+- RN113: each first-level header is a content type's release-notes header;
+- RN115: each content type section has its items as second-level headers (``##### <item>``, ``##### New: <item>``);
+- RN114: each second-level header is the display name of an item of that type in the pack;
+- RN111: each integration's section has the docker line naming the image of its yml.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+PACKS = Path(__file__).resolve().parents[2] / "Packs"
+NOTES = sorted(PACKS.glob("*/ReleaseNotes/*.md"))
+CONTENT_TYPE_SECTION = re.compile(r"^#### ([\w ]+)$\n([\w\W]*?)(?=^#### |\Z)", re.M)
+ITEM_SECTION = re.compile(r"^##### (.+)$\n([\w\W]*?)(?=^##### |\Z)", re.M)
+DOCKER_LINE = re.compile(r"^- Updated the Docker image to: \*([^*]+)\*\.$", re.M)
+
+
+def _yml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def display_names(pack: Path) -> dict[str, set[str]]:
+    """Release-notes header -> the display names of the pack's items of that content type."""
+    classifiers = [_json(path) for path in pack.glob("Classifiers/*.json")]
+    return {
+        "Integrations": {_yml(path).get("display") or _yml(path)["name"] for path in pack.glob("Integrations/*/*.yml")},
+        "Incident Types": {_json(path)["name"] for path in pack.glob("IncidentTypes/*.json")},
+        "Incident Fields": {_json(path)["name"] for path in pack.glob("IncidentFields/*.json")},
+        "Classifiers": {item["name"] for item in classifiers if item.get("type") == "classification"},
+        "Mappers": {item["name"] for item in classifiers if item.get("type", "").startswith("mapping")},
+        "Layouts": {_json(path)["name"] for path in pack.glob("Layouts/*.json")},
+        "Playbooks": {_yml(path)["name"] for path in pack.glob("Playbooks/*.yml")},
+    }
+
+
+def sections(text: str) -> dict[str, dict[str, str]]:
+    """{content type: {item header without 'New: ': the item's notes}}"""
+    return {
+        kind: {header.removeprefix("New: ").strip(): notes for header, notes in ITEM_SECTION.findall(body)}
+        for kind, body in CONTENT_TYPE_SECTION.findall(text)
+    }
+
+
+def test_both_packs_have_release_notes():
+    assert sorted({path.parents[1].name for path in NOTES}) == ["ThreatMon", "ThreatMonThreatFeed"]
+
+
+@pytest.mark.parametrize("path", NOTES, ids=lambda path: f"{path.parents[1].name}/{path.name}")
+def test_every_content_type_header_names_items_of_the_pack(path):
+    text = path.read_text(encoding="utf-8")
+    names = display_names(path.parents[1])
+    found = sections(text)
+    assert found, "no #### content type header (RN116)"
+    for kind, items in found.items():
+        assert kind in names, f"#### {kind} is not a content type header of this pack (RN113)"
+        assert items, f"#### {kind} has no ##### item headers under it (RN115)"
+        assert set(items) <= names[kind], f"#### {kind}: no such item in the pack (RN114): {set(items) - names[kind]}"
+
+
+@pytest.mark.parametrize("path", NOTES, ids=lambda path: f"{path.parents[1].name}/{path.name}")
+def test_every_new_item_of_the_pack_has_its_notes(path):
+    """The 2.0.0 notes name every item the pack ships, except the integration's own sections checked below."""
+    names = display_names(path.parents[1])
+    found = sections(path.read_text(encoding="utf-8"))
+    for kind, expected in names.items():
+        assert set(found.get(kind, {})) == expected, kind
+
+
+@pytest.mark.parametrize("path", NOTES, ids=lambda path: f"{path.parents[1].name}/{path.name}")
+def test_each_integration_section_names_the_docker_image_of_its_yml(path):
+    integrations = {(_yml(yml).get("display") or _yml(yml)["name"]): yml for yml in path.parents[1].glob("Integrations/*/*.yml")}
+    found = sections(path.read_text(encoding="utf-8"))["Integrations"]
+    for name, notes in found.items():
+        assert DOCKER_LINE.findall(notes) == [_yml(integrations[name])["script"]["dockerimage"]], name
+
+
+def test_a_header_of_another_content_type_is_seen():
+    assert set(sections("#### Test Playbooks\n\n##### ThreatMon - Test\n\n- New.\n")) == {"Test Playbooks"}
+    assert "Test Playbooks" not in display_names(PACKS / "ThreatMon")
+
+
+def test_a_content_type_without_item_headers_is_seen():
+    assert sections("#### Incident Fields\n\n- New: **ThreatMon Title**.\n") == {"Incident Fields": {}}
