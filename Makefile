@@ -19,7 +19,7 @@ PACK_LIST := $(subst $(space),$(comma),$(strip $(PACKS)))
 # demisto-sdk, its output passed through tools/sdk_summary.py (which drops validate's red summary when it lists no error)
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(PY) tools/sdk_summary.py $(VENV)/bin/demisto-sdk
 
-.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean playbook-images
+.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean playbook-images secrets
 
 all: test
 
@@ -82,7 +82,13 @@ zip: install
 bc: install
 	$(PY) tests/compat/bc_check.py
 
-test: lint unit validate zip bc
+test: lint unit validate secrets zip bc
+
+# demisto-sdk's secrets check on every text file of the packs, with content's pre-commit settings (regexes for
+# IPs, URLs, e-mail addresses and hashes; no entropy guess). Example values live in each pack's .secrets-ignore.
+PACK_TEXT_FILES = $(shell find $(PACKS) -type f \( -name '*.py' -o -name '*.yml' -o -name '*.json' -o -name '*.md' -o -name '*.txt' \) | sort | paste -sd, -)
+secrets: install
+	$(SDK) secrets --ignore-entropy -i "$(PACK_TEXT_FILES)"
 
 # Each playbook's image (Packs/<pack>/doc_files/<playbook>.png), drawn from its yml; a test fails when one is stale.
 playbook-images: install
