@@ -86,7 +86,7 @@ test: lint unit validate secrets zip bc
 
 # demisto-sdk's secrets check on every text file of the packs, with content's pre-commit settings (regexes for
 # IPs, URLs, e-mail addresses and hashes; no entropy guess). Example values live in each pack's .secrets-ignore.
-PACK_TEXT_FILES = $(shell find $(PACKS) -type f \( -name '*.py' -o -name '*.yml' -o -name '*.json' -o -name '*.md' -o -name '*.txt' \) | sort | paste -sd, -)
+PACK_TEXT_FILES = $(shell find Packs -type f \( -name '*.py' -o -name '*.yml' -o -name '*.json' -o -name '*.md' -o -name '*.txt' \) | sort | paste -sd, -)
 secrets: install
 	$(SDK) secrets --ignore-entropy -i "$(PACK_TEXT_FILES)"
 
