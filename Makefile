@@ -19,7 +19,7 @@ PACK_LIST := $(subst $(space),$(comma),$(strip $(PACKS)))
 # demisto-sdk, its output passed through tools/sdk_summary.py (which drops validate's red summary when it lists no error)
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(PY) tools/sdk_summary.py $(VENV)/bin/demisto-sdk
 
-.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean playbook-images secrets
+.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean playbook-images secrets mypy xsoar-lint
 
 all: test
 
@@ -68,6 +68,20 @@ unit: install
 	$(PY) -m pytest --cov --cov-report=term-missing
 	@$(PY) tools/coverage_floor.py 95
 
+# mypy with demisto/content's settings ([tool.mypy] in pyproject.toml), targeting the image's Python 3.12, on every
+# integration and the ApiModule; XSOAR_RUNTIME_DIR (the official files) goes first on the path when it is set.
+mypy: install
+	MYPYPATH=$(XSOAR_RUNTIME_DIR) $(VENV)/bin/mypy $(INTEGRATION_CODE)
+
+# demisto-sdk xsoar-lint (content's pylint rules for integrations), offline. It exits 0 on warnings, so any
+# message it prints about the code fails the target.
+xsoar-lint: install
+	@out=$$($(SDK) xsoar-lint $(INTEGRATION_CODE) 2>&1); status=$$?; \
+	found=$$(printf '%s\n' "$$out" | grep -E ':[0-9]+:[0-9]+: [A-Z][0-9]{4}'); \
+	if [ $$status -ne 0 ] || [ -n "$$found" ]; then printf '%s\n' "$$out" | grep -v 'Could not get repository'; \
+		echo "xsoar-lint: problems found (above)"; exit 1; fi; \
+	echo "xsoar-lint: no message on $(words $(INTEGRATION_CODE)) files ($(INTEGRATION_CODE))"
+
 validate: install
 	$(SDK) validate -i $(PACK_LIST),$(API_MODULES) --config-path validation_config.toml
 
@@ -82,7 +96,7 @@ zip: install
 bc: install
 	$(PY) tests/compat/bc_check.py
 
-test: lint unit validate secrets zip bc
+test: lint mypy xsoar-lint unit validate secrets zip bc
 
 # demisto-sdk's secrets check on every text file of the packs, with content's pre-commit settings (regexes for
 # IPs, URLs, e-mail addresses and hashes; no entropy guess). Example values live in each pack's .secrets-ignore.

@@ -48,7 +48,8 @@ INTEGRATION_NAME = "ThreatMon Threat Feed"
 SOURCE_TAG = "ThreatMon"  # on every indicator, as ThreatMon Threat Feed 1.0.x tagged them (saved queries use it)
 DEFAULT_URL = "https://ioc.threatmonit.io"
 IOC_PATH = "/api/daily-ioc-details/"
-DATA_TYPES = ("all", "ip", "domain", "url")
+# Not DATA_TYPES: CommonServerPython defines that name (a list), and the star import would meet this tuple.
+FEED_DATA_TYPES = ("all", "ip", "domain", "url")
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 100_000
 DEFAULT_SAMPLE_LIMIT = 10
@@ -81,7 +82,8 @@ IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}", re.ASCII)
 IPV4_PORT_RE = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})", re.ASCII)
 DOMAIN_RE = re.compile(r"(?=.{1,253}$)(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
 URL_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
-REFANG = (("[.]", "."), ("(.)", "."), ("{.}", "."), ("[:]", ":"), ("hxxps://", "https://"), ("hxxp://", "http://"))
+# Defanged spellings of indicator values and their plain form (schemes of indicators, not URLs this integration calls).
+REFANG = (("[.]", "."), ("(.)", "."), ("{.}", "."), ("[:]", ":"), ("hxxps://", "https://"), ("hxxp://", "http://"))  # pylint: disable=W9013
 
 # ThreatMon's ioc_type, matched loosely: separators and case are ignored; exact names first, then substrings.
 IP_KINDS = {"ip", "ips", "ipv4", "ipv6", "ipaddr", "ipaddress", "ipv4address", "ipv6address", "ipport", "ipv4port"}
@@ -162,8 +164,8 @@ class FeedSettings:
 
 def parse_data_type(value: Any, name: str = "Data Type") -> str:
     data_type = str(value or "all").strip().lower()
-    if data_type not in DATA_TYPES:
-        raise ValueError(f"{name} must be one of {', '.join(DATA_TYPES)} (got '{value}').")
+    if data_type not in FEED_DATA_TYPES:
+        raise ValueError(f"{name} must be one of {', '.join(FEED_DATA_TYPES)} (got '{value}').")
     return data_type
 
 
@@ -314,10 +316,10 @@ class Watermark:
             return {}
         if self.upgraded and not self._placed:  # nothing placed yet: the next run still reads 1.0.x's position
             return {"last_timestamp": format_time(self.newest)}
-        seen: set[str] | None = self._carried | {record_digest(record) for record in self._at_newest}
-        if len(seen) > MAX_TIE_DIGESTS:
-            seen = None
-        return {"last_timestamp": format_time(self.newest), "seen_at_last_timestamp": sorted(seen) if seen is not None else None}
+        seen = self._carried | {record_digest(record) for record in self._at_newest}
+        # too many records at the newest time to remember: None (the next run sends that second again, XSOAR merges)
+        remembered = sorted(seen) if len(seen) <= MAX_TIE_DIGESTS else None
+        return {"last_timestamp": format_time(self.newest), "seen_at_last_timestamp": remembered}
 
 
 # --- value checks -----------------------------------------------------------------------------------------
@@ -430,7 +432,7 @@ def check_url(value: str) -> tuple[str, str] | None:
     if sep and not URL_SCHEME_RE.fullmatch(scheme.lower()):
         return None
     try:
-        parts = urlsplit(url if sep else f"http://{url}")
+        parts = urlsplit(url if sep else f"http://{url}")  # pylint: disable=W9013  # parses an IOC, calls nothing
         host, _port = parts.hostname, parts.port
     except ValueError:
         return None
@@ -689,7 +691,7 @@ def fetch_indicators(client: Client, last_run: dict, settings: FeedSettings) -> 
     stats = RunStats()
     indicators = build_indicators(records, settings, stats, watermark)
     summary = stats.summary(settings.limit, settings.incremental)
-    if watermark.upgraded and watermark.incremental:
+    if watermark.upgraded and watermark.incremental and watermark.previous is not None:  # upgraded implies a previous
         since = format_time(watermark.previous)
         summary += f"; continuing from the position of ThreatMon Threat Feed 1.0.x (records created before {since} skipped)"
     demisto.debug(summary)
