@@ -68,19 +68,22 @@ unit: install
 	$(PY) -m pytest --cov --cov-report=term-missing
 	@$(PY) tools/coverage_floor.py 95
 
+# The code XSOAR runs: every integration of every pack and the API modules, without their tests.
+XSOAR_CODE = $(filter-out %_test.py,$(wildcard Packs/*/Integrations/*/*.py) $(wildcard Packs/ApiModules/Scripts/*/*.py))
+
 # mypy with demisto/content's settings ([tool.mypy] in pyproject.toml), targeting the image's Python 3.12, on every
 # integration and the ApiModule; XSOAR_RUNTIME_DIR (the official files) goes first on the path when it is set.
 mypy: install
-	MYPYPATH=$(XSOAR_RUNTIME_DIR) $(VENV)/bin/mypy $(INTEGRATION_CODE)
+	MYPYPATH=$(XSOAR_RUNTIME_DIR) $(VENV)/bin/mypy $(XSOAR_CODE)
 
 # demisto-sdk xsoar-lint (content's pylint rules for integrations), offline. It exits 0 on warnings, so any
 # message it prints about the code fails the target.
 xsoar-lint: install
-	@out=$$($(SDK) xsoar-lint $(INTEGRATION_CODE) 2>&1); status=$$?; \
+	@out=$$($(SDK) xsoar-lint $(XSOAR_CODE) 2>&1); status=$$?; \
 	found=$$(printf '%s\n' "$$out" | grep -E ':[0-9]+:[0-9]+: [A-Z][0-9]{4}'); \
 	if [ $$status -ne 0 ] || [ -n "$$found" ]; then printf '%s\n' "$$out" | grep -v 'Could not get repository'; \
 		echo "xsoar-lint: problems found (above)"; exit 1; fi; \
-	echo "xsoar-lint: no message on $(words $(INTEGRATION_CODE)) files ($(INTEGRATION_CODE))"
+	echo "xsoar-lint: no message on $(words $(XSOAR_CODE)) files ($(XSOAR_CODE))"
 
 validate: install
 	$(SDK) validate -i $(PACK_LIST),$(API_MODULES) --config-path validation_config.toml
