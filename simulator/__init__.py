@@ -6,10 +6,13 @@
         sim.ioc_url, sim.ioc_token    # the feed's url and token
         sim.state()                   # what it received: requests, status changes, takedowns
 
-Command line: ``python -m simulator --help``.
+The same simulated ThreatMon without HTTP, for unit tests on requests_mock: :class:`MockThreatMon`.
+Command line: ``python -m simulator --help``. Every knob: :class:`SimConfig`.
 """
 
+from simulator.api import API_BASE, IOC_PATH
+from simulator.config import SimConfig
 from simulator.faults import Fault, FaultPlan, parse_fault
-from simulator.server import API_BASE, IOC_PATH, PAGE_SIZE, SimConfig, Simulator
+from simulator.server import Simulator
 
-__all__ = ["API_BASE", "IOC_PATH", "PAGE_SIZE", "Fault", "FaultPlan", "SimConfig", "Simulator", "parse_fault"]
+__all__ = ["API_BASE", "IOC_PATH", "Fault", "FaultPlan", "SimConfig", "Simulator", "parse_fault"]

@@ -12,8 +12,10 @@ Kinds:
 ``truncated``  200 with the real JSON body cut in half (a valid Content-Length, broken JSON).
 ``html``       an HTML error page, with ``status`` 200 (a proxy page) or a 5xx.
 ``empty``      200 with an empty body.
+``json``       200 with a JSON object that is not the answer asked for (``{"message": ...}``).
 ``drop``       close the connection without answering.
 ``reset``      reset the connection (TCP RST) without answering.
+``cut``        send the real answer's headers and half its body, then close (a body cut mid-way).
 ``slow``       answer correctly, but only after ``delay_s`` seconds (beyond a client's timeout).
 
 The command-line spelling, used by ``python -m simulator --fault`` and :func:`parse_fault`::
@@ -25,7 +27,7 @@ The command-line spelling, used by ``python -m simulator --fault`` and :func:`pa
             PATCH /incident     ... with this method
             *                   any request
     WHAT    503                 a status code
-            truncated | empty | drop | reset
+            truncated | empty | json | drop | reset | cut
             html | html:502     an HTML page with status 200 or the given one
             slow | slow:2.5     an answer delayed by 2.5 seconds (default 5)
 """
@@ -35,7 +37,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("status", "truncated", "html", "empty", "drop", "reset", "slow")
+KINDS = ("status", "truncated", "html", "empty", "json", "drop", "reset", "cut", "slow")
+# The kinds answered by the API itself and spoiled on the way (the others never reach it).
+SPOILING_KINDS = ("truncated", "cut", "slow")
 
 
 @dataclass
@@ -98,7 +102,7 @@ def parse_fault(spec: str) -> Fault:
     name = name.lower()
     if name.isdigit():
         kwargs.update(kind="status", status=int(name))
-    elif name in ("truncated", "empty", "drop", "reset"):
+    elif name in ("truncated", "empty", "json", "drop", "reset", "cut"):
         kwargs["kind"] = name
     elif name == "html":
         kwargs["kind"] = "html"
@@ -109,7 +113,9 @@ def parse_fault(spec: str) -> Fault:
         if arg:
             kwargs["delay_s"] = float(arg)
     else:
-        raise ValueError(f"fault {spec!r}: unknown kind {head!r}; use a status code, truncated, empty, drop, reset, html, slow")
+        raise ValueError(
+            f"fault {spec!r}: unknown kind {head!r}; use a status code, truncated, empty, json, drop, reset, cut, html, slow"
+        )
     for option in options:
         key, _, value = option.partition("=")
         key = key.strip().lower().replace("_", "-")
