@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import demistomock as demisto
 import requests
@@ -34,7 +34,9 @@ DEFAULT_URL = "https://external.threatmonit.io/api/threatmon/external/v1"
 API_PATH = "/api/threatmon/external/v1"
 INCIDENT_TYPE_NAME = "ThreatMon Alarm"
 
-PAGE_SIZE = 10  # fixed by the ThreatMon server: a page holds at most ten alarms
+# The documented page holds ten alarms (docs/threatmon-api.md). The fetch learns the real size from the answers and uses
+# this only where nothing has been learned yet (the request bound of a run, the 1.0.x position).
+DOCUMENTED_PAGE_SIZE = 10
 DEFAULT_MAX_FETCH = 100
 MAX_FETCH_LIMIT = 1000
 MAX_LIST_LIMIT = 100
@@ -48,6 +50,8 @@ COMMAND_DEADLINE = 90.0
 # number of requests a run may send is bounded on its own.
 EXTRA_REQUESTS_PER_RUN = 30
 LAST_PAGE_TRIES = 4
+ORDER_TRIES = 6  # reads of a page whose answers keep coming in another order than page 0's
+STALLED_RUNS_LIMIT = 3  # runs in a row without progress while alarms are listed, before the fetch reports an error
 SCAN_MAX_REQUESTS = 200  # an unsorted list is read whole; this bounds it (the deadline too)
 MIGRATION_MAX_REQUESTS = 400  # counting a 1.0.x batch page by page, once, when totalRecords cannot be used
 MIGRATION_TRIES = 3
@@ -475,65 +479,92 @@ def parse_params(params: dict[str, Any], fetch: bool = True, data_removal: bool 
 """ FETCH """
 
 
-@dataclass
-class _Page:
-    number: int
-    data: list[Any]
-    total: int | None
+class LegacyPosition(NamedTuple):
+    """Where the 1.0.x pack left its fetch (its lastRun ``{"last_incident_id", "page", "max_seen_id"}``): the filter of
+    its current batch, the next page of that batch to read, and the largest code it saw in the batch."""
+
+    last_incident_id: int | None
+    page: int
+    max_seen_id: int | None
 
 
 @dataclass
 class FetchState:
     """lastRun, kept small.
 
-    Invariant of ``code`` (the watermark C): every alarm whose code is <= C has been handled (ingested, or skipped
-    on purpose), and no alarm above C has been ingested. ``legacy_*`` exist only while the tail of a batch a 1.0.x
-    run left half-done is being finished; ``fingerprints`` only for alarms that carry no usable code.
+    ``last_alarm_code`` is the watermark. Invariant: every alarm whose code is <= last_alarm_code has been handled
+    (ingested, or skipped on purpose), and no alarm above it has been ingested. ``legacy_*`` exist only while the tail
+    of a batch a 1.0.x run left half-done is being finished; ``fingerprints`` only for alarms that carry no usable code.
+    ``page_size``/``page_step`` are what earlier runs proved about ThreatMon's pages (alarms a page holds, and by how
+    many alarms page n+1 starts after page n: fewer than the size when pages overlap); ``stalled_runs`` counts the runs
+    in a row that ended without progress while alarms were listed.
     """
 
-    code: int | None = None
+    last_alarm_code: int | None = None
     first_fetch_cutoff: str | None = None
     legacy_ceiling: int | None = None
     legacy_remaining: int | None = None
     fingerprints: list[str] = field(default_factory=list)
-    legacy_10: tuple[int | None, int, int | None] | None = None  # (last_incident_id, page, max_seen_id) of 1.0.x
+    page_size: int | None = None
+    page_step: int | None = None
+    stalled_runs: int = 0
+    legacy: LegacyPosition | None = None  # a 1.0.x position not converted yet
+    legacy_last_run: dict[str, Any] = field(default_factory=dict)  # ... and the 1.0.x lastRun it was read from
 
     @classmethod
     def load(cls, last_run: Any, settings: Settings) -> "FetchState":
         last_run = last_run if isinstance(last_run, dict) else {}
+        stalled = max(0, _int_or_none(last_run.get("stalled_runs")) or 0)
         if last_run.get("state_version") == STATE_VERSION:
+            size, step = _int_or_none(last_run.get("page_size")), _int_or_none(last_run.get("page_step"))
             state = cls(
-                code=_int_or_none(last_run.get("last_alarm_code")),
+                last_alarm_code=_int_or_none(last_run.get("last_alarm_code")),
                 first_fetch_cutoff=_text_or_none(last_run.get("first_fetch_cutoff")),
                 legacy_ceiling=_int_or_none(last_run.get("legacy_ceiling")),
                 legacy_remaining=_int_or_none(last_run.get("legacy_remaining")),
                 # A damaged lastRun (not a list here) must not break every later run: it is read as no fingerprints.
                 fingerprints=[str(x) for x in _list_or_empty(last_run.get("nocode_seen"))][-MAX_FINGERPRINTS:],
+                stalled_runs=stalled,
             )
             if state.legacy_ceiling is None or state.legacy_remaining is None:
                 state.legacy_ceiling = state.legacy_remaining = None
+            if size is not None and step is not None and 1 <= step <= size:
+                state.page_size, state.page_step = size, step
             return state
         if "last_incident_id" in last_run:  # written by the 1.0.x pack
             legacy_code = _int_or_none(last_run.get("last_incident_id"))
             if legacy_code is None:
                 legacy_code = settings.last_incident_id
             page = _int_or_none(last_run.get("page")) or 0
-            return cls(legacy_10=(legacy_code, max(page, 0), _int_or_none(last_run.get("max_seen_id"))))
+            position = LegacyPosition(legacy_code, max(page, 0), _int_or_none(last_run.get("max_seen_id")))
+            legacy_last_run = {key: value for key, value in last_run.items() if key != "stalled_runs"}
+            return cls(legacy=position, legacy_last_run=legacy_last_run, stalled_runs=stalled)
         # The first fetch of this instance.
         cutoff = to_iso_z(settings.first_fetch) if settings.first_fetch else None
-        return cls(code=settings.last_incident_id, first_fetch_cutoff=cutoff)
+        return cls(last_alarm_code=settings.last_incident_id, first_fetch_cutoff=cutoff)
+
+    def position(self) -> tuple:
+        """Everything that says how far the fetch has come (a run that does not change it made no progress)."""
+        return (self.last_alarm_code, self.legacy_ceiling, self.legacy_remaining, self.legacy, tuple(self.fingerprints))
 
     def to_last_run(self) -> dict[str, Any]:
-        run: dict[str, Any] = {"state_version": STATE_VERSION}
-        if self.code is not None:
-            run["last_alarm_code"] = self.code
-        if self.first_fetch_cutoff:
-            run["first_fetch_cutoff"] = self.first_fetch_cutoff
-        if self.legacy_ceiling is not None:
-            run["legacy_ceiling"] = self.legacy_ceiling
-            run["legacy_remaining"] = self.legacy_remaining
-        if self.fingerprints:
-            run["nocode_seen"] = self.fingerprints[-MAX_FINGERPRINTS:]
+        if self.legacy is not None:  # the 1.0.x position could not be converted yet: it is kept as it was
+            run = dict(self.legacy_last_run)
+        else:
+            run = {"state_version": STATE_VERSION}
+            if self.last_alarm_code is not None:
+                run["last_alarm_code"] = self.last_alarm_code
+            if self.first_fetch_cutoff:
+                run["first_fetch_cutoff"] = self.first_fetch_cutoff
+            if self.legacy_ceiling is not None:
+                run["legacy_ceiling"] = self.legacy_ceiling
+                run["legacy_remaining"] = self.legacy_remaining
+            if self.fingerprints:
+                run["nocode_seen"] = self.fingerprints[-MAX_FINGERPRINTS:]
+            if self.page_size is not None and self.page_step is not None:
+                run["page_size"], run["page_step"] = self.page_size, self.page_step
+        if self.stalled_runs:
+            run["stalled_runs"] = self.stalled_runs
         return run
 
 
@@ -550,14 +581,6 @@ def _int_or_none(value: Any) -> int | None:
         return parse_int(value, "value")
     except ValueError:
         return None
-
-
-class _TotalUnreliable(Exception):
-    """totalRecords does not describe the filtered list (missing, or counting something else)."""
-
-
-class _RequestBudgetUsed(Exception):
-    """The run sent as many requests as it may; it ends normally and the next run continues."""
 
 
 ASC, DESC, UNSORTED, UNKNOWN = "ascending", "descending", "unsorted", "unknown"
@@ -578,9 +601,61 @@ def detect_order(codes: list[int]) -> str:
     return UNKNOWN
 
 
+@dataclass
+class _Page:
+    """One answer of GET /vulnerabilities/{number}: its alarms, its totalRecords (None when missing or not a count),
+    their codes in the order listed and the order they are in."""
+
+    number: int
+    data: list[Any]
+    total: int | None
+    after: int | None
+    codes: list[int] = field(default_factory=list)
+    order: str = UNKNOWN
+
+
+def _identity(alarm: Any) -> Any:
+    """What makes two list items the same alarm: its code, else its fingerprint."""
+    code = alarm_code_of(alarm)
+    if code is not None:
+        return code
+    return fingerprint(alarm) if isinstance(alarm, dict) else repr(alarm)
+
+
+def _boundary_overlap(before: _Page, after: _Page) -> int | None:
+    """How many alarms page n+1 (``after``) repeats from the end of page n (``before``): the r for which the last r
+    items of ``before`` are the first r items of ``after``, when no other item is on both; None when other items are
+    on both pages (then the list moved between the two reads)."""
+    first = [_identity(alarm) for alarm in before.data]
+    second = [_identity(alarm) for alarm in after.data]
+    if not first or not second:
+        return 0
+    for repeated in range(min(len(first) - 1, len(second)), -1, -1):
+        if repeated and first[-repeated:] != second[:repeated]:
+            continue
+        if set(first[: len(first) - repeated]) & set(second) or set(first) & set(second[repeated:]):
+            return None
+        return repeated
+    return None  # pragma: no cover - the loop ends with repeated == 0, which always returns
+
+
+class _TotalUnreliable(Exception):
+    """totalRecords does not describe the filtered list (missing, or counting something else)."""
+
+
+class _RequestBudgetUsed(Exception):
+    """The run sent as many requests as it may; it ends without moving further and the next run continues."""
+
+
+class _Unproven(Exception):
+    """The run cannot prove which codes are the smallest above the watermark (the message says why); it ends without
+    moving further and the next run tries again."""
+
+
 class AlarmFetcher:
-    """One fetch run. See fetch_incidents for the algorithm; every step keeps FetchState's invariant, so stopping
-    anywhere (budget, request bound, deadline, a failure) leaves a lastRun that matches the incidents taken."""
+    """One fetch run. See fetch_incidents for the rule it follows; every step keeps FetchState's invariant, so stopping
+    anywhere (budget, request bound, deadline, a failure, an answer that proves nothing) leaves a lastRun that matches
+    the incidents taken."""
 
     def __init__(self, client: Client, state: FetchState, settings: Settings, now: datetime):
         self.client = client
@@ -588,174 +663,314 @@ class AlarmFetcher:
         self.settings = settings
         self.now = now
         self.incidents: list[dict[str, Any]] = []
+        self.skipped = 0
         self.drained = False
+        self.listed = False  # page 0 listed alarms (a run without progress then "stalled")
+        self.stop_reason: str | None = None  # why the run ended without moving as far as it could
         self.requests = 0
-        self.max_requests = -(-settings.max_fetch // PAGE_SIZE) + EXTRA_REQUESTS_PER_RUN
+        self.extra_requests = 0  # granted to a full scan or a 1.0.x conversion on top of the run's bound
+        self.pages_taken = 0
+        self.order: str | None = None  # as detected on page 0
+        self.rereads = 0  # answers in the other order (or disagreeing with earlier pages), read again
+        self.total_use = "not needed"
         self.cutoff = parse_time(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
         self.total_unreliable = False
-        self.skipped = 0
+        # The page geometry: size = alarms a page holds; step = where page n+1 starts after page n (the size, unless
+        # pages overlap). Both are learned from the answers (docs/threatmon-api.md: the documented page holds 10, but a
+        # server may page otherwise) or were proven by an earlier run; longest = the largest page seen (size >= it).
+        self.page_size = state.page_size
+        self.page_step = state.page_step
+        self.longest = 0
+        self.neighbour: _Page | None = None  # the page before a proven tail, read with it (same listing, same count)
+
+    @property
+    def max_requests(self) -> int:
+        return self._request_bound() + self.extra_requests
+
+    def _request_bound(self) -> int:
+        """The pages max_fetch needs and some more: skipped alarms cost requests but no incident budget."""
+        return -(-self.settings.max_fetch // (self.page_size or DOCUMENTED_PAGE_SIZE)) + EXTRA_REQUESTS_PER_RUN
+
+    def _allow(self, more: int) -> None:
+        """Let the run send ``more`` requests from now on, whatever its bound (a full scan, a 1.0.x conversion)."""
+        self.extra_requests = max(self.extra_requests, self.requests + more - self._request_bound())
 
     # ----- the run -----
 
     def run(self) -> None:
         try:
-            if self.state.legacy_10 is not None:
+            if self.state.legacy is not None:
                 self._migrate_legacy()
             self._fetch()
         except _RequestBudgetUsed:
-            demisto.debug(f"ThreatMon fetch: request bound of {self.max_requests} reached; the next run continues.")
+            self._end_early(f"the request bound of this run ({self.max_requests}) was reached")
+        except _Unproven as exc:
+            self._end_early(str(exc))
         if self.drained:
             self.state.first_fetch_cutoff = None  # first_fetch applies until the backlog has been drained once
+        if self.page_size is not None and self.page_step is not None:
+            self.state.page_size, self.state.page_step = self.page_size, self.page_step
+        else:
+            self.state.page_size = self.state.page_step = None
+
+    def _end_early(self, reason: str) -> None:
+        self.stop_reason = reason
+        demisto.debug(
+            f"ThreatMon fetch: the run stops at last_alarm_code={self.state.last_alarm_code}, unable to prove which alarms "
+            f"come next: {reason}. The next run goes on from there."
+        )
 
     @property
     def full(self) -> bool:
         return len(self.incidents) >= self.settings.max_fetch
 
     def _fetch(self) -> None:
-        first = self._get(0)
+        page: _Page | None = self._get(0)
+        while page is not None:
+            page = self._from_page_zero(page)
+
+    def _from_page_zero(self, first: _Page) -> _Page | None:
+        """Take what page 0 of afterAlarmCode=last_alarm_code proves. Returns a new page 0 to look at when the order
+        has to be detected again (an answer came in the other order), else None."""
         if not first.data:
             self.drained = True
-            return
+            return None
+        self.order = self.order or first.order
+        if first.order == ASC:
+            return self._run_ascending(first)
         if self._holds_everything(first):
-            # Page 0 holds the whole filtered set: the order does not matter.
-            if not self._consume(self._usable(first.data)):
+            # Page 0 holds the whole filtered list: the order does not matter.
+            self._take_codeless(first)
+            if not self._take(first):
                 self.drained = True
-            return
-        order = detect_order(self._codes(first.data))
-        if order == ASC:
-            self._run_ascending(first)
-        elif order == DESC:
-            self._run_descending(first.total)
-        elif order == UNSORTED:
+            return None
+        if first.order == DESC:
+            self._run_descending(first)
+        elif first.order == UNSORTED:
             self._run_scan(first)
-        else:  # page 0 cannot tell (fewer than two codes): compare it with the last page
-            last = self._locate_last_page(first.total, None)
-            head, tail = self._codes(first.data), self._codes(last.data)
-            if head and tail and min(head) > max(tail):
-                self._run_descending(first.total, prefetched=last)
-            elif head and tail and max(head) < min(tail):
-                self._run_ascending(first)
-            else:
-                self._run_scan(first)
+        else:
+            self._run_undetected(first)
+        return None
 
-    def _run_ascending(self, page: _Page) -> None:
-        """Ascending: page 0 of afterAlarmCode=C holds the smallest codes above C. Take them, move C, ask page 0
-        again with the new C. Cursor paging is immune to alarms created meanwhile (they land at the end) and to
-        alarms leaving the list. An empty page, or a short one that totalRecords (if any) agrees is the last, ends it.
+    def _run_ascending(self, page: _Page, order_known: bool = False) -> _Page | None:
+        """Ascending: page 0 of afterAlarmCode=C holds the smallest codes above C. Take them, move C, ask page 0 again
+        with the new C. Cursor paging is immune to alarms created meanwhile (they land at the end), to the page size
+        and to overlapping pages. Each page 0 must be ascending itself: one in another order is handed back to be
+        looked at afresh (a server whose answers change order). An empty page, or one that the count (or a page seen
+        longer) shows is the last, ends it.
 
-        If a full page holds no code above C (a server that ignores or loosens the filter), the next page is read
-        with the same C; the smallest codes above C are then on the first page that has any.
+        If a page holds no code above C (a server that ignores or loosens the filter), the next page is read with the
+        same C; the smallest codes above C are then on the first page that has any, provided every page read so far
+        is ascending and starts at or after the end of the page before. ``order_known``: the first page's order was
+        told by comparing it with the tail (it holds fewer than two codes).
         """
-        number = 0
+        number, previous = 0, None
         while True:
-            usable = self._usable(page.data)
-            if usable and self._consume(usable):
-                return
-            short = len(page.data) < PAGE_SIZE
-            if not page.data or (short and (page.total is None or number * PAGE_SIZE + len(page.data) >= page.total)):
+            if (
+                number == 0
+                and page.order != ASC
+                and not order_known
+                and not (page.order == UNKNOWN and self._is_whole_list(page))
+            ):
+                self.rereads += 1
+                return page  # another order: look at it afresh
+            order_known = False
+            self._take_codeless(page)
+            usable = self._codes_above_watermark(page)
+            if usable and self._take(page, usable):
+                return None
+            if not page.data or self._is_whole_list(page) or self._is_short(page):
                 self.drained = True
-                return
-            if not usable:
-                number += 1
-            page = self._get(number)
+                return None
+            previous = page
+            number = 0 if usable else number + 1
+            page = self._get_in_order(number, ASC, previous) if number else self._get(0)
 
-    def _run_descending(self, total: int | None, prefetched: _Page | None = None) -> None:
-        """Descending: the smallest codes above C are on the LAST page (see _locate_last_page). Its codes are taken in
-        ascending order, C moves, and the next last page is predicted from the count taken. Alarms created meanwhile
-        land on page 0 and only shift the last page, which the verification catches.
+    def _run_descending(self, first: _Page, prefetched: _Page | None = None) -> None:
+        """Descending: the smallest codes above C are on the LAST page (the tail). It is located from totalRecords and
+        proven (see _tail_by_count), or found by probing pages when the count cannot be used (_tail_by_probing); its
+        codes are taken in ascending order, C moves, and the next tail is predicted from what the count had left.
+        Alarms created meanwhile land on page 0 and only shift the tail, which the proof catches. ``prefetched``: the
+        tail, when it was read already (to tell the order).
         """
-        guess, hint = total, None
+        total, hint = first.total, None
         while True:
-            page = prefetched or self._locate_last_page(guess, hint)
+            tail = prefetched or self._locate_tail(total, hint, first, DESC)
             prefetched = None
-            if not page.data:
+            if tail is None or not tail.data:
                 self.drained = True
                 return
-            usable = self._usable(page.data)
-            number = page.number
-            while not usable and number > 0:
-                # The last page holds only codes <= C (a server counting them): the smallest codes above C are on
-                # the nearest earlier page that has any.
-                number -= 1
-                earlier = self._get(number)
-                if not earlier.data:
-                    break
-                usable = self._usable(earlier.data)
+            page = tail
+            usable = self._codes_above_watermark(page)
+            while not usable and page.number > 0:
+                # The tail holds only codes <= C (a server that ignores the filter and counts every alarm): the
+                # smallest codes above C are on the nearest earlier page that has any, read from the same listing.
+                earlier = self._get_in_order(page.number - 1, DESC, first if page.number > 1 else None)
+                if not earlier.data or earlier.total != page.total:
+                    raise _Unproven("the alarm list changed while the pages before its tail were read")
+                page = earlier
+                usable = self._codes_above_watermark(page)
+            self._take_codeless(page)
             if not usable:
                 self.drained = True
                 return
-            if self._consume(usable):
+            if self._take(page, usable):
                 return
-            if number == 0:
+            before, self.neighbour = self.neighbour, None
+            if before is not None and page is tail and self._precedes(before, tail):
+                # Read with the tail to prove the page step: the same listing and the same count, so its codes are the
+                # ones right above the tail's.
+                self._take_codeless(before)
+                if self._take(before):
+                    return
+                page = before
+            if page.number == 0:
                 self.drained = True
                 return
-            guess = page.total - len(usable) if page.total is not None else None
-            hint = number - 1
+            if page is not tail and self.page_step:
+                total = page.number * self.page_step  # the codes above those taken: the pages before this one
+            else:
+                total = tail.total - len(tail.data) if tail.total is not None else None
+            hint = page.number - 1
 
-    def _run_scan(self, first: _Page) -> None:
-        """Any other order: read every page up to the first short one and keep the smallest codes. The scan counts
-        only if the list did not change while it was read: no code seen twice (an alarm created in front of the read
-        position pushes one alarm onto the next page, where it is seen again) and one totalRecords throughout. Then
-        every code above C that existed is in hand, anything created later has a larger code, and taking the smallest
-        ones is safe. One rescan, then give up (the next run tries again). A scan may read up to SCAN_MAX_REQUESTS."""
-        self.max_requests = max(self.max_requests, self.requests + SCAN_MAX_REQUESTS)
-        for attempt in range(2):
-            page = first if attempt == 0 else self._get(0)
-            usable: dict[int, dict[str, Any]] = {}
-            totals = set()
-            seen: list[int] = []
-            while True:
-                totals.add(page.total)
-                seen.extend(dict.fromkeys(self._codes(page.data)))  # a repeat inside one page is not a shift
-                for code, alarm in self._usable(page.data).items():
-                    usable.setdefault(code, alarm)
-                if len(page.data) < PAGE_SIZE:
-                    break
-                page = self._get(page.number + 1)
-            if len(totals - {None}) <= 1 and len(seen) == len(set(seen)):
-                if not self._consume(usable):
-                    self.drained = True
-                return
-        raise ThreatMonError(
-            "ThreatMon's alarm list is not sorted by alarm code and kept changing while it was read; the next run tries again",
-            kind="inconsistent",
-            retryable=True,
+    def _precedes(self, before: _Page, tail: _Page) -> bool:
+        """``before`` is the page right before ``tail`` in one listing: same filter, same count, and at their
+        boundary exactly the alarms the proven step repeats."""
+        same = before.after == tail.after and before.total == tail.total and before.number == tail.number - 1
+        return (
+            same
+            and self.page_size is not None
+            and self.page_step is not None
+            and (_boundary_overlap(before, tail) == self.page_size - self.page_step)
         )
 
-    def _locate_last_page(self, total: int | None, hint: int | None) -> _Page:
-        """The last page of afterAlarmCode=C: from totalRecords when it is trustworthy, else by probing pages."""
+    def _run_scan(self, first: _Page) -> None:
+        """Any other order: read every page up to the end of the list and keep the smallest codes. The scan counts only
+        if the list did not change while it was read: one totalRecords throughout and no alarm seen twice (an alarm
+        created in front of the read position pushes one alarm onto the next page, where it is seen again), except the
+        alarms that overlapping pages repeat at each boundary. Then every code above C that existed is in hand,
+        anything created later has a larger code, and taking the smallest ones is safe. One rescan, then the run ends
+        without moving. A scan may read up to SCAN_MAX_REQUESTS pages."""
+        self._allow(SCAN_MAX_REQUESTS)
+        for attempt in range(2):
+            pages = [first if attempt == 0 else self._get(0)]
+            while pages[-1].data and not self._is_whole_list(pages[-1], count_only=True) and not self._is_short(pages[-1]):
+                pages.append(self._get(pages[-1].number + 1))
+            if self._scan_is_consistent(pages):
+                usable: dict[int, dict[str, Any]] = {}
+                for page in pages:
+                    self._take_codeless(page)
+                    for code, alarm in self._codes_above_watermark(page).items():
+                        usable.setdefault(code, alarm)
+                if not self._take(None, usable):
+                    self.drained = True
+                return
+        raise _Unproven("the alarm list is not sorted by alarm code and kept changing while it was read")
+
+    def _scan_is_consistent(self, pages: list[_Page]) -> bool:
+        totals = {page.total for page in pages}
+        if len(totals - {None}) > 1 or (None in totals and len(totals) > 1):
+            return False
+        listed = [page for page in pages if page.data]
+        overlaps = {_boundary_overlap(a, b) for a, b in itertools.pairwise(listed)}
+        if None in overlaps or len(overlaps) > 1:
+            return False
+        repeated = overlaps.pop() if overlaps else 0
+        if self.page_size is not None and self.page_step is not None:
+            return repeated == self.page_size - self.page_step
+        # Without a proven step, repeats at the page boundaries are taken for overlapping pages only when the count
+        # shows that the list did not change while it was read.
+        return repeated == 0 or None not in totals
+
+    def _run_undetected(self, first: _Page) -> None:
+        """Page 0 cannot tell the order (fewer than two codes): compare it with the tail."""
+        tail = self._locate_tail(first.total, None, None, None)
+        head, last = first.codes, tail.codes if tail is not None else []
+        if tail is not None and head and last and min(head) > max(last) and tail.order in (DESC, UNKNOWN):
+            self.order = f"{DESC} (page 0 compared with the last page)"
+            self._run_descending(first, prefetched=tail)
+        elif head and last and max(head) < min(last):
+            self.order = f"{ASC} (page 0 compared with the last page)"
+            self._run_ascending(first, order_known=True)
+        else:
+            self.order = f"{UNSORTED} (page 0 compared with the last page)"
+            self._run_scan(first)
+
+    # ----- the tail of a descending list -----
+
+    def _locate_tail(self, total: int | None, hint: int | None, above: _Page | None, order: str | None) -> _Page | None:
+        """The last page of afterAlarmCode=C, proven to be the last: from totalRecords when it can be trusted, else by
+        probing pages. ``above``: a page of the same list read earlier, whose codes are above the tail's."""
         if total is not None and not self.total_unreliable:
             try:
-                return self._verified_last_page(total)
+                return self._tail_by_count(total, above, order)
             except _TotalUnreliable:
                 # totalRecords may count something else (all alarms, not the filtered ones): stop using it this run.
                 self.total_unreliable = True
+                self.total_use = "not trusted (missing or inconsistent; pages were probed instead)"
         if hint is None:
-            hint = max(0, (total - 1) // PAGE_SIZE) if total else 0
-        return self._probed_last_page(hint)
+            step = self.page_step or self.page_size or DOCUMENTED_PAGE_SIZE
+            hint = max(0, (total - 1) // step) if total else 0
+        return self._tail_by_probing(hint, above, order)
 
-    def _verified_last_page(self, guess: int) -> _Page:
-        """A page is the last one when 10*page + len(data) == its own totalRecords and data is not empty."""
-        number = max(0, (guess - 1) // PAGE_SIZE)
+    def _tail_by_count(self, total: int, above: _Page | None, order: str | None) -> _Page | None:
+        """The tail from totalRecords T: page n = (T - 1) // step. A page is the tail when it is short (every page but
+        the last is full), or when it is full and step * n + len(data) equals its own totalRecords with the step
+        proven (by an earlier run, a short tail, or the page before it read from the same listing). A count that keeps
+        contradicting the pages is not used."""
         for _ in range(LAST_PAGE_TRIES):
-            page = self._get(number)
+            step = self.page_step or self.page_size or DOCUMENTED_PAGE_SIZE
+            number = max(0, (total - 1) // step)
+            page = self._get_in_order(number, order, above if number else None)
             if page.total is None:
                 break
             if page.total == 0:
-                return _Page(number, [], 0)
-            if page.data and number * PAGE_SIZE + len(page.data) == page.total:
+                return None
+            if page.data and self._is_tail(page, step, above, order):
+                self.total_use = "verified"
                 return page
-            recomputed = max(0, (page.total - 1) // PAGE_SIZE)
-            if recomputed == number:
+            total = page.total
+            if self.page_step is not None and self.page_step != step:
+                continue  # the step just learned (overlapping pages) puts the tail elsewhere
+            if max(0, (total - 1) // step) == number and not (self.page_step is None and self._learn_step(page, above, order)):
                 break  # the server contradicts itself: this page is "last" by its count but not by its content
-            number = recomputed
         raise _TotalUnreliable()
 
-    def _probed_last_page(self, hint: int) -> _Page:
-        """The last page without totalRecords: gallop up from the hint to an empty page, bisect down to the last
-        non-empty one. A short page (1..9 alarms) is the last one by itself. A full page is the last one only if the
-        next page was seen empty AFTER it was read (had an alarm been created in between, the next page would hold
-        the alarm pushed off the full one)."""
+    def _is_tail(self, page: _Page, step: int, above: _Page | None, order: str | None) -> bool:
+        total = page.total or 0
+        if page.number == 0:
+            return len(page.data) >= total
+        if self._is_short(page):
+            if self.page_step is None and page.number * step + len(page.data) == total:
+                self.page_step = step  # a short tail ending where the count says: the step is proven
+            return True
+        if page.number * step + len(page.data) != total:
+            return False
+        if self.page_step is not None:
+            return True
+        # A full page ending where the count says is the tail only if pages do not overlap: prove the step with the
+        # page before it (overlapping pages would put the tail further on).
+        return self._learn_step(page, above, order) and self.page_step == step
+
+    def _learn_step(self, page: _Page, above: _Page | None, order: str | None) -> bool:
+        """Read the page before ``page`` from the same listing; when both carry the same count (the list did not change
+        in between), the alarms they share at their boundary give the step. True when the step is now known."""
+        if page.number == 0 or page.total is None or self.page_size is None:
+            return False
+        before = self._get_in_order(page.number - 1, order, above if page.number > 1 else None)
+        repeated = _boundary_overlap(before, page)
+        if before.total != page.total or len(before.data) != self.page_size or repeated is None:
+            return False
+        self.page_step = self.page_size - repeated
+        self.neighbour = before
+        demisto.debug(f"ThreatMon fetch: pages hold {self.page_size} alarms and page n+1 starts {self.page_step} after page n.")
+        return True
+
+    def _tail_by_probing(self, hint: int, above: _Page | None, order: str | None) -> _Page | None:
+        """The tail without totalRecords: gallop up from the hint to an empty page, bisect down to the last non-empty
+        one. A short page is the last one by itself. A full page is the last one only if the next page was seen empty
+        AFTER it was read (had an alarm been created in between, the next page would hold the alarm pushed off it).
+        The tail must also be in the run's order; one in the other order is read again."""
         for _ in range(LAST_PAGE_TRIES):
             reads: dict[int, tuple[int, _Page]] = {}
             low, high, number, step = -1, None, max(0, hint), 1
@@ -764,7 +979,7 @@ class AlarmFetcher:
                     number = (low + high) // 2
                 page = self._get(number)
                 reads[number] = (self.requests, page)
-                if page.data and len(page.data) < PAGE_SIZE:
+                if self._is_short(page) and self._in_order(page, order, above if number else None):
                     return page
                 if not page.data:
                     high = number
@@ -773,56 +988,67 @@ class AlarmFetcher:
                     if high is None:
                         number, step = number + step, step * 2
             if low < 0:
-                return _Page(0, [], None)  # page 0 is empty: nothing above C
-            if reads[low][0] < reads[low + 1][0]:
-                return reads[low][1]
-            if not self._get(low + 1).data:
-                return reads[low][1]
+                return None  # page 0 is empty: nothing above C
+            candidate = reads[low][1]
+            if not self._in_order(candidate, order, above if low else None):
+                self.rereads += 1
+                candidate = self._get(low)
+                reads[low] = (self.requests, candidate)
+            proven_last = candidate.data and (reads[low][0] < reads[low + 1][0] or not self._get(low + 1).data)
+            if proven_last and self._in_order(candidate, order, above if low else None):
+                return candidate
             hint = low + 1
-        raise ThreatMonError(
-            "ThreatMon's alarm pages kept changing while the oldest alarms were looked for; the next run tries again",
-            kind="inconsistent",
-            retryable=True,
-        )
+        raise _Unproven("the alarm pages kept changing while the oldest alarms were looked for")
+
+    # ----- the 1.0.x lastRun -----
 
     def _migrate_legacy(self) -> None:
         """Continue from the lastRun of the 1.0.x pack: {"last_incident_id": L, "page": P, "max_seen_id": M}.
 
         With P == 0 (or no M) 1.0.x had finished its batch: every code <= L was ingested, so C = L.
 
-        With P > 0 and M, 1.0.x was in the middle of a batch: it had read pages 0..P-1 of afterAlarmCode=L
-        (P*10 alarms) and M is the largest code it saw. Of the codes in (L, M] it ingested exactly P*10:
-          - ascending order: pages 0..P-1 were the P*10 smallest codes above L, M the largest of them, so the
-            codes in (L, M] are exactly those P*10: all done, C = M;
-          - descending order: pages 0..P-1 were the P*10 largest codes of (L, M] (M was the top of page 0), so the
-            ones NOT ingested are the smallest n of (L, M], with n = count(L, M] - P*10.
+        With P > 0 and M, 1.0.x was in the middle of a batch: it had read pages 0..P-1 of afterAlarmCode=L and M is
+        the largest code it saw. 1.0.x went on to a next page only after a full one (it took a page shorter than the
+        documented ten for the last), so it read R = P pages' worth of alarms: P * 10 with the documented page, P times
+        the page size learned from the answers otherwise. Of the codes in (L, M] it ingested exactly R:
+          - ascending order: pages 0..P-1 were the R smallest codes above L, M the largest of them, so the codes in
+            (L, M] are exactly those R: all done, C = M;
+          - descending order: pages 0..P-1 were the R largest codes of (L, M] (M was the top of page 0), so the ones
+            NOT ingested are the smallest n of (L, M], with n = count(L, M] - R.
         count(L, M] = T(L) - T(M), the totalRecords of afterAlarmCode=L and =M; alarms created meanwhile have codes
         above M and add to both, so T(M) is read before and after T(L) and must not change in between. When
         totalRecords cannot give it, the list of afterAlarmCode=L is read page by page instead (_count_by_listing).
-        In the ascending case n is never positive (count(L, M] is P*10, new codes are above M), so n alone decides:
+        In the ascending case n is never positive (count(L, M] is R, new codes are above M), so n alone decides:
         n <= 0 -> C = M; n > 0 -> C = L and the next n codes above L are taken normally, after which C jumps to M.
         Limit: if alarms were created while 1.0.x itself paged a descending list, its pages overlapped and it ingested
-        fewer than P*10 distinct alarms; that cannot be known afterwards, so the reasoning above assumes it did not.
+        fewer than R distinct alarms; that cannot be known afterwards, so the reasoning above assumes it did not.
         """
-        legacy_code, page, max_seen = self.state.legacy_10 or (None, 0, None)
+        position = self.state.legacy or LegacyPosition(None, 0, None)
+        legacy_code, page, max_seen = position
         if not page or max_seen is None or legacy_code is None or max_seen <= legacy_code:
-            self.state.code, self.state.legacy_10 = legacy_code, None
+            self.state.last_alarm_code, self.state.legacy = legacy_code, None
             return
         count = self._count_by_totals(legacy_code, max_seen)
-        if count is None or count < page * PAGE_SIZE:
-            # 1.0.x read P*10 codes of (L, M], so fewer means totalRecords is missing, unstable or counts something else.
-            count = self._count_by_listing(legacy_code, max_seen, page * PAGE_SIZE)
-        remaining = count - page * PAGE_SIZE
-        self.state.legacy_10 = None
+        if count is None or count < self._read_by_legacy(page):
+            # 1.0.x read R codes of (L, M], so fewer means totalRecords is missing, unstable or counts something else.
+            count = self._count_by_listing(legacy_code, max_seen, page)
+        remaining = count - self._read_by_legacy(page)
+        self.state.legacy = None
         if remaining > 0:
-            self.state.code = legacy_code
+            self.state.last_alarm_code = legacy_code
             self.state.legacy_ceiling, self.state.legacy_remaining = max_seen, remaining
         else:
-            self.state.code = max_seen
+            self.state.last_alarm_code = max_seen
         demisto.debug(
             f"ThreatMon fetch: continued from the 1.0.x lastRun (L={legacy_code}, page={page}, M={max_seen}); "
             f"{max(remaining, 0)} alarm(s) of that batch were still to ingest."
         )
+
+    def _read_by_legacy(self, pages: int) -> int:
+        """Alarms 1.0.x read in ``pages`` full pages (distinct ones: overlapping pages repeat some)."""
+        size = self.page_size or DOCUMENTED_PAGE_SIZE
+        step = self.page_step or size
+        return pages * step + (size - step)
 
     def _count_by_totals(self, low: int, high: int) -> int | None:
         """count(low, high] from totalRecords: T(high), T(low), T(high) again; None if missing or unstable."""
@@ -834,78 +1060,132 @@ class AlarmFetcher:
                 return above_low - before
         return None
 
-    def _count_by_listing(self, low: int, high: int, read_by_legacy: int) -> int:
+    def _count_by_listing(self, low: int, high: int, pages: int) -> int:
         """count(low, high] by reading the list of afterAlarmCode=low (any order; alarms created meanwhile only push
         alarms to later pages, where a set of codes sees them once). An ascending list needs no count: there the
-        1.0.x pack had read exactly the smallest codes, so read_by_legacy is returned. Bounded by
-        MIGRATION_MAX_REQUESTS and the deadline; a run that cannot finish leaves the 1.0.x lastRun untouched."""
-        self.max_requests = max(self.max_requests, self.requests + MIGRATION_MAX_REQUESTS)
+        1.0.x pack had read exactly the smallest codes, so what it read is returned. Bounded by MIGRATION_MAX_REQUESTS
+        and the deadline; a run that cannot finish leaves the 1.0.x lastRun untouched."""
+        self._allow(MIGRATION_MAX_REQUESTS)
         codes: set[int] = set()
         number = 0
         while True:
             page = self._get(number, after=low)
-            page_codes = self._codes(page.data)
-            if number == 0 and len(page.data) == PAGE_SIZE and detect_order(page_codes) == ASC:
-                return read_by_legacy
-            codes.update(code for code in page_codes if low < code <= high)
-            if len(page.data) < PAGE_SIZE:
+            if number == 0 and page.order == ASC and not self._is_whole_list(page) and not self._is_short(page):
+                return self._read_by_legacy(pages)
+            codes.update(code for code in page.codes if low < code <= high)
+            if not page.data or self._is_short(page) or self._is_whole_list(page, count_only=True):
                 return len(codes)
             number += 1
 
     # ----- pieces -----
 
     def _get(self, number: int, after: int | None = None) -> _Page:
-        """Page `number` of afterAlarmCode=C (or of `after` when given)."""
+        """Page ``number`` of afterAlarmCode=last_alarm_code (or of ``after`` when given). Learns the page size from
+        the answer: a page 0 shorter than its own totalRecords holds exactly one page; no page is longer than one."""
         if self.requests >= self.max_requests:
             raise _RequestBudgetUsed()
         self.requests += 1
-        body = self.client.list_alarms(page=number, after_alarm_code=self.state.code if after is None else after)
+        after = self.state.last_alarm_code if after is None else after
+        body = self.client.list_alarms(page=number, after_alarm_code=after)
         data = body.get("data") or []
         total = _int_or_none(body.get("totalRecords"))
-        if total is not None and total < number * PAGE_SIZE + len(data):
+        if total is not None and total < number * (self.page_step or 1) + len(data):
             total = None  # a count that contradicts the page itself is no count at all
-        return _Page(number, data, total)
+        if self.page_size is not None and len(data) > self.page_size:
+            self.page_size = self.page_step = None  # a page longer than the size learned: the server pages otherwise now
+        if number == 0 and total is not None and 0 < len(data) < total and len(data) != self.page_size:
+            self.page_size, self.page_step = len(data), None  # a new size: the step has to be proven again
+        self.longest = max(self.longest, len(data))
+        self.listed = self.listed or (number == 0 and bool(data))
+        codes = [code for code in (alarm_code_of(alarm) for alarm in data) if code is not None]
+        return _Page(number, data, total, after, codes, detect_order(codes))
+
+    def _get_in_order(self, number: int, order: str | None, above: _Page | None) -> _Page:
+        """A page that must be in ``order`` (or agree with ``above`` when it holds fewer than two codes): an answer in
+        the other order (a server whose answers change order) is read again, ORDER_TRIES reads in all."""
+        for _ in range(ORDER_TRIES):
+            page = self._get(number)
+            if self._in_order(page, order, above):
+                return page
+            self.rereads += 1
+        raise _Unproven(f"page {number} of the alarm list kept arriving in another order than page 0")
 
     @staticmethod
-    def _holds_everything(page: _Page) -> bool:
-        """Page 0 is the whole list: totalRecords says so, or (without it) the page is short. A short page with a
-        larger totalRecords is not trusted to be everything (the server's page could be smaller than ten)."""
-        if page.total is not None:
+    def _in_order(page: _Page, order: str | None, above: _Page | None) -> bool:
+        """Whether a page can be read as part of a list in ``order``: its codes are in that order when it has two or
+        more; with fewer, they agree with ``above``, a page of the same list before it (in a descending list its codes
+        are larger, in an ascending one smaller; an alarm repeated at the boundary of overlapping pages is allowed).
+        An ascending page must also go on from ``above`` (alarms created meanwhile land at the end, after it). A
+        descending page is not held to that: alarms created meanwhile land on page 0 and push older ones down."""
+        if order is None:
+            return True
+        if page.order not in (order, UNKNOWN):
+            return False
+        if not page.codes or above is None or not above.codes or (page.order == DESC):
+            return True
+        if order == DESC:
+            return max(page.codes) <= min(above.codes)
+        return min(page.codes) >= max(above.codes)
+
+    def _is_short(self, page: _Page) -> bool:
+        """A page with fewer alarms than a page holds (the size learned, else the largest page seen this run) is the
+        last page of its list: every page but the last is full."""
+        bound = self.page_size if self.page_size is not None else self.longest
+        return 0 < len(page.data) < bound
+
+    def _is_whole_list(self, page: _Page, count_only: bool = False) -> bool:
+        """totalRecords shows that the list ends on this page (page 0: it holds everything)."""
+        if page.total is None:
+            return False
+        if page.number == 0:
             return len(page.data) >= page.total
-        return len(page.data) < PAGE_SIZE
+        if count_only and self.page_step is not None:
+            return page.number * self.page_step + len(page.data) >= page.total
+        return False
 
-    @staticmethod
-    def _codes(data: list[Any]) -> list[int]:
-        return [code for code in (alarm_code_of(alarm) for alarm in data) if code is not None]
+    def _holds_everything(self, first: _Page) -> bool:
+        """Page 0 is the whole list: totalRecords says so, or (without it) the page is shorter than one seen before, or
+        page 1, read now, is empty. A short page 0 with a larger totalRecords is one page of a list paged smaller."""
+        if first.total is not None:
+            return len(first.data) >= first.total
+        if self._is_short(first):
+            return True
+        return not self._get(1).data
 
-    def _usable(self, data: list[Any]) -> dict[int, dict[str, Any]]:
-        """The alarms of a page whose code is above C (first occurrence of each). Codes <= C the server sends back
-        are dropped: they were handled already. Alarms without a usable code are ingested here, once each, by
-        fingerprint."""
+    def _codes_above_watermark(self, page: _Page) -> dict[int, dict[str, Any]]:
+        """The alarms of a page whose code is above last_alarm_code (first occurrence of each). Codes at or below it
+        that the server sends back are dropped: they were handled already."""
         usable: dict[int, dict[str, Any]] = {}
-        for alarm in data:
-            if not isinstance(alarm, dict):
-                continue
+        watermark = self.state.last_alarm_code
+        for alarm in page.data:
             code = alarm_code_of(alarm)
-            if code is None:
-                self._take_codeless(alarm)
-            elif self.state.code is None or code > self.state.code:
+            if code is not None and (watermark is None or code > watermark):
                 usable.setdefault(code, alarm)
         return usable
 
-    def _take_codeless(self, alarm: dict[str, Any]) -> None:
-        digest = fingerprint(alarm)
-        if digest in self.state.fingerprints or self.full:
-            return
-        self.state.fingerprints = [*self.state.fingerprints, digest][-MAX_FINGERPRINTS:]
-        if self._skip_reason(alarm) is None:
-            self.incidents.append(self._incident(alarm, None))
+    def _take_codeless(self, page: _Page) -> None:
+        """Ingest the alarms of a page that carry no usable code, each once (remembered by fingerprint)."""
+        for alarm in page.data:
+            if not isinstance(alarm, dict) or alarm_code_of(alarm) is not None:
+                continue
+            digest = fingerprint(alarm)
+            if digest in self.state.fingerprints or self.full:
+                continue
+            self.state.fingerprints = [*self.state.fingerprints, digest][-MAX_FINGERPRINTS:]
+            if self._skip_reason(alarm) is None:
+                self.incidents.append(self._incident(alarm, None))
 
-    def _consume(self, usable: dict[int, dict[str, Any]]) -> bool:
-        """Handle the given alarms in ascending code order, moving C after each. ``usable`` always holds every code
-        of (C, max(usable)], so C never passes an alarm that was not handled. True when the budget is full."""
+    def _take(self, page: _Page | None, usable: dict[int, dict[str, Any]] | None = None) -> bool:
+        """Handle the alarms of a page proven to hold the smallest codes above the watermark (``usable``: its codes
+        above it, by default all of them), in ascending code order, moving the watermark after each. ``usable``
+        always holds every code of (watermark, max(usable)], so the watermark never passes an alarm that was not
+        handled. True when the budget is full."""
+        if usable is None:
+            usable = self._codes_above_watermark(page) if page is not None else {}
+        if page is not None and usable:
+            self.pages_taken += 1
         for code in sorted(usable):
-            if self.state.code is not None and code <= self.state.code:
+            if self.state.last_alarm_code is not None and code <= self.state.last_alarm_code:
                 continue  # passed by a jump over a 1.0.x batch
             if self.full:
                 return True
@@ -914,12 +1194,11 @@ class AlarmFetcher:
             if self.state.legacy_ceiling is not None:
                 self.state.legacy_remaining = (self.state.legacy_remaining or 0) - 1
             alarm = usable[code]
-            reason = self._skip_reason(alarm)
-            if reason is None:
+            if self._skip_reason(alarm) is None:
                 self.incidents.append(self._incident(alarm, code))
             else:
                 self.skipped += 1
-            self.state.code = code
+            self.state.last_alarm_code = code
             if self.state.legacy_ceiling is not None and (self.state.legacy_remaining or 0) <= 0:
                 self._end_legacy()
         return self.full
@@ -927,8 +1206,8 @@ class AlarmFetcher:
     def _end_legacy(self) -> None:
         """The codes of the 1.0.x batch still to ingest are done: the rest of (C, M] was ingested by 1.0.x."""
         ceiling = self.state.legacy_ceiling
-        if ceiling is not None and (self.state.code is None or self.state.code < ceiling):
-            self.state.code = ceiling
+        if ceiling is not None and (self.state.last_alarm_code is None or self.state.last_alarm_code < ceiling):
+            self.state.last_alarm_code = ceiling
         self.state.legacy_ceiling = self.state.legacy_remaining = None
 
     def _skip_reason(self, alarm: dict[str, Any]) -> str | None:
@@ -967,44 +1246,75 @@ class AlarmFetcher:
             incident["type"] = self.settings.incident_type
         return incident
 
+    def summary(self) -> str:
+        """The run in one line: what the debug log says at the end of every fetch."""
+        order = self.order or "none (the list was empty)"
+        if self.rereads:
+            order += f", {self.rereads} answer(s) in another order read again"
+        geometry = f"pages of {self.page_size or 'unknown size'}"
+        if self.page_step is not None and self.page_step != self.page_size:
+            geometry += f" overlapping by {(self.page_size or 0) - self.page_step}"
+        return (
+            f"ThreatMon fetch: {len(self.incidents)} incident(s), {self.skipped} skipped; order {order}; "
+            f"totalRecords {self.total_use}; {geometry}; {self.requests} request(s), {self.pages_taken} page(s) taken; "
+            f"drained={self.drained}, last_alarm_code={self.state.last_alarm_code}."
+        )
+
 
 def fetch_incidents(
     client: Client, last_run: dict[str, Any], settings: Settings, now: datetime | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Fetch new alarms, each exactly once, whatever the API does. Returns (next_run, incidents).
 
-    Watermark C (lastRun "last_alarm_code"): every alarm with code <= C has been handled; nothing above C has been
-    ingested. Each run asks afterAlarmCode=C, page 0, and detects the order from that page:
-      - ascending: cursor paging on page 0, moving C after each page (see AlarmFetcher._run_ascending);
-      - descending: the last page holds the smallest codes, located from totalRecords and verified
-        (AlarmFetcher._run_descending);
-      - cannot tell: compare page 0 with the last page; if still unknown, scan all pages (AlarmFetcher._run_scan).
-    Codes <= C sent by the server are dropped and codes are de-duplicated, so nothing is ingested twice. At most
-    max_fetch incidents a run: with a budget that ends inside a page, C is the last code TAKEN and the rest of the
-    page comes next run. A failure mid-run (retries exhausted, deadline) returns what was taken with a lastRun that
-    matches it exactly; if the run made no progress at all, the error is raised so the user sees it.
+    The rule: the watermark (lastRun ``last_alarm_code``) moves only past codes the run has proven to be the smallest
+    above it. Every alarm with a code at or below it has been handled; nothing above it has been ingested. When a run
+    cannot prove which codes come next, it ends without moving (the reason goes to the debug log) and the next run
+    tries again: nothing is lost, nothing is ingested twice.
+
+    What the API documents and what it leaves open is in docs/threatmon-api.md: pages of ten, afterAlarmCode keeps the
+    codes above it, a totalRecords count, and an order that is not documented. So each run asks afterAlarmCode=C,
+    page 0, and reads the order from that page, trusting nothing it can check instead:
+      - ascending: page 0 holds the smallest codes; take them, move C, ask page 0 again;
+      - descending: the last page (the tail) holds them; it is located from totalRecords and proven to be the last
+        (short, or ending exactly where the count says with the page step proven), or found by probing pages;
+      - cannot tell: compare page 0 with the tail; anything else: read every page (a full scan).
+    The page size and whether pages overlap are learned from the answers (a page 0 shorter than its totalRecords holds
+    one page; the page before a full tail shows whether pages overlap) and kept in lastRun. Every page the watermark
+    moves past is checked first: in the order the run assumes when it holds two codes or more, else agreeing with the
+    pages read before; an answer in another order is read again. Codes <= C sent by the server are dropped and codes
+    are de-duplicated. At most max_fetch incidents a run: with a budget that ends inside a page, C is the last code
+    TAKEN and the rest of the page comes next run.
+
+    A transport failure mid-run (retries exhausted, deadline) returns what was taken with a lastRun that matches it;
+    if the run made no progress at all, the error is raised so the user sees it. When three runs in a row end without
+    progress while ThreatMon keeps listing alarms above the watermark, the third raises an error that says so; the
+    saved position stays as it was, and the runs after it keep trying.
     """
     now = now or datetime.now(UTC)
     state = FetchState.load(last_run, settings)
-    start = state.to_last_run() if state.legacy_10 is None else None
+    start = state.position()
     fetcher = AlarmFetcher(client, state, settings, now)
     try:
         fetcher.run()
     except Exception as exc:
         # A failure after progress keeps the progress (the state matches exactly what was taken); a failure before
         # any progress is raised so the user sees it.
-        migrated = start is None and state.legacy_10 is None
-        if not (fetcher.incidents or migrated or (start is not None and state.to_last_run() != start)):
+        if state.position() == start and not fetcher.incidents:
             raise
         demisto.debug(
             f"ThreatMon fetch stopped early after {len(fetcher.incidents)} incident(s): {scrub(str(exc), settings.api_key)}"
         )
-    if state.legacy_10 is not None:  # the 1.0.x position could not be converted yet: keep it as it was
-        return dict(last_run), fetcher.incidents
-    demisto.debug(
-        f"ThreatMon fetch: {len(fetcher.incidents)} incident(s), {fetcher.skipped} skipped, "
-        f"{fetcher.requests} request(s), drained={fetcher.drained}, last_alarm_code={state.code}."
-    )
+        fetcher.stop_reason = None
+    stalled = fetcher.listed and fetcher.stop_reason is not None and state.position() == start and not fetcher.incidents
+    state.stalled_runs = state.stalled_runs + 1 if stalled else 0
+    demisto.debug(fetcher.summary())
+    if state.stalled_runs >= STALLED_RUNS_LIMIT:
+        raise ThreatMonError(
+            f"ThreatMon's alarm list could not be read consistently in {state.stalled_runs} fetch runs in a row "
+            f"({fetcher.stop_reason}). No alarm was skipped or ingested twice, and every run tries again; if this "
+            "persists, contact ThreatMon support",
+            kind="inconsistent",
+        )
     return state.to_last_run(), fetcher.incidents
 
 
@@ -1041,14 +1351,20 @@ def list_alarms_command(client: Client, args: dict[str, Any]) -> CommandResults:
     min_severity = parse_choice(args.get("min_severity"), "min_severity", SEVERITY_WORDS)
     alarms: list[dict[str, Any]] = []
     total = None
+    seen: set[Any] = set()
+    size = 0  # the largest page seen: the page size, unless the list ends on the first page read
     for number in range(page, page + MAX_LIST_PAGES):
         body = client.list_alarms(page=number, after_alarm_code=after)
         data = body.get("data") or []
         total = body.get("totalRecords", total)
-        for alarm in data:
-            if isinstance(alarm, dict) and not is_below_severity(alarm.get("severity"), min_severity) and len(alarms) < limit:
+        fresh = [alarm for alarm in data if isinstance(alarm, dict) and _identity(alarm) not in seen]  # pages may overlap
+        seen.update(_identity(alarm) for alarm in fresh)
+        for alarm in fresh:
+            if not is_below_severity(alarm.get("severity"), min_severity) and len(alarms) < limit:
                 alarms.append(alarm)
-        if len(alarms) >= limit or len(data) < PAGE_SIZE:
+        size = max(size, len(data))
+        count = _int_or_none(total)
+        if len(alarms) >= limit or not fresh or len(data) < size or (count is not None and number * size + len(data) >= count):
             break
     outputs = [alarm_to_context(alarm) for alarm in alarms]
     rows = [

@@ -435,12 +435,16 @@ def test_fetch_page_zero_with_a_single_code_is_compared_with_the_last_page(order
     )
 
 
-def test_fetch_unsorted_list_that_never_settles_raises_without_losing_anything():
+def test_fetch_unsorted_list_that_never_settles_ends_runs_without_moving_and_the_third_says_so():
     with requests_mock.Mocker() as mocker:
         fake = FakeThreatMon(range(1, 40), "random").register(mocker)
-        fake.inserts = dict.fromkeys(range(2, 40), 1)
-        with pytest.raises(ThreatMonError, match="not sorted"):
-            fetch_incidents(make_client(), {}, make_settings(), now=NOW)
+        fake.inserts = dict.fromkeys(range(2, 400), 1)
+        first = fetch_incidents(make_client(), {}, make_settings(), now=NOW)
+        second = fetch_incidents(make_client(), first[0], make_settings(), now=NOW)
+        with pytest.raises(ThreatMonError, match="3 fetch runs in a row .the alarm list is not sorted"):
+            fetch_incidents(make_client(), second[0], make_settings(), now=NOW)
+    assert first == ({"state_version": 2, "stalled_runs": 1}, [])
+    assert second == ({"state_version": 2, "stalled_runs": 2}, [])
 
 
 def test_fetch_endless_full_pages_end_the_run_at_the_request_bound_without_taking_anything():
@@ -450,7 +454,7 @@ def test_fetch_endless_full_pages_end_the_run_at_the_request_bound_without_takin
         mocker.get(LIST_URL, json=page)
         last_run, incidents = fetch_incidents(make_client(), {"state_version": 2, "last_alarm_code": 3}, make_settings(), now=NOW)
         assert mocker.call_count == 100 // 10 + ThreatMon.EXTRA_REQUESTS_PER_RUN
-    assert (last_run, incidents) == ({"state_version": 2, "last_alarm_code": 3}, [])
+    assert (last_run, incidents) == ({"state_version": 2, "last_alarm_code": 3, "stalled_runs": 1}, [])
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
@@ -569,14 +573,14 @@ def test_fetch_1_0_x_position_survives_a_failure_during_the_conversion():
     assert_exactly_once(incidents, range(41, 71))
 
 
-def test_fetch_1_0_x_conversion_cut_by_the_request_bound_keeps_the_old_last_run():
+def test_fetch_1_0_x_conversion_cut_by_the_request_bound_keeps_the_old_last_run(monkeypatch):
+    monkeypatch.setattr(ThreatMon, "EXTRA_REQUESTS_PER_RUN", 2 - 10)  # two requests a run
     with requests_mock.Mocker() as mocker:
         FakeThreatMon(range(1, 91), "desc").register(mocker)
         legacy = load_json("legacy_last_run.json")
         fetcher = ThreatMon.AlarmFetcher(make_client(), FetchState.load(legacy, make_settings()), make_settings(), NOW)
-        fetcher.max_requests = 2
         fetcher.run()
-    assert fetcher.state.legacy_10 == (40, 2, 90)
+    assert fetcher.state.legacy == (40, 2, 90)
     assert fetcher.incidents == []
 
 
@@ -590,7 +594,7 @@ def test_fetch_1_0_x_conversion_cut_by_the_request_bound_keeps_the_old_last_run(
 )
 def test_fetch_state_reads_odd_1_0_x_values(last_run, param, expected):
     state = FetchState.load(last_run, make_settings(last_incident_id=param))
-    assert state.legacy_10[0] == expected
+    assert state.legacy.last_incident_id == expected
 
 
 # ---------------------------------------------------------------- fetch: parameters and incidents
