@@ -179,6 +179,14 @@ class FaultPlan:
                 return fault
         return None
 
+    def pending(self, requests_so_far: int) -> bool:
+        """A fault still to be served: one for a request index not reached yet, or a path fault with uses left."""
+        with self._lock:
+            return any(
+                (f.index is not None and f.index >= requests_so_far) or (f.index is None and f.used < f.times)
+                for f in self._faults
+            )
+
     def to_list(self) -> list[dict]:
         with self._lock:
             return [f.to_dict() for f in self._faults]

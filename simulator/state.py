@@ -128,6 +128,11 @@ class ThreatMonState:
         with self.lock:
             return self._by_code[int(code)].canonical()
 
+    @property
+    def list_requests(self) -> int:
+        """List requests answered so far (what insert_at and insert_every count)."""
+        return self._list_requests
+
     def codes(self) -> list[int]:
         with self.lock:
             return list(self._codes)
@@ -470,3 +475,7 @@ class SimulatedThreatMon:
 
     def pinned_alarms(self) -> list[dict]:
         return self.threatmon.pinned_alarms()
+
+    @property
+    def list_requests(self) -> int:
+        return self.threatmon.list_requests

@@ -1,16 +1,16 @@
 """Unit tests of the ThreatMon integration.
 
-HTTP is stubbed with requests_mock. Fetch behaviour is driven by FakeThreatMon, a small in-test ThreatMon (a set of
-alarms, a sort order, a plan of faults and of alarms created while paging) used as a requests_mock callback; the
-fetch tables assert that the union of the incidents of repeated runs is the alarm set, each alarm exactly once.
-Nothing sleeps: the Client gets a fake clock and a fake sleep.
+HTTP is stubbed with requests_mock. Fetch behaviour is driven by the repository's ThreatMon simulator without a socket
+(simulator.mock.MockThreatMon): the same alarms, knobs (sort order, page size, overlapping pages, order flips, alarms
+created while paging, odd totals and filters) and fault words as the end-to-end tests. The fetch tables assert that the
+union of the incidents of repeated runs is the alarm set, each alarm exactly once. Nothing sleeps: the Client gets a
+fake clock and a fake sleep, and the simulator's latency moves the same clock.
 """
 
 import contextlib
 import email.utils
 import json
 import re
-import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +45,11 @@ from ThreatMon import (
     update_remote_system_command,
 )
 
-BASE = "https://threatmon.test/api/threatmon/external/v1"
+from simulator import Fault
+from simulator.mock import MockThreatMon
+
+BASE_HOST = "https://threatmon.test"
+BASE = f"{BASE_HOST}/api/threatmon/external/v1"
 API_KEY = "tm-secret-7f3a9c2e1b"
 NOW = datetime(2025, 3, 15, 12, 0, 0, tzinfo=UTC)
 TEST_DATA = Path(__file__).parent / "test_data"
@@ -82,6 +86,10 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += seconds
 
+    def advance(self, seconds: float) -> None:
+        """Time that passes without the Client sleeping (the simulator's latency, a slow answer)."""
+        self.now += seconds
+
 
 def make_client(clock: FakeClock | None = None, deadline: float | None = None, **kwargs) -> Client:
     clock = clock or FakeClock()
@@ -96,113 +104,29 @@ def codes_of(incidents) -> list[int]:
     return [int(incident["dbotMirrorId"]) for incident in incidents]
 
 
-class FakeThreatMon:
-    """A ThreatMon alarm list for requests_mock.
+def make_sim(mocker: requests_mock.Mocker, clock: FakeClock | None = None, **knobs) -> MockThreatMon:
+    """The simulated ThreatMon behind requests_mock (the HTTP simulator's own state, knobs and fault words); its
+    latency and slow answers move ``clock``."""
+    return MockThreatMon(mocker, url=BASE_HOST, pass_time=clock.advance if clock else None, api_key=API_KEY, **knobs)
 
-    order: "asc", "desc" or "random" (a fixed shuffle, the same on every call). faults: {call number: kind}.
-    inserts: {call number: how many alarms are created just before that call is answered}. latency: seconds the
-    clock moves on each call. Options reproduce odd servers: codes as strings, an inclusive afterAlarmCode, a
-    filter that is ignored, no totalRecords, codeless alarms listed first.
-    """
 
-    def __init__(self, codes=(), order="asc", clock: FakeClock | None = None):
-        self.template = load_json("alarm.json")
-        self.alarms: dict[int, dict] = {}
-        self.codeless: list[dict] = []
-        self.order = order
-        self.clock = clock
-        self.calls = 0
-        self.faults: dict[int, str] = {}
-        self.inserts: dict[int, int] = {}
-        self.latency = 0.0
-        self.string_codes = False
-        self.inclusive = False
-        self.ignore_filter = False
-        self.total_mode = "ok"
-        self.requests: list[tuple[int, int | None]] = []
-        for code in codes:
-            self.add_alarm(code)
+def list_calls(sim: MockThreatMon) -> list[tuple[int, int | None]]:
+    """(page, afterAlarmCode) of every list request the simulator received."""
+    calls = []
+    for record in sim.requests:
+        if "/vulnerabilities/" in record["path"]:
+            after = record["query"].get("afterAlarmCode")
+            calls.append((int(record["path"].rsplit("/", 1)[1]), int(after) if after is not None else None))
+    return calls
 
-    def add_alarm(self, code: int, **fields) -> None:
-        alarm = dict(
-            self.template,
-            alarmCode=str(code) if self.string_codes else code,
-            title=f"Alarm number {code}",
-            findingId=50000 + code,
-        )
-        alarm.update(fields)
-        self.alarms[code] = alarm
 
-    def create(self, count: int) -> None:
-        for _ in range(count):
-            self.add_alarm(max(self.alarms, default=0) + 1)
-
-    def listing(self, after: int | None) -> list[dict]:
-        codes = list(self.alarms)
-        if after is not None and not self.ignore_filter:
-            codes = [code for code in codes if code > after or (self.inclusive and code == after)]
-        if self.order == "random":
-            codes.sort(key=lambda code: (code * 7919) % 1009)
-        else:
-            codes.sort(reverse=self.order == "desc")
-        return self.codeless + [self.alarms[code] for code in codes]
-
-    def register(self, mocker: requests_mock.Mocker) -> "FakeThreatMon":
-        mocker.get(LIST_URL, content=self)
-        return self
-
-    def __call__(self, request, context) -> bytes:
-        self.calls += 1
-        if self.clock is not None:
-            self.clock.now += self.latency
-        self.create(self.inserts.get(self.calls, 0))
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.url).query)
-        after = int(query["afterAlarmCode"][0]) if "afterAlarmCode" in query else None
-        page = int(request.url.split("?")[0].rsplit("/", 1)[1])
-        self.requests.append((page, after))
-        listing = self.listing(after)
-        body: dict = {"data": listing[page * 10 : page * 10 + 10]}
-        if self.total_mode == "ok":
-            body["totalRecords"] = len(listing)
-        elif self.total_mode == "unfiltered":
-            body["totalRecords"] = len(self.alarms) + len(self.codeless)
-        elif self.total_mode == "string":
-            body["totalRecords"] = str(len(listing))
-        fault = self.faults.get(self.calls)
-        return self.fault(fault, context, body) if fault else json.dumps(body).encode()
-
-    def fault(self, kind: str, context, body: dict) -> bytes:
-        if kind == "timeout":
-            raise requests.exceptions.ReadTimeout("read timed out")
-        if kind == "connect-timeout":
-            raise requests.exceptions.ConnectTimeout("connect timed out")
-        if kind == "connection":
-            raise requests.exceptions.ConnectionError("connection reset by peer")
-        if kind == "dropped":
-            raise requests.exceptions.ChunkedEncodingError("connection broken: incomplete read")
-        if kind == "truncated":
-            text = json.dumps(body)
-            return text[: len(text) // 2].encode()
-        if kind == "html":
-            context.headers["Content-Type"] = "text/html"
-            return b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-        if kind == "wrong-shape":
-            return b'{"message": "temporarily unavailable"}'
-        if kind == "429":
-            context.status_code = 429
-            context.headers["Retry-After"] = "2"
-            return b'{"message": "too many requests"}'
-        if kind == "429-date":
-            context.status_code = 429
-            wall = self.clock.wall() if self.clock else 0.0
-            context.headers["Retry-After"] = email.utils.formatdate(wall + 3, usegmt=True)
-            return b""
-        context.status_code = int(kind)  # "500", "502", "503", "504"
-        return b"<html><body>Internal Server Error</body></html>"
+def pending(sim: MockThreatMon) -> bool:
+    """A fault or an insert the simulator still has to serve."""
+    return any(index >= sim.list_requests for index in sim.config.insert_at) or sim.faults.pending(len(sim.requests))
 
 
 def drain(
-    fake: FakeThreatMon,
+    sim: MockThreatMon,
     settings: Settings,
     last_run=None,
     clock: FakeClock | None = None,
@@ -211,7 +135,7 @@ def drain(
 ):
     """Run fetch-incidents like the server does (a new client each run; lastRun kept only when the run succeeds)
     until two runs in a row bring nothing while no fault or insert is pending. Returns (last_run, incidents)."""
-    clock = clock or fake.clock or FakeClock()
+    clock = clock or FakeClock()
     taken: list[dict] = []
     quiet = 0
     for _ in range(runs):
@@ -223,8 +147,7 @@ def drain(
         else:
             assert len(incidents) <= settings.max_fetch
             taken.extend(incidents)
-        pending = any(call > fake.calls for call in [*fake.faults, *fake.inserts])
-        quiet = quiet + 1 if not incidents and not pending else 0
+        quiet = quiet + 1 if not incidents and not pending(sim) else 0
         if quiet >= 2:
             break
     return last_run, taken
@@ -236,6 +159,12 @@ def assert_exactly_once(incidents, expected) -> None:
     assert sorted(codes) == sorted(expected), "an alarm was lost or invented"
 
 
+def debug_lines(monkeypatch) -> list[str]:
+    lines: list[str] = []
+    monkeypatch.setattr(demisto, "debug", lambda message, *args: lines.append(str(message)))
+    return lines
+
+
 # ---------------------------------------------------------------- fetch: exactly once
 
 
@@ -244,31 +173,202 @@ def assert_exactly_once(incidents, expected) -> None:
 @pytest.mark.parametrize("max_fetch", [1, 7, 10, 15, 100, 1000])
 def test_fetch_ingests_every_alarm_exactly_once(order, count, max_fetch):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, count + 1), order).register(mocker)
-        _, incidents = drain(fake, make_settings(max_fetch=max_fetch))
-    assert_exactly_once(incidents, range(1, count + 1))
+        sim = make_sim(mocker, alarms=count, order=order)
+        _, incidents = drain(sim, make_settings(max_fetch=max_fetch))
+    assert_exactly_once(incidents, sim.codes())
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("max_fetch", [7, 10, 15])
 def test_fetch_takes_alarms_in_ascending_code_order_and_at_most_max_fetch_a_run(order, max_fetch):
     with requests_mock.Mocker() as mocker:
-        FakeThreatMon(range(1, 31), order).register(mocker)
+        sim = make_sim(mocker, alarms=30, order=order)
         last_run, first = fetch_incidents(make_client(), {}, make_settings(max_fetch=max_fetch), now=NOW)
-    assert codes_of(first) == list(range(1, max_fetch + 1))
-    assert last_run["last_alarm_code"] == max_fetch
+    assert codes_of(first) == sim.codes()[:max_fetch]
+    assert last_run["last_alarm_code"] == sim.codes()[max_fetch - 1]
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-@pytest.mark.parametrize("inserts", [{1: 3}, {2: 1}, {2: 5, 3: 10, 5: 1}, {2: 11, 4: 9, 7: 20}])
+@pytest.mark.parametrize("inserts", [{0: 3}, {1: 1}, {1: 5, 2: 10, 4: 1}, {1: 11, 3: 9, 6: 20}])
 @pytest.mark.parametrize("max_fetch", [7, 100])
 def test_fetch_alarms_created_while_paging_are_ingested_exactly_once(order, inserts, max_fetch):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 48), order).register(mocker)
-        fake.inserts = dict(inserts)
-        _, incidents = drain(fake, make_settings(max_fetch=max_fetch))
-    assert_exactly_once(incidents, fake.alarms)
+        sim = make_sim(mocker, alarms=47, order=order, insert_at=inserts)
+        _, incidents = drain(sim, make_settings(max_fetch=max_fetch))
+    assert_exactly_once(incidents, sim.codes())
 
+
+# ---------------------------------------------------------------- fetch: what a server may do to its pages
+
+PAGING = {
+    "pages of 5": {"page_size": 5},
+    "pages of 20": {"page_size": 20},
+    "pages of 25": {"page_size": 25},
+    "the order flips every request": {"order_flip": "alternate"},
+    "the order flips at random": {"order_flip": "random"},
+    "page n repeats the last alarm of page n-1": {"page_overlap": 1},
+    "overlapping pages of 5 in a random order": {"page_size": 5, "page_overlap": 1, "order_flip": "random"},
+}
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("paging", PAGING)
+@pytest.mark.parametrize("inserts", [{}, {1: 3, 4: 11, 8: 1, 13: 4}])
+@pytest.mark.parametrize("max_fetch", [7, 100])
+def test_fetch_every_alarm_once_however_the_server_pages(order, paging, inserts, max_fetch):
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=137, order=order, insert_at=inserts, **PAGING[paging])
+        _, incidents = drain(sim, make_settings(max_fetch=max_fetch))
+    assert_exactly_once(incidents, sim.codes())
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("paging", PAGING)
+@pytest.mark.parametrize(
+    "faults", [["#2=503", "#6=cut", "/vulnerabilities/=500,times=4,skip=8"], ["*=slow:30,times=3,skip=1", "#9=json"]]
+)
+def test_fetch_every_alarm_once_however_the_server_pages_and_fails(order, paging, faults):
+    clock = FakeClock()
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, clock, alarms=93, order=order, insert_at={3: 5, 10: 2}, faults=faults, **PAGING[paging])
+        _, incidents = drain(sim, make_settings(max_fetch=25), clock=clock)
+    assert_exactly_once(incidents, sim.codes())
+    assert any(record["fault"] for record in sim.requests)
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("size", [5, 20, 25])
+def test_fetch_learns_the_page_size_from_page_zero(monkeypatch, order, size):
+    lines = debug_lines(monkeypatch)
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=60, order=order, page_size=size)
+        _, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=1000), now=NOW)
+    assert codes_of(incidents) == sim.codes()
+    assert f"pages of {size};" in lines[-1]
+    if order == "asc":
+        assert len(sim.requests) == -(-60 // size)  # one per page (page 0 with a moving afterAlarmCode)
+    else:
+        assert len(sim.requests) <= -(-60 // size) + 2  # page 0, then the pages from the last one back
+
+
+@pytest.mark.parametrize("alarms", [40, 37])
+def test_fetch_proves_a_full_last_page_with_the_page_before_it_once(alarms):
+    """Pages that overlap would put the smallest codes further on than a full last page: before trusting a full
+    last page, the run reads the page before it from the same listing. What it proves is kept in lastRun."""
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=alarms, order="desc")
+        first_run, first = fetch_incidents(make_client(), {}, make_settings(max_fetch=10), now=NOW)
+        first_calls = list_calls(sim)
+        _, second = fetch_incidents(make_client(), first_run, make_settings(max_fetch=10), now=NOW)
+    assert codes_of(first + second) == sim.codes()[:20]
+    assert (first_run["page_size"], first_run["page_step"]) == (10, 10)
+    second_calls, tenth = list_calls(sim)[len(first_calls) :], sim.codes()[9]
+    if alarms == 40:  # a full last page: the page before it is read to prove it (its codes come next)
+        assert first_calls == [(0, None), (3, None), (2, None)]
+        assert second_calls == [(0, tenth), (2, tenth)]  # the next run trusts the proven step
+    else:  # a short last page is the last by itself, and proves the step: the next (full) one is trusted
+        assert first_calls == [(0, None), (3, None), (2, sim.codes()[6])]
+        assert second_calls == [(0, tenth), (2, tenth), (1, sim.codes()[16])]
+
+
+def test_fetch_recognises_pages_that_repeat_the_last_alarm_of_the_page_before():
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=40, order="desc", page_overlap=1)
+        last_run, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=10), now=NOW)
+    assert codes_of(incidents) == sim.codes()[:10]
+    assert (last_run["page_size"], last_run["page_step"]) == (10, 9)
+
+
+@pytest.mark.parametrize(("kept", "served"), [(10, 5), (5, 10)])
+def test_fetch_forgets_a_page_geometry_that_the_answers_contradict(kept, served):
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=40, order="desc", page_size=served)
+        stale = {"state_version": 2, "page_size": kept, "page_step": kept}
+        last_run, incidents = fetch_incidents(make_client(), stale, make_settings(max_fetch=5), now=NOW)
+    assert codes_of(incidents) == sim.codes()[:5]
+    assert (last_run["page_size"], last_run["page_step"]) == (served, served)
+
+
+def test_fetch_reads_an_answer_in_the_other_order_again(monkeypatch):
+    lines = debug_lines(monkeypatch)
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=45, order="desc", order_flip="alternate")
+        _, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=100), now=NOW)
+    assert codes_of(incidents) == sim.codes()
+    assert "order descending, " in lines[-1] and "in another order read again" in lines[-1]
+
+
+def page_of(codes: list[int], total: int) -> dict:
+    return {"data": [{"alarmCode": code, "title": f"alarm {code}"} for code in codes], "totalRecords": total}
+
+
+def test_fetch_a_last_page_that_keeps_arriving_in_the_other_order_ends_the_run_without_moving(monkeypatch):
+    lines = debug_lines(monkeypatch)
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{BASE}/vulnerabilities/0", json=page_of(list(range(30, 20, -1)), 25))
+        mocker.get(f"{BASE}/vulnerabilities/2", json=page_of([29, 30], 25))  # descending page 0, ascending page 2
+        last_run, incidents = fetch_incidents(make_client(), {"state_version": 2, "last_alarm_code": 5}, make_settings(), now=NOW)
+        assert mocker.call_count == 1 + ThreatMon.ORDER_TRIES
+    assert (last_run, incidents) == ({"state_version": 2, "last_alarm_code": 5, "stalled_runs": 1}, [])
+    assert any("kept arriving in another order than page 0" in line and "next run" in line for line in lines)
+
+
+@pytest.mark.parametrize(("tail", "taken"), [([31], []), ([6], [6])])
+def test_fetch_a_last_page_with_one_code_must_lie_below_page_zero(tail, taken):
+    """One code cannot show its page's order: a descending list's last page must hold codes below page 0's."""
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{BASE}/vulnerabilities/0", json=page_of(list(range(30, 20, -1)), 21))
+        mocker.get(f"{BASE}/vulnerabilities/2", json=page_of(tail, 21))
+        _, incidents = fetch_incidents(
+            make_client(), {"state_version": 2, "last_alarm_code": 5}, make_settings(max_fetch=1), now=NOW
+        )
+    assert codes_of(incidents) == taken
+
+
+def test_fetch_three_runs_in_a_row_without_progress_make_an_error_and_progress_clears_it():
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=39, order="unsorted", insert_every=1, insert_count=1)
+        first = fetch_incidents(make_client(), {}, make_settings(), now=NOW)
+        second = fetch_incidents(make_client(), first[0], make_settings(), now=NOW)
+        with pytest.raises(ThreatMonError, match=r"3 fetch runs in a row \(the alarm list is not sorted") as failure:
+            fetch_incidents(make_client(), second[0], make_settings(), now=NOW)
+        assert failure.value.kind == "inconsistent" and "No alarm was skipped or ingested twice" in failure.value.message
+        sim.set(insert_every=0)  # the list settles
+        last_run, incidents = fetch_incidents(make_client(), second[0], make_settings(max_fetch=1000), now=NOW)
+    assert first == ({"state_version": 2, "stalled_runs": 1}, [])
+    assert second == ({"state_version": 2, "stalled_runs": 2}, [])
+    assert codes_of(incidents) == sim.codes() and "stalled_runs" not in last_run
+
+
+def test_fetch_an_empty_list_is_no_stall():
+    with requests_mock.Mocker() as mocker:
+        make_sim(mocker, alarms=0)
+        last_run = {"state_version": 2, "last_alarm_code": 4, "stalled_runs": 2}
+        next_run, incidents = fetch_incidents(make_client(), last_run, make_settings(), now=NOW)
+    assert (next_run, incidents) == ({"state_version": 2, "last_alarm_code": 4}, [])
+
+
+@pytest.mark.parametrize(
+    ("knobs", "words"),
+    [
+        ({"order": "desc"}, "order descending; totalRecords verified; pages of 10; 11 request(s), 10 page(s) taken"),
+        ({"order": "asc"}, "order ascending; totalRecords not needed; pages of 10; 10 request(s), 10 page(s) taken"),
+        ({"order": "asc", "page_size": 20}, "order ascending; totalRecords not needed; pages of 20; 5 request(s)"),
+        ({"order": "desc", "total_records": "all"}, "totalRecords not trusted"),
+        ({"order": "desc", "page_overlap": 1}, "pages of 10 overlapping by 1;"),
+    ],
+)
+def test_fetch_debug_line_says_order_count_requests_and_pages(monkeypatch, knobs, words):
+    lines = debug_lines(monkeypatch)
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=250, **knobs)
+        fetch_incidents(
+            make_client(), {"state_version": 2, "last_alarm_code": code_at(sim, 50)}, make_settings(max_fetch=100), now=NOW
+        )
+    assert words in lines[-1], lines[-1]
+
+
+# ---------------------------------------------------------------- fetch: faults
 
 FAULTS = [
     "500",
@@ -276,52 +376,65 @@ FAULTS = [
     "503",
     "504",
     "408",
-    "429",
-    "429-date",
-    "timeout",
-    "connect-timeout",
-    "connection",
-    "dropped",
-    "truncated",
+    "429,retry-after=2",
     "html",
-    "wrong-shape",
+    "html:502",
+    "truncated",
+    "empty",
+    "json",
+    "drop",
+    "reset",
+    "cut",
+    "slow:30",
 ]
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("kind", FAULTS)
 def test_fetch_retries_a_single_fault_within_the_run(order, kind):
+    clock = FakeClock()
     with requests_mock.Mocker() as mocker:
-        clock = FakeClock()
-        fake = FakeThreatMon(range(1, 36), order, clock).register(mocker)
-        fake.faults = {3: kind}
+        sim = make_sim(mocker, clock, alarms=35, order=order, faults=[f"#2={kind}"])
         last_run, incidents = fetch_incidents(make_client(clock), {}, make_settings(max_fetch=100), now=NOW)
-    assert_exactly_once(incidents, range(1, 36))
-    assert last_run["last_alarm_code"] == 35
+    assert_exactly_once(incidents, sim.codes())
+    assert last_run["last_alarm_code"] == sim.codes()[-1]
     assert len(clock.sleeps) == 1
+    if kind.startswith("429"):
+        assert clock.sleeps == [2]  # Retry-After
+
+
+def test_fetch_honours_a_retry_after_given_as_an_http_date():
+    clock = FakeClock()
+    with requests_mock.Mocker() as mocker:
+        when = email.utils.formatdate(clock.wall() + 3, usegmt=True)
+        sim = make_sim(mocker, clock, alarms=15, faults=[Fault("status", status=429, retry_after=when, index=1)])
+        _, incidents = fetch_incidents(make_client(clock), {}, make_settings(), now=NOW)
+    assert codes_of(incidents) == sim.codes()
+    assert clock.sleeps == [3]
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("kind", FAULTS)
 @pytest.mark.parametrize("first_failing_call", [1, 2, 4])
 def test_fetch_fault_that_outlasts_the_retries_loses_nothing_and_repeats_nothing(order, kind, first_failing_call):
+    clock = FakeClock()
     with requests_mock.Mocker() as mocker:
-        clock = FakeClock()
-        fake = FakeThreatMon(range(1, 58), order, clock).register(mocker)
-        fake.faults = {first_failing_call + n: kind for n in range(Client.POLICY.max_attempts)}
-        _, incidents = drain(fake, make_settings(max_fetch=25), clock=clock)
-    assert_exactly_once(incidents, range(1, 58))
+        outage = f"/vulnerabilities/={kind},times={Client.POLICY.max_attempts},skip={first_failing_call - 1}"
+        sim = make_sim(mocker, clock, alarms=57, order=order, faults=[outage])
+        _, incidents = drain(sim, make_settings(max_fetch=25), clock=clock)
+    assert_exactly_once(incidents, sim.codes())
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_failure_mid_run_returns_what_was_taken_with_a_matching_last_run(order):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 58), order).register(mocker)
-        fake.faults = {3 + n: "503" for n in range(Client.POLICY.max_attempts)}
+        sim = make_sim(
+            mocker, alarms=57, order=order, faults=[f"/vulnerabilities/=503,times={Client.POLICY.max_attempts},skip=2"]
+        )
         last_run, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=100), now=NOW)
     assert incidents, "the pages read before the failure are kept"
     assert last_run["last_alarm_code"] == max(codes_of(incidents))
-    assert codes_of(incidents) == list(range(1, len(incidents) + 1))
+    assert codes_of(incidents) == sim.codes()[: len(incidents)]
 
 
 def test_fetch_failure_before_any_progress_raises_the_error():
@@ -335,38 +448,38 @@ def test_fetch_failure_before_any_progress_raises_the_error():
 def test_fetch_stops_at_the_deadline_and_the_next_run_continues(order):
     clock = FakeClock()
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 200), order, clock).register(mocker)
-        fake.latency = 7.0  # a slow ThreatMon: six requests fill a 40-second run
+        sim = make_sim(mocker, clock, alarms=199, order=order, latency_ms=7000)  # six requests fill a 40-second run
         last_run, first = fetch_incidents(
             make_client(clock, deadline=ThreatMon.FETCH_DEADLINE), {}, make_settings(max_fetch=1000), now=NOW
         )
         assert 0 < len(first) < 199
         assert last_run["last_alarm_code"] == max(codes_of(first))
-        _, rest = drain(fake, make_settings(max_fetch=1000), last_run, clock, deadline=ThreatMon.FETCH_DEADLINE)
-    assert_exactly_once(first + rest, range(1, 200))
+        _, rest = drain(sim, make_settings(max_fetch=1000), last_run, clock, deadline=ThreatMon.FETCH_DEADLINE)
+    assert_exactly_once(first + rest, sim.codes())
 
 
-@pytest.mark.parametrize("order", ["asc", "desc", "random"])
-@pytest.mark.parametrize("option", ["string_codes", "inclusive", "total_string", "total_missing"])
-def test_fetch_odd_servers_still_give_each_alarm_once(order, option):
+# ---------------------------------------------------------------- fetch: odd servers
+
+
+@pytest.mark.parametrize("order", ["asc", "desc", "unsorted"])
+@pytest.mark.parametrize(
+    "knobs",
+    [{"string_codes": 1.0}, {"after_filter": "inclusive"}, {"total_records": "text"}, {"total_records": "missing"}],
+)
+def test_fetch_odd_servers_still_give_each_alarm_once(order, knobs):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon((), order).register(mocker)
-        fake.string_codes = option == "string_codes"
-        fake.inclusive = option == "inclusive"
-        fake.total_mode = {"total_string": "string", "total_missing": "missing"}.get(option, "ok")
-        for code in range(3, 80, 2):
-            fake.add_alarm(code)
-        _, incidents = drain(fake, make_settings(max_fetch=15))
-    assert_exactly_once(incidents, fake.alarms)
+        sim = make_sim(mocker, alarms=38, order=order, **knobs)
+        _, incidents = drain(sim, make_settings(max_fetch=15))
+    assert_exactly_once(incidents, sim.codes())
 
 
+@pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("max_fetch", [5, 100])
-def test_fetch_server_ignoring_after_alarm_code_sends_codes_already_handled(max_fetch):
+def test_fetch_server_ignoring_after_alarm_code_sends_codes_already_handled(order, max_fetch):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 44), "asc").register(mocker)
-        fake.ignore_filter = True
-        _, incidents = drain(fake, make_settings(max_fetch=max_fetch))
-    assert_exactly_once(incidents, range(1, 44))
+        sim = make_sim(mocker, alarms=43, order=order, after_filter="ignored")
+        _, incidents = drain(sim, make_settings(max_fetch=max_fetch))
+    assert_exactly_once(incidents, sim.codes())
 
 
 def test_fetch_drops_codes_at_or_below_the_watermark_sent_back_by_the_server():
@@ -391,60 +504,37 @@ def test_fetch_duplicates_inside_a_page_become_one_incident():
     assert codes_of(incidents) == [4, 5]
 
 
-@pytest.mark.parametrize("order", ["asc", "desc", "random"])
+@pytest.mark.parametrize("order", ["asc", "desc", "unsorted"])
 @pytest.mark.parametrize("max_fetch", [1, 7, 100])
 def test_fetch_a_code_listed_twice_on_one_page_is_one_alarm_not_a_changing_list(order, max_fetch):
     """The last page repeats its first alarm: neither the order detection nor the scan may read that as a list that
     moved while it was read (which would fail every run from then on)."""
-
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 56), order)
-
-        def answer(request, context):
-            body = json.loads(fake(request, context))
-            if 0 < len(body["data"]) < 10:
-                body["data"].append(dict(body["data"][0]))
-            return json.dumps(body).encode()
-
-        mocker.get(LIST_URL, content=answer)
-        _, incidents = drain(fake, make_settings(max_fetch=max_fetch))
-    assert_exactly_once(incidents, range(1, 56))
+        sim = make_sim(mocker, alarms=55, order=order, last_page_repeat=True)
+        _, incidents = drain(sim, make_settings(max_fetch=max_fetch))
+    assert_exactly_once(incidents, sim.codes())
 
 
-@pytest.mark.parametrize("order", ["asc", "desc", "random"])
-def test_fetch_unsorted_or_undetectable_order_falls_back_to_a_full_scan(order):
+@pytest.mark.parametrize("knobs", [{}, {"page_overlap": 1}, {"page_size": 5}])
+def test_fetch_unsorted_list_falls_back_to_a_full_scan(knobs):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 64), order).register(mocker)
-        fake.inserts = {3: 2, 9: 4}
-        _, incidents = drain(fake, make_settings(max_fetch=20))
-    assert_exactly_once(incidents, fake.alarms)
+        sim = make_sim(mocker, alarms=63, order="unsorted", insert_at={2: 2, 8: 4}, **knobs)
+        _, incidents = drain(sim, make_settings(max_fetch=20))
+    assert_exactly_once(incidents, sim.codes())
 
 
-@pytest.mark.parametrize("order", ["asc", "desc", "random"])
+@pytest.mark.parametrize("order", ["asc", "desc", "unsorted"])
 def test_fetch_page_zero_with_a_single_code_is_compared_with_the_last_page(order):
-    """Nine codeless alarms lead page 0, so its order cannot be read; the last page tells it."""
+    """Nine alarms without a code lead page 0, so its order cannot be read; the last page tells it."""
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 26), order).register(mocker)
-        fake.codeless = [{"title": f"codeless {n}", "severity": "Low"} for n in range(9)]
-        _, incidents = drain(fake, make_settings(max_fetch=100))
+        sim = make_sim(mocker, alarms=25, order=order, codeless_pinned=9)
+        _, incidents = drain(sim, make_settings(max_fetch=100))
     coded = [incident for incident in incidents if "dbotMirrorId" in incident]
     codeless = [incident for incident in incidents if "dbotMirrorId" not in incident]
-    assert_exactly_once(coded, range(1, 26))
+    assert_exactly_once(coded, sim.codes())
     assert sorted(incident["name"] for incident in codeless) == sorted(
-        f"ThreatMon Alarm (no code): codeless {n}" for n in range(9)
+        f"ThreatMon Alarm (no code): {alarm['title']}" for alarm in sim.pinned_alarms()
     )
-
-
-def test_fetch_unsorted_list_that_never_settles_ends_runs_without_moving_and_the_third_says_so():
-    with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 40), "random").register(mocker)
-        fake.inserts = dict.fromkeys(range(2, 400), 1)
-        first = fetch_incidents(make_client(), {}, make_settings(), now=NOW)
-        second = fetch_incidents(make_client(), first[0], make_settings(), now=NOW)
-        with pytest.raises(ThreatMonError, match="3 fetch runs in a row .the alarm list is not sorted"):
-            fetch_incidents(make_client(), second[0], make_settings(), now=NOW)
-    assert first == ({"state_version": 2, "stalled_runs": 1}, [])
-    assert second == ({"state_version": 2, "stalled_runs": 2}, [])
 
 
 def test_fetch_endless_full_pages_end_the_run_at_the_request_bound_without_taking_anything():
@@ -458,51 +548,67 @@ def test_fetch_endless_full_pages_end_the_run_at_the_request_bound_without_takin
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-@pytest.mark.parametrize("total_mode", ["unfiltered", "missing", "string"])
-@pytest.mark.parametrize("inserts", [{}, {2: 3, 4: 12, 9: 1}])
+@pytest.mark.parametrize("total_records", ["all", "missing", "text"])
+@pytest.mark.parametrize("inserts", [{}, {1: 3, 3: 12, 8: 1}])
 @pytest.mark.parametrize("max_fetch", [6, 100])
-def test_fetch_does_not_depend_on_total_records(order, total_mode, inserts, max_fetch):
+def test_fetch_does_not_depend_on_total_records(order, total_records, inserts, max_fetch):
     """totalRecords may count every alarm (not the filtered ones), be missing or be text."""
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 118), order).register(mocker)
-        fake.total_mode, fake.inserts = total_mode, dict(inserts)
-        _, incidents = drain(fake, make_settings(max_fetch=max_fetch))
-    assert_exactly_once(incidents, fake.alarms)
+        sim = make_sim(mocker, alarms=117, order=order, total_records=total_records, insert_at=inserts)
+        _, incidents = drain(sim, make_settings(max_fetch=max_fetch))
+    assert_exactly_once(incidents, sim.codes())
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_without_total_records_reads_few_pages(order):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 1001), order).register(mocker)
-        fake.total_mode = "missing"
+        sim = make_sim(mocker, alarms=1000, order=order, total_records="missing")
         _, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=100), now=NOW)
-    assert codes_of(incidents) == list(range(1, 101))
-    assert fake.calls <= (11 if order == "asc" else 40)
+    assert codes_of(incidents) == sim.codes()[:100]
+    assert len(sim.requests) <= (11 if order == "asc" else 40)
 
 
 @pytest.mark.parametrize(("order", "limit"), [("asc", 11), ("desc", 12)])
 def test_fetch_request_count_is_pages_plus_at_most_one(order, limit):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 101), order).register(mocker)
+        sim = make_sim(mocker, alarms=100, order=order)
         _, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=100), now=NOW)
     assert len(incidents) == 100
-    assert fake.calls <= limit
+    assert len(sim.requests) <= limit
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize(("alarms", "max_fetch"), [(200, 10), (500, 100), (1000, 1000), (537, 1000)])
+def test_fetch_costs_at_most_a_request_per_page_plus_one_per_run_with_the_documented_pages(order, alarms, max_fetch):
+    """Pages of ten in one order, a backlog drained by runs that each take whole pages: as many requests as pages, plus
+    one a run (the page 0 that a descending list needs, or the empty answer that ends an ascending one)."""
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=alarms, order=order)
+        last_run, runs = {}, 0
+        while True:
+            runs += 1
+            last_run, incidents = fetch_incidents(make_client(), last_run, make_settings(max_fetch=max_fetch), now=NOW)
+            if not incidents:
+                break
+    assert last_run["last_alarm_code"] == sim.codes()[-1]
+    assert len(sim.requests) <= -(-alarms // 10) + runs
 
 
 def test_fetch_bounds_the_requests_of_a_run_when_alarms_are_skipped():
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 2001), "asc").register(mocker)
-        last_run, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=10, min_severity="Critical"), now=NOW)
+        sim = make_sim(mocker, alarms=2000, order="asc")
+        future = datetime(2100, 1, 1, tzinfo=UTC)  # every alarm is older than first_fetch
+        last_run, incidents = fetch_incidents(make_client(), {}, make_settings(max_fetch=10, first_fetch=future), now=NOW)
     assert incidents == []
-    assert fake.calls == 1 + ThreatMon.EXTRA_REQUESTS_PER_RUN
-    assert last_run["last_alarm_code"] == 10 * fake.calls  # the skipped alarms still move the watermark
+    assert len(sim.requests) == 1 + ThreatMon.EXTRA_REQUESTS_PER_RUN
+    assert last_run["last_alarm_code"] == sim.codes()[10 * len(sim.requests) - 1]  # the skipped alarms move the watermark
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_last_run_stays_small(order):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 500), order).register(mocker)
-        last_run, incidents = drain(fake, make_settings(max_fetch=50))
+        sim = make_sim(mocker, alarms=499, order=order, page_overlap=1)
+        last_run, incidents = drain(sim, make_settings(max_fetch=50))
     assert len(incidents) == 499
     assert len(json.dumps(last_run)) < 120
 
@@ -510,91 +616,97 @@ def test_fetch_last_run_stays_small(order):
 # ---------------------------------------------------------------- fetch: 1.0.x lastRun
 
 
-def legacy_state(fake: FakeThreatMon, legacy_code: int, pages: int):
+def legacy_state(sim: MockThreatMon, legacy_code: int, pages: int):
     """What the 1.0.x pack had done mid-batch: read pages 0..pages-1 of afterAlarmCode=legacy_code (ingesting them)
     and written its lastRun with the largest code it saw."""
-    ingested = [alarm["alarmCode"] for alarm in fake.listing(legacy_code)[: pages * 10]]
-    ingested = [int(code) for code in ingested]
+    ingested = [int(alarm["alarmCode"]) for alarm in sim.listing(legacy_code)[: pages * sim.config.page_size]]
     return set(ingested), {"last_incident_id": legacy_code, "page": pages, "max_seen_id": max(ingested)}
 
 
+def code_at(sim: MockThreatMon, position: int) -> int:
+    """The code of the position-th alarm (1-based); 0 is a code below them all."""
+    return sim.codes()[position - 1] if position else sim.codes()[0] - 1
+
+
 @pytest.mark.parametrize("order", ["asc", "desc"])
-@pytest.mark.parametrize(("legacy_code", "pages", "created_since"), [(0, 1, 0), (40, 2, 0), (40, 3, 7), (100, 5, 23)])
+@pytest.mark.parametrize(("position", "pages", "created_since"), [(0, 1, 0), (40, 2, 0), (40, 3, 7), (100, 5, 23)])
 @pytest.mark.parametrize("max_fetch", [3, 100])
-def test_fetch_continues_a_1_0_x_batch_without_reingesting(order, legacy_code, pages, created_since, max_fetch):
+@pytest.mark.parametrize("size", [10, 20])
+def test_fetch_continues_a_1_0_x_batch_without_reingesting(order, position, pages, created_since, max_fetch, size):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 181), order).register(mocker)
-        done_by_legacy, last_run = legacy_state(fake, legacy_code, pages)
-        fake.create(created_since)
-        _, incidents = drain(fake, make_settings(max_fetch=max_fetch), last_run)
-    expected = [code for code in fake.alarms if code > legacy_code and code not in done_by_legacy]
-    assert_exactly_once(incidents, expected)
+        sim = make_sim(mocker, alarms=180 + 60 * (size > 10), order=order, page_size=size)
+        legacy_code = code_at(sim, position)
+        done_by_legacy, last_run = legacy_state(sim, legacy_code, pages)
+        sim.add_alarms(created_since)
+        _, incidents = drain(sim, make_settings(max_fetch=max_fetch), last_run)
+    assert_exactly_once(incidents, [code for code in sim.codes() if code > legacy_code and code not in done_by_legacy])
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-@pytest.mark.parametrize("total_mode", ["unfiltered", "missing"])
+@pytest.mark.parametrize("total_records", ["all", "missing"])
 @pytest.mark.parametrize("created_since", [0, 14])
-def test_fetch_continues_a_1_0_x_batch_when_total_records_cannot_count_it(order, total_mode, created_since):
+def test_fetch_continues_a_1_0_x_batch_when_total_records_cannot_count_it(order, total_records, created_since):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 181), order).register(mocker)
-        done_by_legacy, last_run = legacy_state(fake, 40, 3)
-        fake.create(created_since)
-        fake.total_mode = total_mode
-        _, incidents = drain(fake, make_settings(max_fetch=30), last_run)
-    assert_exactly_once(incidents, [code for code in fake.alarms if code > 40 and code not in done_by_legacy])
+        sim = make_sim(mocker, alarms=180, order=order)
+        legacy_code = code_at(sim, 40)
+        done_by_legacy, last_run = legacy_state(sim, legacy_code, 3)
+        sim.add_alarms(created_since)
+        sim.set(total_records=total_records)
+        _, incidents = drain(sim, make_settings(max_fetch=30), last_run)
+    assert_exactly_once(incidents, [code for code in sim.codes() if code > legacy_code and code not in done_by_legacy])
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_1_0_x_finished_batch_continues_after_its_last_code(order):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 31), order).register(mocker)
-        _, incidents = drain(fake, make_settings(), {"last_incident_id": 12, "page": 0})
-    assert_exactly_once(incidents, range(13, 31))
+        sim = make_sim(mocker, alarms=30, order=order)
+        _, incidents = drain(sim, make_settings(), {"last_incident_id": code_at(sim, 12), "page": 0})
+    assert_exactly_once(incidents, sim.codes()[12:])
 
 
 def test_fetch_1_0_x_counts_are_reread_when_alarms_arrive_between_them():
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 91), "desc").register(mocker)
-        done_by_legacy, last_run = legacy_state(fake, 20, 2)
-        fake.inserts = {2: 4}  # between the first T(M) and T(L): the counts disagree and are read again
-        _, incidents = drain(fake, make_settings(), last_run)
-    assert_exactly_once(incidents, [code for code in fake.alarms if code > 20 and code not in done_by_legacy])
+        sim = make_sim(mocker, alarms=90, order="desc", insert_at={1: 4})  # between the first T(M) and T(L)
+        done_by_legacy, last_run = legacy_state(sim, code_at(sim, 20), 2)
+        _, incidents = drain(sim, make_settings(), last_run)
+    expected = [code for code in sim.codes() if code > code_at(sim, 20) and code not in done_by_legacy]
+    assert_exactly_once(incidents, expected)
 
 
 def test_fetch_1_0_x_position_survives_a_failure_during_the_conversion():
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 91), "desc").register(mocker)
-        fake.faults = dict.fromkeys(range(1, 5), "500")
-        legacy = load_json("legacy_last_run.json")
+        sim = make_sim(mocker, alarms=90, order="desc", faults=["/vulnerabilities/=500,times=4"])
+        _, legacy = legacy_state(sim, code_at(sim, 40), 2)
         with pytest.raises(ThreatMonError):
             fetch_incidents(make_client(), dict(legacy), make_settings(), now=NOW)
-        _, incidents = drain(fake, make_settings(), dict(legacy))
-    # 1.0.x had ingested the 20 largest codes of (40, 90]; the 30 smallest are new.
-    assert_exactly_once(incidents, range(41, 71))
+        _, incidents = drain(sim, make_settings(), dict(legacy))
+    # 1.0.x had ingested the 20 largest codes above the 40th; the 30 after the 40th are new.
+    assert_exactly_once(incidents, sim.codes()[40:70])
 
 
 def test_fetch_1_0_x_conversion_cut_by_the_request_bound_keeps_the_old_last_run(monkeypatch):
     monkeypatch.setattr(ThreatMon, "EXTRA_REQUESTS_PER_RUN", 2 - 10)  # two requests a run
     with requests_mock.Mocker() as mocker:
-        FakeThreatMon(range(1, 91), "desc").register(mocker)
-        legacy = load_json("legacy_last_run.json")
-        fetcher = ThreatMon.AlarmFetcher(make_client(), FetchState.load(legacy, make_settings()), make_settings(), NOW)
-        fetcher.run()
-    assert fetcher.state.legacy == (40, 2, 90)
-    assert fetcher.incidents == []
+        sim = make_sim(mocker, alarms=90, order="desc")
+        _, legacy = legacy_state(sim, code_at(sim, 40), 2)
+        last_run, incidents = fetch_incidents(make_client(), dict(legacy), make_settings(), now=NOW)
+    assert (last_run, incidents) == ({**legacy, "stalled_runs": 1}, [])
+    assert FetchState.load(last_run, make_settings()).legacy == (code_at(sim, 40), 2, legacy["max_seen_id"])
 
 
 @pytest.mark.parametrize(
     ("last_run", "param", "expected"),
     [
-        ({"last_incident_id": "17", "page": 0}, None, 17),
-        ({"last_incident_id": None, "page": 0}, 5, 5),
-        ({"last_incident_id": "x", "page": "y", "max_seen_id": "z"}, None, None),
+        ({"last_incident_id": "17", "page": 0}, None, (17, 0, None)),
+        ({"last_incident_id": None, "page": 0}, 5, (5, 0, None)),
+        ({"last_incident_id": "x", "page": "y", "max_seen_id": "z"}, None, (None, 0, None)),
+        (load_json("legacy_last_run.json"), None, (40, 2, 90)),
     ],
 )
-def test_fetch_state_reads_odd_1_0_x_values(last_run, param, expected):
-    state = FetchState.load(last_run, make_settings(last_incident_id=param))
-    assert state.legacy.last_incident_id == expected
+def test_fetch_state_reads_1_0_x_positions(last_run, param, expected):
+    position = FetchState.load(last_run, make_settings(last_incident_id=param)).legacy
+    assert isinstance(position, ThreatMon.LegacyPosition)
+    assert position == expected
 
 
 # ---------------------------------------------------------------- fetch: parameters and incidents
@@ -602,35 +714,42 @@ def test_fetch_state_reads_odd_1_0_x_values(last_run, param, expected):
 
 def test_fetch_first_run_starts_after_last_incident_id():
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 30), "asc").register(mocker)
-        _, incidents = drain(fake, make_settings(last_incident_id=20))
-    assert_exactly_once(incidents, range(21, 30))
-    assert fake.requests[0] == (0, 20)
+        sim = make_sim(mocker, alarms=29, order="asc")
+        start = code_at(sim, 20)
+        _, incidents = drain(sim, make_settings(last_incident_id=start))
+    assert_exactly_once(incidents, sim.codes()[20:])
+    assert list_calls(sim)[0] == (0, start)
 
 
 def test_fetch_last_incident_id_is_ignored_after_the_first_run():
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 30), "asc").register(mocker)
-        fetch_incidents(make_client(), {"state_version": 2, "last_alarm_code": 3}, make_settings(last_incident_id=20), now=NOW)
-    assert fake.requests[0] == (0, 3)
+        sim = make_sim(mocker, alarms=29, order="asc")
+        last_run = {"state_version": 2, "last_alarm_code": code_at(sim, 3)}
+        fetch_incidents(make_client(), last_run, make_settings(last_incident_id=code_at(sim, 20)), now=NOW)
+    assert list_calls(sim)[0] == (0, code_at(sim, 3))
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_first_fetch_skips_older_alarms_until_the_backlog_is_drained(order):
-    old = (NOW - timedelta(days=30)).isoformat()
-    recent = (NOW - timedelta(hours=2)).isoformat()
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon((), order).register(mocker)
-        for code in range(1, 41):
-            fake.add_alarm(code, alarmDate=old if code % 2 else recent)
-        fake.add_alarm(41, alarmDate="not a date")
-        settings = make_settings(max_fetch=6, first_fetch=NOW - timedelta(days=7))
-        last_run, incidents = drain(fake, settings)
+        sim = make_sim(mocker, alarms=40, order=order)
+        dates = {alarm["alarmCode"]: datetime.fromisoformat(alarm["alarmDate"]) for alarm in sim.alarms()}
+        cutoff = dates[code_at(sim, 25)]
+        settings = make_settings(max_fetch=6, first_fetch=cutoff)
+        last_run, incidents = drain(sim, settings)
         assert "first_fetch_cutoff" not in last_run
-        fake.add_alarm(42, alarmDate=old)  # after the backlog was drained, first_fetch no longer applies
-        _, later = drain(fake, settings, last_run)
-    assert_exactly_once(incidents, [*range(2, 41, 2), 41])
-    assert codes_of(later) == [42]
+        late = sim.add_alarms(1, date=cutoff - timedelta(days=30))  # after the backlog was drained, first_fetch no longer applies
+        _, later = drain(sim, settings, last_run)
+    assert_exactly_once(incidents, [code for code, moment in dates.items() if moment >= cutoff])
+    assert codes_of(later) == late
+
+
+def test_fetch_first_fetch_keeps_an_alarm_whose_date_cannot_be_read():
+    page = {"data": [{"alarmCode": 3, "alarmDate": "2020-01-01T00:00:00Z"}, {"alarmCode": 4, "alarmDate": "not a date"}]}
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json={**page, "totalRecords": 2})
+        _, incidents = fetch_incidents(make_client(), {}, make_settings(first_fetch=NOW - timedelta(days=7)), now=NOW)
+    assert codes_of(incidents) == [4]
 
 
 def test_fetch_first_fetch_cutoff_is_fixed_at_the_first_run():
@@ -646,6 +765,12 @@ def test_fetch_first_fetch_cutoff_is_fixed_at_the_first_run():
         {"nocode_seen": {"a": 1}},
         {"first_fetch_cutoff": 17},
         {"first_fetch_cutoff": ["2025-01-01"]},
+        {"page_size": 10},
+        {"page_size": "x", "page_step": 10},
+        {"page_size": 10, "page_step": 11},
+        {"page_size": 10, "page_step": 0},
+        {"stalled_runs": "many"},
+        {"stalled_runs": -2},
     ],
 )
 def test_fetch_state_reads_damaged_fields_of_its_own_last_run_as_absent(damaged):
@@ -655,14 +780,13 @@ def test_fetch_state_reads_damaged_fields_of_its_own_last_run_as_absent(damaged)
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_fetch_min_severity_skips_lower_alarms_but_never_unknown_severities(order):
-    severities = ["Information", "Low", "Medium", "High", "Critical", "Urgent", None, " high "]
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon((), order).register(mocker)
-        for code in range(1, 33):
-            fake.add_alarm(code, severity=severities[code % len(severities)])
-        _, incidents = drain(fake, make_settings(max_fetch=4, min_severity="High"))
-    expected = [code for code in range(1, 33) if severities[code % len(severities)] not in ("Information", "Low", "Medium")]
+        sim = make_sim(mocker, alarms=64, order=order, odd_severities=0.4)
+        _, incidents = drain(sim, make_settings(max_fetch=4, min_severity="High"))
+    lower = {"information", "low", "medium"}  # the known words below High, however they are spelt
+    expected = [int(a["alarmCode"]) for a in sim.wire_alarms() if str(a.get("severity") or "").strip().lower() not in lower]
     assert_exactly_once(incidents, expected)
+    assert {str(a["severity"]) for a in sim.wire_alarms()} & {"Severe", "P1", " medium", "CRITICAL"}, "odd severities served"
 
 
 def test_fetch_builds_the_incident_from_the_alarm():
@@ -767,10 +891,10 @@ def test_fetch_empty_list_keeps_the_watermark():
 
 def test_fetch_ignores_a_foreign_last_run():
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 4), "asc").register(mocker)
+        sim = make_sim(mocker, alarms=3, order="asc")
         _, incidents = fetch_incidents(make_client(), {"lastRun": "2018-10-24T14:13:20+00:00"}, make_settings(), now=NOW)
-    assert codes_of(incidents) == [1, 2, 3]
-    assert fake.requests == [(0, None)]
+    assert codes_of(incidents) == sim.codes()
+    assert list_calls(sim) == [(0, None)]
 
 
 @pytest.mark.parametrize(
@@ -1138,20 +1262,29 @@ def test_list_alarms_one_page():
 @pytest.mark.parametrize(("limit", "pages"), [("25", 3), ("10", 1), ("100", 5), (None, 1)])
 def test_list_alarms_reads_as_many_pages_as_the_limit_needs(limit, pages):
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon(range(1, 48), "asc").register(mocker)
+        sim = make_sim(mocker, alarms=47, order="asc")
         result = list_alarms_command(make_client(), {"limit": limit, "page": "0"})
-    assert fake.calls == pages
-    assert len(result.outputs) == min(int(limit or 10), 47)
+    assert len(sim.requests) == pages
+    assert [alarm["alarmCode"] for alarm in result.outputs] == sim.codes()[: int(limit or 10)]
+
+
+@pytest.mark.parametrize(("knobs", "pages"), [({"page_size": 5}, 4), ({"page_size": 25}, 1), ({"page_overlap": 1}, 3)])
+def test_list_alarms_follows_the_pages_the_server_serves(knobs, pages):
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=47, order="asc", **knobs)
+        result = list_alarms_command(make_client(), {"limit": "20"})
+    assert len(sim.requests) == pages
+    assert [alarm["alarmCode"] for alarm in result.outputs] == sim.codes()[:20]
 
 
 def test_list_alarms_min_severity_and_start_page():
     with requests_mock.Mocker() as mocker:
-        fake = FakeThreatMon((), "asc").register(mocker)
-        for code in range(1, 61):
-            fake.add_alarm(code, severity="Critical" if code % 3 == 0 else "Low")
+        sim = make_sim(mocker, alarms=60, order="asc")
         result = list_alarms_command(make_client(), {"limit": "5", "page": "1", "min_severity": "high"})
-    assert [alarm["alarmCode"] for alarm in result.outputs] == [12, 15, 18, 21, 24]
-    assert fake.requests == [(1, None), (2, None)]
+    high = [alarm["alarmCode"] for alarm in sim.alarms()[10:] if alarm["severity"] in ("High", "Critical")]
+    assert [alarm["alarmCode"] for alarm in result.outputs] == high[:5]
+    last_page = 1 + sim.codes()[10:].index(high[4]) // 10
+    assert list_calls(sim) == [(page, None) for page in range(1, last_page + 1)]
 
 
 def test_list_alarms_answer_without_total():
@@ -1732,9 +1865,6 @@ def test_main_test_module_ok(xsoar):
     assert xsoar.results == ["ok"]
 
 
-BASE_HOST = "https://threatmon.test"
-
-
 @pytest.mark.parametrize(
     ("params", "words"),
     [
@@ -1766,10 +1896,10 @@ def test_main_fetch_incidents_sets_last_run_and_incidents(xsoar):
     xsoar.command = "fetch-incidents"
     xsoar.params = {**xsoar.params, "mirror_direction": "Outgoing", "max_fetch": "3"}
     with requests_mock.Mocker() as mocker:
-        FakeThreatMon(range(1, 6), "desc").register(mocker)
+        sim = make_sim(mocker, alarms=5, order="desc")
         run_main(xsoar)
-    assert xsoar.last_run == {"state_version": 2, "last_alarm_code": 3}
-    assert codes_of(xsoar.incidents[0]) == [1, 2, 3]
+    assert xsoar.last_run == {"state_version": 2, "last_alarm_code": sim.codes()[2]}
+    assert codes_of(xsoar.incidents[0]) == sim.codes()[:3]
     assert xsoar.incidents[0][0]["dbotMirrorInstance"] == "ThreatMon_instance_1"
 
 
@@ -1781,6 +1911,18 @@ def test_main_fetch_failure_raises_for_the_server_and_keeps_last_run(xsoar):
         with pytest.raises(Exception, match="Failed to execute fetch-incidents: ThreatMon refused"):
             ThreatMon.main()
     assert xsoar.last_run == {"state_version": 2, "last_alarm_code": 8}
+    assert xsoar.incidents == []
+
+
+def test_main_fetch_third_run_without_progress_is_an_error_the_admin_sees_and_keeps_last_run(xsoar):
+    xsoar.command = "fetch-incidents"
+    xsoar.last_run = {"state_version": 2, "last_alarm_code": 5, "stalled_runs": 2}
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{BASE}/vulnerabilities/0", json=page_of(list(range(30, 20, -1)), 25))
+        mocker.get(f"{BASE}/vulnerabilities/2", json=page_of([29, 30], 25))  # a last page that never comes descending
+        with pytest.raises(Exception, match="Failed to execute fetch-incidents: ThreatMon's alarm list could not be read"):
+            ThreatMon.main()
+    assert xsoar.last_run == {"state_version": 2, "last_alarm_code": 5, "stalled_runs": 2}
     assert xsoar.incidents == []
 
 
