@@ -88,6 +88,41 @@ def test_simulator_command_line_serves_data_removal_at_the_path_it_is_given():
         stop(proc)
 
 
+def test_simulator_command_line_offers_every_knob_and_uses_it():
+    from dataclasses import fields
+
+    from simulator.__main__ import build_parser
+    from simulator.config import SimConfig
+
+    options = {action.dest for action in build_parser()._actions}
+    assert {f.name for f in fields(SimConfig)} <= options
+    proc = start(
+        "--json",
+        "--alarms",
+        "12",
+        "--page-size",
+        "5",
+        "--page-overlap",
+        "1",
+        "--order",
+        "desc",
+        "--insert-at",
+        "0=2",
+        "--total-records",
+        "text",
+        "--idle-timeout",
+        "20",
+    )
+    try:
+        info = json.loads(proc.stdout.readline())
+        answer = requests.get(info["api_url"] + "/vulnerabilities/1", headers={"X-COMPANY-API-KEY": info["api_key"]}, timeout=5)
+        state = requests.get(info["url"] + "/__sim__/state", timeout=5).json()
+    finally:
+        stop(proc)
+    assert len(answer.json()["data"]) == 5 and answer.json()["totalRecords"] == "14"
+    assert state["config"]["page_size"] == 5 and state["config"]["insert_at"] == {"0": 2} and state["inserted"] == 2
+
+
 def test_simulator_command_line_refuses_a_bad_fault():
     done = subprocess.run(
         [sys.executable, "-m", "simulator", "--fault", "#1=teapot"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30

@@ -7,9 +7,11 @@ import re
 
 import pytest
 import requests
+import requests_mock
 
 from simulator import API_BASE, Fault, Simulator, parse_fault
 from simulator import data as simdata
+from simulator.mock import MockThreatMon
 
 IOC_PATH = "/api/daily-ioc-details/"
 
@@ -56,6 +58,95 @@ def test_unsorted_order_is_neither_ascending_nor_descending_but_stable(make_sim)
     first = codes_of(get(sim, "/vulnerabilities/0"))
     assert first not in (sorted(first), sorted(first, reverse=True))
     assert codes_of(get(sim, "/vulnerabilities/0")) == first
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize(("size", "overlap"), [(5, 0), (25, 0), (10, 1), (5, 2)])
+def test_page_size_and_overlapping_pages(make_sim, order, size, overlap):
+    sim = make_sim(alarms=37, order=order, page_size=size, page_overlap=overlap)
+    every = sim.codes() if order == "asc" else sim.codes()[::-1]
+    step = size - overlap
+    for number in range(-(-37 // step) + 1):
+        assert codes_of(get(sim, f"/vulnerabilities/{number}")) == every[number * step : number * step + size]
+
+
+def test_order_flips_between_requests(make_sim):
+    alternate = make_sim(alarms=12, order="desc", order_flip="alternate")
+    orders = [codes_of(get(alternate, "/vulnerabilities/0")) for _ in range(4)]
+    assert orders == [alternate.codes()[::-1][:10], alternate.codes()[:10]] * 2
+    one, two = (make_sim(alarms=12, order="asc", order_flip="random", seed=seed) for seed in (5, 5))
+    seen = [[codes_of(get(sim, "/vulnerabilities/0"))[0] for _ in range(12)] for sim in (one, two)]
+    assert seen[0] == seen[1], "seeded: the same flips every time"
+    assert set(seen[0]) == {one.codes()[0], one.codes()[-1]}
+
+
+@pytest.mark.parametrize(
+    ("knobs", "total"),
+    [({"total_records": "exact"}, 18), ({"total_records": "all"}, 30), ({"total_records": "text"}, "18"), ({}, 18)],
+)
+def test_total_records_readings(make_sim, knobs, total):
+    sim = make_sim(alarms=30, **knobs)
+    assert get(sim, "/vulnerabilities/0", afterAlarmCode=sim.codes()[11]).json()["totalRecords"] == total
+
+
+def test_total_records_can_be_left_out(make_sim):
+    sim = make_sim(alarms=30, total_records="missing")
+    assert set(get(sim, "/vulnerabilities/0").json()) == {"data"}
+
+
+@pytest.mark.parametrize(("after_filter", "first"), [("greater", 12), ("inclusive", 11), ("ignored", 0)])
+def test_after_alarm_code_readings(make_sim, after_filter, first):
+    sim = make_sim(alarms=30, after_filter=after_filter)
+    assert codes_of(get(sim, "/vulnerabilities/0", afterAlarmCode=sim.codes()[11]))[0] == sim.codes()[first]
+
+
+def test_alarms_created_before_a_given_list_request(make_sim):
+    sim = make_sim(alarms=5, insert_at={1: 3})
+    assert get(sim, "/vulnerabilities/0").json()["totalRecords"] == 5
+    assert get(sim, "/vulnerabilities/0").json()["totalRecords"] == 8
+    assert sim.inserted == 3 and sim.list_requests == 2
+
+
+def test_a_short_last_page_repeats_its_first_alarm(make_sim):
+    sim = make_sim(alarms=13, last_page_repeat=True)
+    assert codes_of(get(sim, "/vulnerabilities/1")) == [*sim.codes()[10:], sim.codes()[10]]
+    assert codes_of(get(sim, "/vulnerabilities/0")) == sim.codes()[:10]
+
+
+def test_pinned_alarms_without_a_code_lead_every_answer(make_sim):
+    sim = make_sim(alarms=12, codeless_pinned=3)
+    for after in (None, sim.codes()[5]):
+        query = {} if after is None else {"afterAlarmCode": after}
+        data = get(sim, "/vulnerabilities/0", **query).json()["data"]
+        assert data[:3] == sim.pinned_alarms() and all("alarmCode" not in a for a in data[:3])
+
+
+def test_the_in_process_simulator_answers_as_the_http_one(make_sim):
+    knobs = {"alarms": 23, "order": "desc", "page_size": 5, "page_overlap": 1, "order_flip": "alternate"}
+    sim = make_sim(**knobs)
+    with requests_mock.Mocker(real_http=True) as mocker:  # the HTTP simulator's requests go through
+        mock = MockThreatMon(mocker, **knobs)
+        for number in (0, 1, 5, 0):
+            headers = {"X-COMPANY-API-KEY": mock.api_key}
+            answer = requests.get(f"{mock.api_url}/vulnerabilities/{number}", headers=headers, timeout=5).json()
+            assert answer == get(sim, f"/vulnerabilities/{number}").json()
+    assert mock.list_requests == sim.list_requests == 4
+
+
+@pytest.mark.parametrize(
+    ("knobs", "words"),
+    [
+        ({"page_size": 0}, "page_size"),
+        ({"page_size": 5, "page_overlap": 5}, "page_overlap"),
+        ({"order": "unsorted", "order_flip": "random"}, "order_flip"),
+        ({"total_records": "some"}, "total_records"),
+        ({"after_filter": "below"}, "after_filter"),
+        ({"codeless_pinned": -1}, "codeless_pinned"),
+    ],
+)
+def test_bad_paging_knobs_are_refused(knobs, words):
+    with pytest.raises(ValueError, match=words):
+        Simulator(**knobs)
 
 
 @pytest.mark.parametrize(
@@ -508,6 +599,19 @@ def test_html_error_pages(make_sim, status):
     assert answer.headers["Content-Type"] == "text/html" and answer.text.startswith("<html>")
 
 
+def test_wrong_json_fault_is_a_200_of_another_shape(make_sim):
+    sim = make_sim(alarms=5, faults=["#0=json"])
+    answer = get(sim, "/vulnerabilities/0")
+    assert answer.status_code == 200 and set(answer.json()) == {"message"}
+
+
+def test_cut_fault_ends_the_body_early(make_sim):
+    sim = make_sim(alarms=5, faults=["#0=cut"])
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        get(sim, "/vulnerabilities/0")
+    assert get(sim, "/vulnerabilities/0").status_code == 200
+
+
 def test_empty_body_fault(make_sim):
     sim = make_sim(alarms=5, faults=["#0=empty"])
     answer = get(sim, "/vulnerabilities/0")
@@ -562,6 +666,8 @@ def test_faults_apply_to_every_endpoint_and_can_be_added_while_running(make_sim)
         ("#4=drop", Fault("drop", index=4)),
         ("#5=reset", Fault("reset", index=5)),
         ("#6=empty", Fault("empty", index=6)),
+        ("#7=json", Fault("json", index=7)),
+        ("/vulnerabilities/=cut,times=3", Fault("cut", path="/vulnerabilities/", times=3)),
     ],
 )
 def test_fault_spelling(spec, expected):

@@ -46,14 +46,15 @@ def served_alarms(sim) -> dict[str, int]:
 
 
 def drain(tm, sim, max_runs: int = 300, until=None) -> list:
-    """Run fetch-incidents until a run brings nothing, when ``until()`` (if given) already held before that run
-    (a run's own list requests may still make the simulator add alarms)."""
+    """Run fetch-incidents until a run brings nothing and was not held back (a run that cannot prove which alarms come
+    next ends without taking any and counts itself in lastRun's stalled_runs), when ``until()`` (if given) already held
+    before that run (a run's own list requests may still make the simulator add alarms)."""
     runs = []
     for _ in range(max_runs):
         settled = until is None or until()
         result = tm.run("fetch-incidents")
         runs.append(result)
-        if result.ok and not result.incidents and settled:
+        if result.ok and not result.incidents and settled and "stalled_runs" not in (result.last_run or {}):
             return runs
     raise AssertionError(f"fetch did not settle in {max_runs} runs: last error {runs[-1].error}")
 
@@ -89,6 +90,59 @@ def test_every_alarm_becomes_exactly_one_incident(make_sim, threatmon, order, ma
     full, rest = divmod(alarms, max_fetch)
     assert sizes == [max_fetch] * full + ([rest] if rest else []) + [0], "each run takes all that max_fetch allows"
     assert all(r.ok for r in runs)
+
+
+PAGING = {
+    "pages of 5": {"page_size": 5},
+    "pages of 20": {"page_size": 20},
+    "pages of 25": {"page_size": 25},
+    "the order flips every request": {"order_flip": "alternate"},
+    "the order flips at random": {"order_flip": "random"},
+    "page n repeats the last alarm of page n-1": {"page_overlap": 1},
+    "overlapping pages of 5 in a random order": {"page_size": 5, "page_overlap": 1, "order_flip": "random"},
+}
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("paging", PAGING)
+def test_every_alarm_once_however_the_server_pages(make_sim, threatmon, order, paging):
+    sim = make_sim(alarms=67, order=order, insert_every=3, insert_count=2, insert_max=15, **PAGING[paging])
+    runs = drain(threatmon(sim, max_fetch="10"), sim, until=lambda: sim.inserted == 15)
+    assert sim.inserted == 15
+    assert_exactly_once(runs, sim, 10)
+    assert all(r.ok for r in runs), [r.error for r in runs if not r.ok]
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("paging", PAGING)
+def test_every_alarm_once_however_the_server_pages_and_fails(make_sim, threatmon, order, paging):
+    faults = ["#2=503", "#5=reset", "#9=cut", "#12=slow:3", "/vulnerabilities/=truncated,times=1,skip=15"]
+    sim = make_sim(alarms=53, order=order, insert_at={4: 3, 11: 2}, faults=faults, **PAGING[paging])
+    runs = drain(threatmon(sim, max_fetch="25", timeout_cap=0.5), sim, until=lambda: not sim.faults.pending(len(sim.requests)))
+    assert sum(1 for r in sim.requests if r["fault"]) == len(faults)
+    assert_exactly_once(runs, sim, 25)
+
+
+@pytest.mark.parametrize(("order", "words"), [("asc", "order ascending;"), ("desc", "order descending; totalRecords verified;")])
+def test_the_fetch_log_says_what_it_found(make_sim, threatmon, order, words):
+    sim = make_sim(alarms=45, order=order, page_size=5)
+    result = threatmon(sim, max_fetch="100").run("fetch-incidents")
+    summary = [text for _level, text in result.logs if text.startswith("ThreatMon fetch: 45 incident(s)")]
+    assert len(summary) == 1 and words in summary[0] and "pages of 5;" in summary[0], result.logs
+    assert f"{len(sim.requests)} request(s), 9 page(s) taken" in summary[0]
+
+
+def test_three_runs_in_a_row_that_cannot_read_the_list_are_an_error_and_the_position_is_kept(make_sim, threatmon):
+    sim = make_sim(alarms=35, order="unsorted", insert_every=1, insert_count=1)
+    tm = threatmon(sim, max_fetch="10", last_run_file=True)
+    first, second, third = (tm.run("fetch-incidents") for _ in range(3))
+    assert first.ok and second.ok and not first.incidents and not second.incidents
+    assert second.last_run == {"state_version": 2, "stalled_runs": 2}
+    assert not third.ok and "3 fetch runs in a row" in third.error and "No alarm was skipped" in third.error
+    assert third.last_run == second.last_run
+    sim.set(insert_every=0)  # the list settles: the next runs take everything
+    runs = [first, second, third, *drain(tm, sim)]
+    assert_exactly_once(runs, sim, 10)
 
 
 def test_a_server_that_does_not_sort_still_gives_each_alarm_once(make_sim, threatmon):
@@ -207,9 +261,9 @@ def test_a_bad_parameter_is_refused_with_its_name(make_sim, threatmon, name, val
 # -- 1.0.x lastRun ---------------------------------------------------------------------------------------------------
 
 
-def migrate(make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, inserts_after=0, param=None):
+def migrate(make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, inserts_after=0, param=None, page_size=10):
     """Run the 1.0.x behaviour for some runs, then the new integration from the lastRun it left."""
-    sim = make_sim(alarms=47, order=order)
+    sim = make_sim(alarms=47 * page_size // 10, order=order, page_size=page_size)
     legacy = LegacyFetch(sim.api_url, sim.api_key, max_pages=legacy_pages, sleep=lambda s: None, last_incident_id_param=param)
     last_run: dict = {}
     before: list[int] = []
@@ -238,10 +292,13 @@ def migrate(make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, ins
         (1, 3, 9),  # in the middle of a batch, and new alarms arrived since
     ],
 )
+@pytest.mark.parametrize("page_size", [10, 20])
 def test_restart_from_a_1_0_x_last_run_ingests_nothing_twice(
-    make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, inserts_after
+    make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, inserts_after, page_size
 ):
-    sim, last_run, before, after = migrate(make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, inserts_after)
+    sim, last_run, before, after = migrate(
+        make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, inserts_after, page_size=page_size
+    )
     assert set(last_run) >= {"last_incident_id", "page"}
     assert not set(before) & set(after), "ingested again after the upgrade"
     assert sorted(before + after) == sim.codes(), "lost in the upgrade"
