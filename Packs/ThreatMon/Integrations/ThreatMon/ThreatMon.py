@@ -4,10 +4,14 @@ Fetches ThreatMon alarms as incidents (each alarm exactly once, whatever order t
 changes alarm statuses, lists alarms, requests takedowns and black-market data removals, lists CVE intelligence,
 and mirrors the closing of an incident back to ThreatMon.
 
-What is known of the API (and what is not) is summarised where each fact is used. In short:
-``GET /vulnerabilities/{page}?afterAlarmCode=C`` returns ``{"data": [...], "totalRecords": T}``, ten alarms a
-page; whether the filtered set is sorted ascending or descending by ``alarmCode`` is NOT documented, so
-the fetch detects the order at run time and supports both (plus a slow but safe path for anything else).
+What is known of the API (and what is not) is in docs/threatmon-api.md; the code names the section it relies on. In
+short: ``GET /vulnerabilities/{page}?afterAlarmCode=C`` returns ``{"data": [...], "totalRecords": T}``, documented as
+ten alarms a page; whether the filtered set is sorted ascending or descending by ``alarmCode`` is NOT documented.
+
+The fetch's rule: the watermark (lastRun ``last_alarm_code``) moves only past codes the run has proven to be the
+smallest above it. It detects the order at run time, learns the page size and whether pages overlap from the answers,
+and checks every page before moving past it; when it cannot prove which codes come next, the run ends without moving,
+logs why, and the next run retries. See fetch_incidents.
 """
 
 import hashlib
@@ -34,8 +38,8 @@ DEFAULT_URL = "https://external.threatmonit.io/api/threatmon/external/v1"
 API_PATH = "/api/threatmon/external/v1"
 INCIDENT_TYPE_NAME = "ThreatMon Alarm"
 
-# The documented page holds ten alarms (docs/threatmon-api.md). The fetch learns the real size from the answers and uses
-# this only where nothing has been learned yet (the request bound of a run, the 1.0.x position).
+# The documented page holds ten alarms (docs/threatmon-api.md 1.2). The fetch learns the real size from the answers
+# (1.2.1) and uses this only where nothing has been learned yet (the request bound of a run, the 1.0.x position).
 DOCUMENTED_PAGE_SIZE = 10
 DEFAULT_MAX_FETCH = 100
 MAX_FETCH_LIMIT = 1000
@@ -676,8 +680,8 @@ class AlarmFetcher:
         self.cutoff = parse_time(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
         self.total_unreliable = False
         # The page geometry: size = alarms a page holds; step = where page n+1 starts after page n (the size, unless
-        # pages overlap). Both are learned from the answers (docs/threatmon-api.md: the documented page holds 10, but a
-        # server may page otherwise) or were proven by an earlier run; longest = the largest page seen (size >= it).
+        # pages overlap). Both are learned from the answers (docs/threatmon-api.md 1.2.1: the documented page holds 10,
+        # but that is not trusted) or were proven by an earlier run; longest = the largest page seen (size >= it).
         self.page_size = state.page_size
         self.page_step = state.page_step
         self.longest = 0
@@ -1129,7 +1133,7 @@ class AlarmFetcher:
 
     def _is_short(self, page: _Page) -> bool:
         """A page with fewer alarms than a page holds (the size learned, else the largest page seen this run) is the
-        last page of its list: every page but the last is full."""
+        last page of its list: every page but the last is full (docs/threatmon-api.md 1.2.1)."""
         bound = self.page_size if self.page_size is not None else self.longest
         return 0 < len(page.data) < bound
 
@@ -1271,9 +1275,10 @@ def fetch_incidents(
     cannot prove which codes come next, it ends without moving (the reason goes to the debug log) and the next run
     tries again: nothing is lost, nothing is ingested twice.
 
-    What the API documents and what it leaves open is in docs/threatmon-api.md: pages of ten, afterAlarmCode keeps the
-    codes above it, a totalRecords count, and an order that is not documented. So each run asks afterAlarmCode=C,
-    page 0, and reads the order from that page, trusting nothing it can check instead:
+    What the API documents and what it leaves open is in docs/threatmon-api.md 1.2 and 1.2.1: pages of ten,
+    afterAlarmCode keeps the codes above it, a totalRecords count, alarm codes that grow with each new alarm (so an
+    alarm created while a run pages has a code above all those listed), and an order that is not documented. So each
+    run asks afterAlarmCode=C, page 0, and reads the order from that page, trusting nothing it can check instead:
       - ascending: page 0 holds the smallest codes; take them, move C, ask page 0 again;
       - descending: the last page (the tail) holds them; it is located from totalRecords and proven to be the last
         (short, or ending exactly where the count says with the page step proven), or found by probing pages;
