@@ -108,7 +108,7 @@ def integration_module(integration_id: str):
 def alarm_position(module, last_run: dict) -> Any:
     """What the alarm integration's state loader keeps of a lastRun written by 1.0.x (FetchState.load)."""
     settings = module.parse_params({"credentials": {"password": "contract-test-key"}})
-    return module.FetchState.load(dict(last_run), settings).legacy_10
+    return module.FetchState.load(dict(last_run), settings).legacy
 
 
 def feed_position(module, last_run: dict) -> Any:
