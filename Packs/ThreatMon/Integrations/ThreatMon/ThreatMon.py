@@ -310,7 +310,7 @@ def alarm_code_of(alarm: Any) -> int | None:
 
 
 def alarm_type_of(alarm: dict[str, Any]) -> str | None:
-    """The simulator sends alarmType; other clients have seen "type"."""
+    """The alarm's type. Its field name is not documented (docs/threatmon-api.md 1.2), so both spellings are read."""
     for key in ("alarmType", "type"):
         if alarm.get(key):
             return str(alarm[key])
@@ -496,12 +496,12 @@ class LegacyPosition(NamedTuple):
 class FetchState:
     """lastRun, kept small.
 
-    ``last_alarm_code`` is the watermark. Invariant: every alarm whose code is <= last_alarm_code has been handled
-    (ingested, or skipped on purpose), and no alarm above it has been ingested. ``legacy_*`` exist only while the tail
-    of a batch a 1.0.x run left half-done is being finished; ``fingerprints`` only for alarms that carry no usable code.
-    ``page_size``/``page_step`` are what earlier runs proved about ThreatMon's pages (alarms a page holds, and by how
-    many alarms page n+1 starts after page n: fewer than the size when pages overlap); ``stalled_runs`` counts the runs
-    in a row that ended without progress while alarms were listed.
+    ``last_alarm_code`` is the watermark (C in the fetch's docstrings). Invariant: every alarm whose code is <= C has
+    been handled (ingested, or skipped on purpose), and no alarm above it has been ingested. ``legacy_*`` exist only
+    while the tail of a batch a 1.0.x run left half-done is being finished; ``fingerprints`` only for alarms that carry
+    no usable code. ``page_size``/``page_step`` are what earlier runs proved about ThreatMon's pages (alarms a page
+    holds, and by how many alarms page n+1 starts after page n: fewer than the size when pages overlap);
+    ``stalled_runs`` counts the runs in a row that ended without progress while alarms were listed.
     """
 
     last_alarm_code: int | None = None
@@ -536,11 +536,11 @@ class FetchState:
                 state.page_size, state.page_step = size, step
             return state
         if "last_incident_id" in last_run:  # written by the 1.0.x pack
-            legacy_code = _int_or_none(last_run.get("last_incident_id"))
-            if legacy_code is None:
-                legacy_code = settings.last_incident_id
+            last_incident_id = _int_or_none(last_run.get("last_incident_id"))
+            if last_incident_id is None:
+                last_incident_id = settings.last_incident_id
             page = _int_or_none(last_run.get("page")) or 0
-            position = LegacyPosition(legacy_code, max(page, 0), _int_or_none(last_run.get("max_seen_id")))
+            position = LegacyPosition(last_incident_id, max(page, 0), _int_or_none(last_run.get("max_seen_id")))
             legacy_last_run = {key: value for key, value in last_run.items() if key != "stalled_runs"}
             return cls(legacy=position, legacy_last_run=legacy_last_run, stalled_runs=stalled)
         # The first fetch of this instance.
@@ -1028,23 +1028,23 @@ class AlarmFetcher:
         fewer than R distinct alarms; that cannot be known afterwards, so the reasoning above assumes it did not.
         """
         position = self.state.legacy or LegacyPosition(None, 0, None)
-        legacy_code, page, max_seen = position
-        if not page or max_seen is None or legacy_code is None or max_seen <= legacy_code:
-            self.state.last_alarm_code, self.state.legacy = legacy_code, None
+        last_incident_id, page, max_seen_id = position
+        if not page or max_seen_id is None or last_incident_id is None or max_seen_id <= last_incident_id:
+            self.state.last_alarm_code, self.state.legacy = last_incident_id, None
             return
-        count = self._count_by_totals(legacy_code, max_seen)
+        count = self._count_by_totals(last_incident_id, max_seen_id)
         if count is None or count < self._read_by_legacy(page):
             # 1.0.x read R codes of (L, M], so fewer means totalRecords is missing, unstable or counts something else.
-            count = self._count_by_listing(legacy_code, max_seen, page)
+            count = self._count_by_listing(last_incident_id, max_seen_id, page)
         remaining = count - self._read_by_legacy(page)
         self.state.legacy = None
         if remaining > 0:
-            self.state.last_alarm_code = legacy_code
-            self.state.legacy_ceiling, self.state.legacy_remaining = max_seen, remaining
+            self.state.last_alarm_code = last_incident_id
+            self.state.legacy_ceiling, self.state.legacy_remaining = max_seen_id, remaining
         else:
-            self.state.last_alarm_code = max_seen
+            self.state.last_alarm_code = max_seen_id
         demisto.debug(
-            f"ThreatMon fetch: continued from the 1.0.x lastRun (L={legacy_code}, page={page}, M={max_seen}); "
+            f"ThreatMon fetch: continued from the 1.0.x lastRun (L={last_incident_id}, page={page}, M={max_seen_id}); "
             f"{max(remaining, 0)} alarm(s) of that batch were still to ingest."
         )
 
@@ -1335,7 +1335,7 @@ def test_module(client: Client) -> str:
 
 def alarm_to_context(alarm: dict[str, Any]) -> dict[str, Any]:
     """The alarm as it goes to context: every field ThreatMon sent, alarmCode as an int when it is numeric, and
-    the alarm type and finding id under their simulator names when another spelling was used."""
+    the alarm type and finding id under one spelling (alarmType, findingId) whichever one ThreatMon used."""
     entry = dict(alarm)
     code = alarm_code_of(alarm)
     if code is not None:
