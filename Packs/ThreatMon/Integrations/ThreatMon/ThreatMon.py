@@ -684,6 +684,7 @@ class AlarmFetcher:
         # but that is not trusted) or were proven by an earlier run; longest = the largest page seen (size >= it).
         self.page_size = state.page_size
         self.page_step = state.page_step
+        self.size_seen = False  # page_size was confirmed by an answer of this run (a page 0 shorter than its count)
         self.longest = 0
         self.neighbour: _Page | None = None  # the page before a proven tail, read with it (same listing, same count)
 
@@ -1097,8 +1098,11 @@ class AlarmFetcher:
             total = None  # a count that contradicts the page itself is no count at all
         if self.page_size is not None and len(data) > self.page_size:
             self.page_size = self.page_step = None  # a page longer than the size learned: the server pages otherwise now
-        if number == 0 and total is not None and 0 < len(data) < total and len(data) != self.page_size:
-            self.page_size, self.page_step = len(data), None  # a new size: the step has to be proven again
+            self.size_seen = False
+        if number == 0 and total is not None and 0 < len(data) < total:
+            if len(data) != self.page_size:
+                self.page_size, self.page_step = len(data), None  # a new size: the step has to be proven again
+            self.size_seen = True
         self.longest = max(self.longest, len(data))
         self.listed = self.listed or (number == 0 and bool(data))
         codes = [code for code in (alarm_code_of(alarm) for alarm in data) if code is not None]
@@ -1132,9 +1136,10 @@ class AlarmFetcher:
         return min(page.codes) >= max(above.codes)
 
     def _is_short(self, page: _Page) -> bool:
-        """A page with fewer alarms than a page holds (the size learned, else the largest page seen this run) is the
-        last page of its list: every page but the last is full (docs/threatmon-api.md 1.2.1)."""
-        bound = self.page_size if self.page_size is not None else self.longest
+        """A page with fewer alarms than a page holds (the size this run's answers showed, else the largest page seen
+        this run) is the last page of its list: every page but the last is full (docs/threatmon-api.md 1.2.1). A size
+        kept from an earlier run is not enough: had the server's pages shrunk since, a full page would look short."""
+        bound = self.page_size if self.page_size is not None and self.size_seen else self.longest
         return 0 < len(page.data) < bound
 
     def _is_whole_list(self, page: _Page, count_only: bool = False) -> bool:

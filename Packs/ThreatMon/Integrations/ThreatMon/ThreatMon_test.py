@@ -289,6 +289,16 @@ def test_fetch_forgets_a_page_geometry_that_the_answers_contradict(kept, served)
     assert (last_run["page_size"], last_run["page_step"]) == (served, served)
 
 
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_fetch_does_not_take_a_page_for_the_last_by_a_size_an_earlier_run_saw(order):
+    """Pages shrank from 10 to 5 and totalRecords is gone: a page of 5 is not short just because earlier pages held 10."""
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=40, order=order, page_size=5, total_records="missing")
+        stale = {"state_version": 2, "page_size": 10, "page_step": 10}
+        _, incidents = drain(sim, make_settings(max_fetch=100), stale)
+    assert_exactly_once(incidents, sim.codes())
+
+
 def test_fetch_reads_an_answer_in_the_other_order_again(monkeypatch):
     lines = debug_lines(monkeypatch)
     with requests_mock.Mocker() as mocker:
