@@ -123,6 +123,17 @@ def test_simulator_command_line_offers_every_knob_and_uses_it():
     assert state["config"]["page_size"] == 5 and state["config"]["insert_at"] == {"0": 2} and state["inserted"] == 2
 
 
+def test_simulator_readme_names_every_knob_and_fault_kind():
+    from dataclasses import fields
+
+    from simulator.config import SimConfig
+    from simulator.faults import KINDS
+
+    readme = (REPO_ROOT / "simulator" / "README.md").read_text(encoding="utf-8")
+    assert [f.name for f in fields(SimConfig) if f"`{f.name}`" not in readme] == []
+    assert [kind for kind in KINDS if kind != "status" and f"`{kind}" not in readme] == []
+
+
 def test_simulator_command_line_refuses_a_bad_fault():
     done = subprocess.run(
         [sys.executable, "-m", "simulator", "--fault", "#1=teapot"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30
