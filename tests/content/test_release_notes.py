@@ -1,8 +1,8 @@
 """The ThreatMon pack's 2.0.0 release notes tell the truth before an upgrade from 1.0.x.
 
 XSOAR warns before upgrading to a version whose ReleaseNotes/<version>.json says breakingChanges. These tests hold
-the notes to what the integration does: the incident name and severities it produces, the fromversion and docker
-image of its yml.
+the notes to what the integration does: the incident name and severities it produces, the fromversion of its yml,
+and a docker line only when its image differs from 1.0.7's.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ BREAKING = PACK / "ReleaseNotes" / "2_0_0.json"
 INTEGRATION = yaml.safe_load((PACK / "Integrations" / "ThreatMon" / "ThreatMon.yml").read_text(encoding="utf-8"))
 LEGACY_NAME = "`Threatmon Alert: <title>`"  # what ThreatMon 1.0.x named an incident
 LEGACY_FROM_VERSION = "5.0.0"
+CONTRACT_1X = yaml.safe_load((PACK.parents[1] / "tests" / "compat" / "contract_1x.yml").read_text(encoding="utf-8"))
+LEGACY_IMAGE = next(
+    integration["dockerimage"]
+    for pack in CONTRACT_1X["packs"]
+    for integration in pack["integrations"]
+    if integration["path"] == "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.yml"
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +82,11 @@ def test_the_notes_give_the_old_and_new_from_version(notes, breaking, where):
     assert new in text and LEGACY_FROM_VERSION in text
 
 
-def test_the_docker_entry_is_the_image_of_the_yml(notes):
+def test_a_docker_entry_only_when_the_image_differs_from_1_0_7(notes):
+    """demisto-sdk's RN111 against 1.0.7 (make bc): a docker line exactly when the image changed, naming the yml's."""
+    image = INTEGRATION["script"]["dockerimage"]
     entries = re.findall(r"Updated the Docker image to: \*([^*]+)\*", notes)
-    assert entries == [INTEGRATION["script"]["dockerimage"]]
+    assert entries == ([] if image == LEGACY_IMAGE else [image]), f"1.0.7's image: {LEGACY_IMAGE}, the yml's: {image}"
 
 
 def test_the_notes_keep_the_1_x_id_they_promise(notes):

@@ -1,14 +1,16 @@
 """Both packs' 2.0.0 release notes have the shape demisto/content's release-notes checks want.
 
 demisto-sdk runs these checks (RN111, RN113, RN114, RN115, RN116) only on release notes that a git diff marks
-added, so `validate -i` (make validate) passes over them; this test applies their rules to every pack's
-current release notes, the way demisto-sdk 1.39.13 reads them:
+added, so `validate -i` (make validate) passes over them. `make bc` runs them for real, against the 1.x packs
+(tests/compat/bc_check.py); this test applies the same rules to every pack's current release notes, faster and
+with a message that names the item, the way demisto-sdk 1.39.13 reads them:
 
 - RN116: at least one first-level header (``#### <content type>``);
 - RN113: each first-level header is a content type's release-notes header;
 - RN115: each content type section has its items as second-level headers (``##### <item>``, ``##### New: <item>``);
 - RN114: each second-level header is the display name of an item of that type in the pack;
-- RN111: each integration's section has the docker line naming the image of its yml.
+- RN111: an integration's section has a docker line exactly when the image of its yml differs from the image the
+  integration had in 1.x (tests/compat/contract_1x.yml), and then the line names the yml's image.
 """
 
 import json
@@ -19,6 +21,7 @@ import pytest
 import yaml
 
 PACKS = Path(__file__).resolve().parents[2] / "Packs"
+CONTRACT_1X = PACKS.parent / "tests" / "compat" / "contract_1x.yml"
 NOTES = sorted(PACKS.glob("*/ReleaseNotes/*.md"))
 CONTENT_TYPE_SECTION = re.compile(r"^#### ([\w ]+)$\n([\w\W]*?)(?=^#### |\Z)", re.M)
 ITEM_SECTION = re.compile(r"^##### (.+)$\n([\w\W]*?)(?=^##### |\Z)", re.M)
@@ -80,12 +83,44 @@ def test_every_new_item_of_the_pack_has_its_notes(path):
         assert set(found.get(kind, {})) == expected, kind
 
 
+def images_1x() -> dict[str, str]:
+    """Integration yml path (relative to the repository) -> its docker image in 1.x."""
+    contract = _yml(CONTRACT_1X)
+    return {item["path"]: item["dockerimage"] for pack in contract["packs"] for item in pack["integrations"]}
+
+
+def expected_docker_lines(yml: Path, before: dict[str, str]) -> list[str] | None:
+    """RN111: the yml's image when it differs from 1.x's, else no line; None for an integration 1.x did not have
+    (demisto-sdk's RN111 judges only modified or renamed integrations)."""
+    old = before.get(yml.relative_to(PACKS.parent).as_posix())
+    image = _yml(yml)["script"]["dockerimage"]
+    return None if old is None else [] if old == image else [image]
+
+
 @pytest.mark.parametrize("path", NOTES, ids=lambda path: f"{path.parents[1].name}/{path.name}")
-def test_each_integration_section_names_the_docker_image_of_its_yml(path):
+def test_each_integration_section_has_a_docker_line_only_when_the_image_changed(path):
     integrations = {(_yml(yml).get("display") or _yml(yml)["name"]): yml for yml in path.parents[1].glob("Integrations/*/*.yml")}
     found = sections(path.read_text(encoding="utf-8"))["Integrations"]
+    before = images_1x()
     for name, notes in found.items():
-        assert DOCKER_LINE.findall(notes) == [_yml(integrations[name])["script"]["dockerimage"]], name
+        expected = expected_docker_lines(integrations[name], before)
+        if expected is not None:
+            assert DOCKER_LINE.findall(notes) == expected, f"{name}: the docker line(s) should be {expected} (RN111)"
+
+
+def test_a_docker_line_is_expected_only_for_a_changed_image():
+    yml = PACKS / "ThreatMon" / "Integrations" / "ThreatMon" / "ThreatMon.yml"
+    image = _yml(yml)["script"]["dockerimage"]
+    relative = "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.yml"
+    assert expected_docker_lines(yml, {relative: image}) == []
+    assert expected_docker_lines(yml, {relative: "demisto/python3:3.10.0.1"}) == [image]
+    assert expected_docker_lines(yml, {}) is None
+
+
+def test_both_1x_integrations_are_judged():
+    assert sorted(images_1x()) == sorted(
+        yml.relative_to(PACKS.parent).as_posix() for notes in NOTES for yml in notes.parents[1].glob("Integrations/*/*.yml")
+    )
 
 
 def test_a_header_of_another_content_type_is_seen():
