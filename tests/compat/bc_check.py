@@ -1,17 +1,20 @@
-"""demisto-sdk's own backward-compatibility checks on the packs, against the 1.x packs (``make bc``).
+"""demisto-sdk's own backward-compatibility and release-notes checks on the packs, against the 1.x packs (``make bc``).
 
 demisto-sdk judges backward compatibility only with git: ``validate -g --prev-ver REF`` compares each changed
-content item with its version at REF. This script gives it that history in a throwaway repository under the
-system's temp folder:
+content item with its version at REF, and runs most release-notes checks (RN111 the docker line, RN113-RN116 the
+headers, RN105, PA114 the version) only on release notes that the git diff marks added. This script gives it that
+history in a throwaway repository under the system's temp folder:
 
 1. branch ``baseline``: the 1.x packs generated from ``contract_1x.yml`` (integration yml files at their
    marketplace paths, a code stub each, pack_metadata.json with the 1.x versions);
 2. branch ``current``: the same repository with this repository's ``Packs/`` copied over the baseline packs;
 3. ``origin/baseline`` points at the baseline (demisto-sdk 1.39.13 always compares against ``origin/<REF>``,
-   and looks the remote up even when REF names a local branch), and demisto-sdk runs offline with only the BC
-   checks selected (``bc_validation_config.toml``).
+   and looks the remote up even when REF names a local branch), and demisto-sdk runs offline with the BC and
+   release-notes checks of ``bc_validation_config.toml`` selected. Against the 1.x versions (1.0.7, 1.0.1) the
+   2.0.0 release notes are added, so RN111 wants a docker line exactly when an integration's image differs from
+   its 1.x image, naming the yml's image.
 
-Every BC error fails the check except BC106 (``fromversion`` changed), waived only while the pack's release
+Every error fails the check except BC106 (``fromversion`` changed), waived only while the pack's release
 notes for its current version name the new fromversion. An integration of 1.x that is missing from ``Packs/``
 fails too: demisto-sdk does not judge deleted files. The throwaway repository is removed at the end.
 
@@ -55,7 +58,7 @@ class Finding:
 
 @dataclass
 class BcReport:
-    findings: list[Finding] = field(default_factory=list)  # every BC error demisto-sdk reported
+    findings: list[Finding] = field(default_factory=list)  # every error demisto-sdk reported
     waived: list[str] = field(default_factory=list)  # the BC106 errors the release notes declare
     failures: list[str] = field(default_factory=list)  # what fails the check, one sentence each
     workdir: Path | None = None  # the throwaway repository (removed unless kept)
@@ -112,18 +115,22 @@ def build_repository(repo: Path, contract: dict, packs_root: Path) -> dict[str, 
 
 def run_sdk(repo: Path, report_file: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "DEMISTO_SDK_IGNORE_CONTENT_WARNING": "1", "DEMISTO_SDK_CONTENT_PATH": str(repo)}
-    for name in ("CONTRIB_BRANCH", "DEMISTO_SDK_OFFLINE_ENV"):  # would change what validate -g does
-        env.pop(name, None)
+    # The release-notes checks ask for each note's git status without --prev-ver: demisto-sdk then compares with
+    # origin/<DEMISTO_DEFAULT_BRANCH> (default master, which this repository has not).
+    env |= {"DEMISTO_DEFAULT_BRANCH": BASELINE, "DEMISTO_DEFAULT_REMOTE": "origin"}
+    for name in ("CONTRIB_BRANCH", "DEMISTO_SDK_OFFLINE_ENV", "DEMISTO_SDK_PRIVATE_REPO_MODE"):
+        env.pop(name, None)  # each would change what validate -g does
     command = [sdk_executable(), "validate", "-g", "--prev-ver", BASELINE, "--config-path", str(CONFIG)]
     command += ["-j", str(report_file)]
     return subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=SDK_TIMEOUT_S, check=False)
 
 
 def read_findings(report_file: Path) -> tuple[list[Finding], list[str]]:
-    """demisto-sdk's JSON report: (the BC errors, the validations that crashed)."""
+    """demisto-sdk's JSON report: (the errors, the validations that crashed)."""
     report = json.loads(report_file.read_text(encoding="utf-8"))
     findings = [
-        Finding(str(item.get("error code")), str(item.get("file path")), str(item.get("message")))
+        # one line per finding: the release-notes messages span several lines
+        Finding(str(item.get("error code")), str(item.get("file path")), " ".join(str(item.get("message")).split()))
         for item in report.get("validations") or []
     ]
     crashed = [json.dumps(item, default=str) for item in report.get("Validations that caught exceptions") or []]
@@ -175,7 +182,7 @@ def unseen_items(baseline: dict[str, str], contract: dict, repo: Path, sdk_outpu
 
 
 def run_bc_check(packs_root: Path = compat.REPO_ROOT, contract: dict | None = None, keep: bool = False) -> BcReport:
-    """Run demisto-sdk's BC checks on ``packs_root/Packs`` against the 1.x baseline; see the module docstring."""
+    """Run demisto-sdk's BC and release-notes checks on ``packs_root/Packs`` against the 1.x baseline (module docstring)."""
     contract = contract or compat.load_contract()
     report = BcReport(failures=missing_items(contract, packs_root))
     workdir = Path(tempfile.mkdtemp(prefix="threatmon-bc-"))
@@ -219,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.keep:
         print(f"throwaway repository kept at {report.workdir / 'content'}")
     verdict = "PASS" if report.ok else f"FAIL ({len(report.failures)} problem(s))"
-    print(f"demisto-sdk BC checks against the 1.x packs ({versions}): {verdict}")
+    print(f"demisto-sdk BC and release-notes checks against the 1.x packs ({versions}): {verdict}")
     return 0 if report.ok else 1
 
 

@@ -1,8 +1,9 @@
-"""bc_check.py (``make bc``) fails on every BC break demisto-sdk finds against the 1.x packs, waives only a
-declared BC106, and leaves no throwaway repository behind.
+"""bc_check.py (``make bc``) fails on every BC break and every release-notes error demisto-sdk finds against
+the 1.x packs, waives only a declared BC106, and leaves no throwaway repository behind.
 
-Two tests run demisto-sdk for real (a few seconds each) on copies of the 1.x baseline: one with a break of
-each kind, one with an upgrade that keeps the contract. The rest test the judging without demisto-sdk.
+Three tests run demisto-sdk for real (a few seconds each) on copies of the 1.x baseline: one with a BC break
+of each kind, one with broken release notes, one with an upgrade that keeps the contract. The rest test the
+judging without demisto-sdk.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ import yaml
 CONTRACT = compat.load_contract()
 ALARM = "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.yml"
 FEED = "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.yml"
-# Left out of bc_validation_config.toml on purpose (the file says why).
-NOT_SELECTED = {"BC117"}
+ALARM_NOTES = "Packs/ThreatMon/ReleaseNotes/2_0_0.md"
+FEED_NOTES = "Packs/ThreatMonThreatFeed/ReleaseNotes/2_0_0.md"
+IMAGE_1X = "demisto/python3:3.12.13.10404775"  # both 1.x integrations' image (contract_1x.yml)
+# Left out of bc_validation_config.toml on purpose (the file says why): BC117 is no break, RN106 and RN107
+# need a content graph.
+NOT_SELECTED = {"BC117", "RN106", "RN107"}
+# Checks of other families that the run selects: the pack version (raised above 1.x, matching the notes).
+ALSO_SELECTED = {"PA101", "PA114"}
 
 
 def edit_yml(root: Path, relative: str, change) -> None:
@@ -37,31 +44,39 @@ def edit_json(root: Path, relative: str, change) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-def declare_fromversion(root: Path, version: str) -> None:
-    notes = root / "Packs/ThreatMon/ReleaseNotes/2_0_0.md"
+def write_notes(root: Path, relative: str, text: str) -> None:
+    notes = root / relative
     notes.parent.mkdir(parents=True, exist_ok=True)
-    notes.write_text(f"- The minimum server version is now {version}.\n", encoding="utf-8")
+    notes.write_text(text, encoding="utf-8")
+
+
+def declare_fromversion(root: Path, version: str, display: str = "Threatmon") -> None:
+    """The alarm pack's notes name the new fromversion, under the integration's display name (1.x's by default)."""
+    text = f"#### Integrations\n\n##### {display}\n\n- The minimum server version is now {version}.\n"
+    write_notes(root, ALARM_NOTES, text)
 
 
 @pytest.fixture
 def packs(tmp_path) -> Path:
-    """The 1.x baseline packs, as version 2.0.0, with the alarm's fromversion raised and declared."""
+    """The 1.x baseline packs, as version 2.0.0 with release notes, the alarm's fromversion raised and declared."""
     root = tmp_path / "repo"
     compat.write_files(root, compat.baseline_files(CONTRACT))
     for pack in CONTRACT["packs"]:
         edit_json(root, f"{pack['folder']}/pack_metadata.json", lambda meta: meta.update(currentVersion="2.0.0"))
     edit_yml(root, ALARM, lambda yml: yml.update(fromversion="6.10.0"))
     declare_fromversion(root, "6.10.0")
+    write_notes(root, FEED_NOTES, "#### Integrations\n\n##### ThreatMon Threat Feed\n\n- Faster fetches.\n")
     return root
 
 
-def test_config_selects_every_bc_check_of_the_installed_sdk():
+def test_config_selects_every_bc_and_release_notes_check_of_the_installed_sdk():
     import demisto_sdk
 
-    validators = Path(demisto_sdk.__file__).parent / "commands/validate/validators/BC_validators"
-    shipped = {path.name[:5] for path in validators.glob("BC[0-9][0-9][0-9]_*.py")}
+    validators = Path(demisto_sdk.__file__).parent / "commands/validate/validators"
+    files = [*validators.glob("BC_validators/BC[0-9][0-9][0-9]_*.py"), *validators.glob("RN_validators/RN[0-9][0-9][0-9]_*.py")]
+    shipped = {path.name[:5] for path in files}
     config = tomllib.loads(bc_check.CONFIG.read_text(encoding="utf-8"))
-    assert set(config["use_git"]["select"]) == shipped - NOT_SELECTED
+    assert set(config["use_git"]["select"]) == (shipped - NOT_SELECTED) | ALSO_SELECTED
     assert config["ignorable_errors"] == []
 
 
@@ -72,6 +87,7 @@ def test_an_upgrade_that_keeps_the_contract_passes_with_bc106_waived(packs):
         yml["display"] = "ThreatMon"
 
     edit_yml(packs, ALARM, widen)
+    declare_fromversion(packs, "6.10.0", display="ThreatMon")
     report = bc_check.run_bc_check(packs, CONTRACT)
     assert report.ok, report.failures
     assert report.codes == {"BC106"}
@@ -102,6 +118,22 @@ def test_each_kind_of_break_fails_the_check(packs):
     failing = {line.split()[0] for line in report.failures}
     assert failing == report.codes - {"BC106"}
     assert not report.workdir.exists()
+
+
+def test_broken_release_notes_fail_the_check_naming_the_code(packs):
+    """The 2.0.0 notes count as added to the 1.x packs, so demisto-sdk's diff-only release-notes checks judge them."""
+    docker_line = f"- Updated the Docker image to: *{IMAGE_1X}*.\n"
+    integration = f"#### Integrations\n\n##### Threatmon\n\n- The minimum server version is now 6.10.0.\n{docker_line}"
+    write_notes(packs, ALARM_NOTES, integration + "\n#### Incident Type\n\n##### ThreatMon Alarm\n\n- New.\n")
+    write_notes(packs, FEED_NOTES, "#### Integrations\n\n- Faster fetches.\n")
+    report = bc_check.run_bc_check(packs, CONTRACT)
+    # a docker line while the image is 1.x's (RN111), a header that is no content type (RN113, RN114: the type is
+    # "Incident Types"), a content type without item headers (RN115); BC106 stays waived (6.10.0 is still declared).
+    assert report.codes == {"BC106", "RN111", "RN113", "RN114", "RN115"}
+    assert {line.split()[0] for line in report.failures} == report.codes - {"BC106"}
+    rn111 = f"RN111 {ALARM}: The release notes regarding the docker image are not correct. "
+    assert f"{rn111}There should be no release notes docker update entry, found: {IMAGE_1X}" in report.failures
+    assert f"RN115 {FEED_NOTES}" in "\n".join(report.failures)
 
 
 def test_a_bc106_is_waived_only_while_the_release_notes_declare_it(packs):
