@@ -2,7 +2,7 @@
 #   make demo   - the main job: both ThreatMon packs against the local ThreatMon simulator
 #   make test   - every check: lint, the whole pytest suite with coverage, validate, zip (both packs)
 #   make bench  - the fetch (and feed) benchmarks
-#   make bc     - (part of make test) demisto-sdk's backward-compatibility checks against the 1.x packs
+#   make bc     - (part of make test) demisto-sdk's backward-compatibility and release-notes checks against the 1.x packs
 
 PYTHON ?= python3
 VENV   := .venv
@@ -94,7 +94,8 @@ zip: install
 	@for zip in $(ZIPS); do test -f $$zip || { echo "zip-packs did not produce $$zip"; exit 1; }; done
 	@for zip in $(ZIPS); do echo "Uploadable pack: $$zip"; done
 
-# demisto-sdk's BC checks (validate -g --prev-ver) against the 1.x packs, in a throwaway git repository:
+# demisto-sdk's BC checks (validate -g --prev-ver) against the 1.x packs, in a throwaway git repository, with its
+# release-notes checks that run only on such a git diff (RN111 docker line, RN113-RN116 headers, ...):
 # see tests/compat/README.md.
 bc: install
 	$(PY) tests/compat/bc_check.py
