@@ -68,22 +68,15 @@ unit: install
 	$(PY) -m pytest --cov --cov-report=term-missing
 	@$(PY) tools/coverage_floor.py 95
 
-# The code XSOAR runs: every integration of every pack and the API modules, without their tests.
-XSOAR_CODE = $(filter-out %_test.py,$(wildcard Packs/*/Integrations/*/*.py) $(wildcard Packs/ApiModules/Scripts/*/*.py))
-
-# mypy with demisto/content's settings ([tool.mypy] in pyproject.toml), targeting the image's Python 3.12, on every
-# integration and the ApiModule; XSOAR_RUNTIME_DIR (the official files) goes first on the path when it is set.
+# mypy with demisto/content's settings ([tool.mypy] in pyproject.toml, Python 3.12) and demisto-sdk xsoar-lint
+# (content's pylint rules; any message fails) on every integration and API module; the official runtime files go
+# first on mypy's path when XSOAR_RUNTIME_DIR names them. tools/code_checks.py holds the file lists (tox and
+# pre-commit run it too).
 mypy: install
-	MYPYPATH=$(XSOAR_RUNTIME_DIR) $(VENV)/bin/mypy $(XSOAR_CODE)
+	$(PY) tools/code_checks.py mypy
 
-# demisto-sdk xsoar-lint (content's pylint rules for integrations), offline. It exits 0 on warnings, so any
-# message it prints about the code fails the target.
 xsoar-lint: install
-	@out=$$($(SDK) xsoar-lint $(XSOAR_CODE) 2>&1); status=$$?; \
-	found=$$(printf '%s\n' "$$out" | grep -E ':[0-9]+:[0-9]+: [A-Z][0-9]{4}'); \
-	if [ $$status -ne 0 ] || [ -n "$$found" ]; then printf '%s\n' "$$out" | grep -v 'Could not get repository'; \
-		echo "xsoar-lint: problems found (above)"; exit 1; fi; \
-	echo "xsoar-lint: no message on $(words $(XSOAR_CODE)) files ($(XSOAR_CODE))"
+	$(PY) tools/code_checks.py xsoar-lint
 
 validate: install
 	$(SDK) validate -i $(PACK_LIST),$(API_MODULES) --config-path validation_config.toml
@@ -104,9 +97,8 @@ test: lint mypy xsoar-lint unit validate secrets zip bc
 
 # demisto-sdk's secrets check on every text file of the packs, with content's pre-commit settings (regexes for
 # IPs, URLs, e-mail addresses and hashes; no entropy guess). Example values live in each pack's .secrets-ignore.
-PACK_TEXT_FILES = $(shell find Packs -type f \( -name '*.py' -o -name '*.yml' -o -name '*.json' -o -name '*.md' -o -name '*.txt' \) | sort | paste -sd, -)
 secrets: install
-	$(SDK) secrets --ignore-entropy -i "$(PACK_TEXT_FILES)"
+	$(PY) tools/code_checks.py secrets
 
 # Each playbook's image (Packs/<pack>/doc_files/<playbook>.png), drawn from its yml; a test fails when one is stale.
 playbook-images: install

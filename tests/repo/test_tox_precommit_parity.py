@@ -1,6 +1,5 @@
-"""tox and pre-commit run the checks `make test` runs (lint, the suite with coverage, the per-file coverage floor,
-validate, the BC checks): the commands of `make -n lint unit validate bc`, without paths and output options, are
-in both.
+"""tox and pre-commit run the checks `make test` runs: the commands of `make -n` for every prerequisite of
+`make test` but `zip`, without paths and output options, are in both.
 `make zip`'s zips are the one thing they leave out, as the README and both files say."""
 
 from __future__ import annotations
@@ -36,11 +35,17 @@ def check(command: str) -> str:
     return " ".join(word for word in words if word not in NOISE)
 
 
+def make_test_targets() -> list[str]:
+    """The prerequisites of `make test`, but `zip` (the one thing tox and pre-commit leave out)."""
+    line = next(line for line in (REPO / "Makefile").read_text(encoding="utf-8").splitlines() if line.startswith("test:"))
+    return [target for target in line.removeprefix("test:").split() if target != "zip"]
+
+
 def make_checks() -> set[str]:
     stamps = ["-o", ".venv/.dev-installed", "-o", ".venv/.runtime-installed", "-o", ".venv/bin/python"]
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MAKE", "MFLAGS"))}
     done = subprocess.run(
-        ["make", "-n", "--no-print-directory", *stamps, "lint", "unit", "validate", "bc"],
+        ["make", "-n", "--no-print-directory", *stamps, *make_test_targets()],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return {check(line) for line in done.stdout.splitlines() if line.strip()}
@@ -65,6 +70,7 @@ def test_tox_and_pre_commit_run_every_check_of_make_test():
     assert any(re.match(r"tools/coverage_floor\.py \d+$", c) for c in expected)
     assert any(c.startswith("demisto-sdk validate -i ") for c in expected)
     assert "tests/compat/bc_check.py" in expected
+    assert {"tools/code_checks.py mypy", "tools/code_checks.py xsoar-lint", "tools/code_checks.py secrets"} <= expected
     assert expected - tox_checks() == set()
     assert expected - pre_commit_checks() == set()
 

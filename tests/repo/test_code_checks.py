@@ -1,0 +1,56 @@
+"""tools/code_checks.py: the files mypy, xsoar-lint and secrets are given, and how xsoar-lint's output is read."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+
+import code_checks  # noqa: E402
+
+
+def test_xsoar_code_is_every_integration_and_api_module_without_tests():
+    files = code_checks.xsoar_code()
+    assert "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py" in files
+    assert "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py" in files
+    assert "Packs/ApiModules/Scripts/ThreatMonApiModule/ThreatMonApiModule.py" in files
+    assert not [name for name in files if name.endswith("_test.py")]
+
+
+def test_xsoar_code_finds_a_new_integration(tmp_path):
+    for path in ("Packs/New/Integrations/New/New.py", "Packs/New/Integrations/New/New_test.py", "tools/other.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("", encoding="utf-8")
+    assert code_checks.xsoar_code(tmp_path) == ["Packs/New/Integrations/New/New.py"]
+
+
+def test_pack_text_files_are_the_text_files_of_every_pack(tmp_path):
+    for path in ("Packs/A/README.md", "Packs/A/Integrations/A/A.yml", "Packs/B/pack_metadata.json", "Packs/A/x.png"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("", encoding="utf-8")
+    assert code_checks.pack_text_files(tmp_path) == [
+        "Packs/A/Integrations/A/A.yml",
+        "Packs/A/README.md",
+        "Packs/B/pack_metadata.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "messages"),
+    [
+        ("Could not get repository properties\nxsoar-lint done", 0),
+        ("Packs/A/A.py:12:4: W9013 Hardcoded http URL was found (hardcoded-http-url)", 1),
+        ("************* Module A\nPacks/A/A.py:1:0: E9002 Print is found\nPacks/A/A.py:9:1: C0301 long", 2),
+    ],
+)
+def test_every_pylint_message_counts(output, messages):
+    assert len(code_checks.lint_messages(output)) == messages
+
+
+def test_an_unknown_check_is_a_usage_error(capsys):
+    assert code_checks.main(["pylint"]) == 2
+    assert "usage: python tools/code_checks.py {mypy,xsoar-lint,secrets}" in capsys.readouterr().err
