@@ -10,8 +10,9 @@ out: the unifier would inline the module into itself), and every uploaded integr
   the server surely did not act on it), one status classifier and one transport classifier. The sentences are
   shared; the words that differ between ThreatMon's APIs (what the credential is, what the Server URL should be,
   what to check or lower) come from each integration's ``ApiHints``.
-- ``scrub`` (a secret, plain or URL-encoded, and any token query value), ``parse_int`` (whole numbers from XSOAR
-  text), ``parse_time`` (the time formats ThreatMon's answers use), ``parse_retry_after``.
+- ``scrub`` (a secret, plain or URL-encoded, and any token query value), ``parse_int`` and ``parse_flag`` (whole
+  numbers and true/false from XSOAR text; an instance parameter is named by its form label, then its name in
+  brackets: ``param_title``), ``parse_time`` (the time formats ThreatMon's answers use), ``parse_retry_after``.
 
 What is known of ThreatMon's APIs, and what is not, is in docs/threatmon-api.md of the repository this module comes
 from; section 1.7 says why every status is classified here and why the retry loop is bounded.
@@ -475,6 +476,19 @@ def scrub(text: str, secret: str | None = None) -> str:
     return SECRET_QUERY.sub(r"\g<1>" + REDACTED, text)
 
 
+def param_title(name: str, labels: Mapping[str, str]) -> str:
+    """How an error names an instance parameter: the label the instance form shows, then the parameter's name in
+    brackets ("Maximum number of incidents per fetch (max_fetch)"). The admin finds the field by its label; the name
+    is what an API call, a script or the parameter's key in a saved configuration uses. ``labels`` is the
+    integration's table of yml ``display`` texts (``displaypassword`` for a credential)."""
+    return f"{labels[name]} ({name})"
+
+
+def subject_of(name: str, what: str = "argument", label: str | None = None) -> str:
+    """The start of an error sentence: "The limit argument", or, given the parameter's label, "Label (name)"."""
+    return f"{label} ({name})" if label else f"The {name} {what}"
+
+
 def parse_int(
     value: Any,
     name: str,
@@ -482,11 +496,14 @@ def parse_int(
     minimum: int | None = None,
     maximum: int | None = None,
     default: int | None = None,
+    *,
+    label: str | None = None,
 ) -> int | None:
     """A whole number from XSOAR text (or a number), within bounds; ``default`` when empty.
 
     Accepted: an int, a float with no fraction, text of ASCII digits with an optional sign. Anything else, or a
-    number out of bounds, raises ValueError naming the setting or argument (``what``) and what it accepts.
+    number out of bounds, raises ValueError naming the setting or argument (``what``) and what it accepts. An
+    instance parameter passes its ``label`` and is named as the form shows it (``subject_of``).
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
@@ -505,8 +522,21 @@ def parse_int(
             accepted = f"a whole number of at least {minimum}"
         elif maximum is not None:
             accepted = f"a whole number of at most {maximum}"
-        raise ValueError(f"The {name} {what} must be {accepted}; got '{value}'.")
+        raise ValueError(f"{subject_of(name, what, label)} must be {accepted}; got '{value}'.")
     return number
+
+
+def parse_flag(value: Any, name: str, what: str = "argument", *, label: str | None = None) -> bool:
+    """True or false from XSOAR text (or a bool); False when empty. Anything argToBoolean does not read raises
+    ValueError naming the setting or argument (``subject_of``) and what it accepts."""
+    if isinstance(value, bool):
+        return value
+    if value is None or value == "":
+        return False
+    try:
+        return argToBoolean(value)
+    except ValueError:
+        raise ValueError(f"{subject_of(name, what, label)} must be true or false; got '{value}'.") from None
 
 
 def parse_time(value: Any) -> datetime | None:

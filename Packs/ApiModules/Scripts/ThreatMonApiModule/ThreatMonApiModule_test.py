@@ -595,6 +595,40 @@ def test_parse_int_refuses_anything_else_naming_the_setting(value, kwargs, messa
     assert message in str(info.value)
 
 
+def test_parse_int_names_an_instance_parameter_by_its_form_label_then_its_name():
+    with pytest.raises(ValueError) as info:
+        api.parse_int("abc", "max_fetch", "parameter", 1, 1000, label="Maximum number of incidents per fetch")
+    assert (
+        str(info.value) == "Maximum number of incidents per fetch (max_fetch) must be a whole number from 1 to 1000; got 'abc'."
+    )
+
+
+def test_param_title_is_the_label_then_the_name_in_brackets():
+    assert api.param_title("url", {"url": "Server URL"}) == "Server URL (url)"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), (None, False), ("", False), ("true", True), ("False", False), ("yes", True), ("no", False)],
+)
+def test_parse_flag_reads_true_and_false(value, expected):
+    assert api.parse_flag(value, "proxy") is expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "The proxy argument must be true or false; got 'maybe'."),
+        ({"what": "parameter"}, "The proxy parameter must be true or false; got 'maybe'."),
+        ({"label": "Use system proxy settings"}, "Use system proxy settings (proxy) must be true or false; got 'maybe'."),
+    ],
+)
+def test_parse_flag_refuses_anything_else_naming_the_setting(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        api.parse_flag("maybe", "proxy", **kwargs)
+    assert str(info.value) == message
+
+
 # ---------------------------------------------------------------- parse_time
 
 

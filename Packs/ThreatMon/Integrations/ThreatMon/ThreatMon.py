@@ -74,6 +74,20 @@ SEVERITY_TO_XSOAR = {
 }
 SEVERITY_RANK = {word.lower(): rank for rank, word in enumerate(SEVERITY_WORDS)}
 MIRROR_DIRECTIONS = {"none": None, "outgoing": "Out"}
+# The instance parameters as the instance form shows them (the yml's display, displaypassword for the credential).
+# Every parameter error names one as "label (name)" (param_title); a test keeps this table equal to the yml's texts.
+PARAM_LABELS = {
+    "url": "Server URL",
+    "credentials": "API Key",
+    "insecure": "Trust any certificate (not secure)",
+    "proxy": "Use system proxy settings",
+    "data_removal_path": "Data removal API path",
+    "max_fetch": "Maximum number of incidents per fetch",
+    "first_fetch": "First fetch time",
+    "min_severity": "Minimum severity to fetch",
+    "lastIncidentId": "Last Incident ID (for initial fetch)",
+    "mirror_direction": "Incident Mirroring Direction",
+}
 CLOSE_FIELDS = ("closeReason", "closingUserId", "closed")  # set by a close; closeNotes alone is a later edit
 # Close reasons (lower case, without XSIAM's "Resolved - " prefix) that set a status other than Resolved. XSOAR says
 # "False Positive" and "Duplicate"; Cortex XSIAM and the Cortex platform say "Resolved - False Positive", "Resolved -
@@ -89,7 +103,7 @@ CLOSE_REASON_STATUS = {
 }
 
 DATA_REMOVAL_COMMAND = "threatmon_request_data_removal"
-DATA_REMOVAL_PARAM = "Data removal API path (data_removal_path)"
+DATA_REMOVAL_PARAM = param_title("data_removal_path", PARAM_LABELS)
 FINDING_ID_PLACEHOLDER = "{findingId}"
 
 TAKEDOWN_ERRORS = {
@@ -112,7 +126,7 @@ DATA_REMOVAL_ERRORS = {
     "(if other ThreatMon commands fail too, check the API key and the IP allow-list).",
     404: "ThreatMon has no finding {fid} (HTTP 404): check the findingId argument, and that the "
     + DATA_REMOVAL_PARAM
-    + " parameter is the path ThreatMon support gave.",
+    + " is the path ThreatMon support gave.",
     409: "A data removal request for finding {fid} already exists in ThreatMon (HTTP 409): nothing was sent again.",
 }
 
@@ -233,7 +247,9 @@ def normalize_url(url: str | None) -> str:
     url = (url or "").strip()
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"The url parameter must be an http(s) URL such as https://external.threatmonit.io; got '{url}'.")
+        raise ValueError(
+            f"{param_title('url', PARAM_LABELS)} must be an http(s) URL such as https://external.threatmonit.io; got '{url}'."
+        )
     path = parts.path.rstrip("/") or API_PATH
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
@@ -255,7 +271,7 @@ def parse_data_removal_path(value: Any, base_url: str) -> str | None:
         return None
 
     def refused(why: str) -> ValueError:
-        return ValueError(f"The {DATA_REMOVAL_PARAM} parameter {why}; got '{text}'.")
+        return ValueError(f"{DATA_REMOVAL_PARAM} {why}; got '{text}'.")
 
     base = urllib.parse.urlsplit(base_url)
     base_path = base.path.rstrip("/")
@@ -282,8 +298,9 @@ def parse_data_removal_path(value: Any, base_url: str) -> str | None:
     return "/" + "/".join(segments)
 
 
-def parse_choice(value: Any, name: str, choices: list[str], what: str = "argument") -> str | None:
-    """Case-insensitive match of a word among choices; returns the canonical spelling, None when empty."""
+def parse_choice(value: Any, name: str, choices: list[str], what: str = "argument", label: str | None = None) -> str | None:
+    """Case-insensitive match of a word among choices; returns the canonical spelling, None when empty. An instance
+    parameter passes its form ``label`` (see subject_of)."""
     if isinstance(value, list) and len({str(item) for item in value}) == 1:
         value = value[0]  # a playbook passing a context path that holds the same word once or several times
     if value is None or not str(value).strip():
@@ -292,7 +309,7 @@ def parse_choice(value: Any, name: str, choices: list[str], what: str = "argumen
     for choice in choices:
         if choice.lower() == wanted:
             return choice
-    raise ValueError(f"The {name} {what} must be one of {', '.join(choices)}; got '{value}'.")
+    raise ValueError(f"{subject_of(name, what, label)} must be one of {', '.join(choices)}; got '{value}'.")
 
 
 def alarm_code_of(alarm: Any) -> int | None:
@@ -428,32 +445,31 @@ def parse_first_fetch(text: str) -> datetime:
     if moment is None and RELATIVE_TIME.fullmatch(text):
         moment = arg_to_datetime(text, arg_name="first_fetch")
     if moment is None:
-        raise ValueError(f"The first_fetch parameter must be a time such as '7 days', '12 hours' or '2024-01-31'; got '{text}'.")
+        raise ValueError(
+            f"{param_title('first_fetch', PARAM_LABELS)} must be a time such as '7 days', '12 hours' or '2024-01-31'; "
+            f"got '{text}'."
+        )
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _flag(value: Any, name: str = "value") -> bool:
-    if isinstance(value, bool):
-        return value
-    if value is None or value == "":
-        return False
-    try:
-        return argToBoolean(value)
-    except ValueError:
-        raise ValueError(f"The {name} parameter must be true or false; got '{value}'.") from None
+    """True or false from a parameter or a mirroring argument; an instance parameter is named by its label
+    (``parse_flag(value, name, label=PARAM_LABELS[name])``)."""
+    return parse_flag(value, name, "parameter", label=PARAM_LABELS.get(name))
 
 
 def parse_params(params: dict[str, Any], fetch: bool = True, data_removal: bool = False) -> Settings:
     """Validate the instance parameters (used by test-module, fetch and, for the connection part, every command).
 
-    Each error names the parameter and what it accepts. ``fetch=False`` checks only what a command needs;
-    ``data_removal`` also reads the data removal path (test-module and the data removal command). ``fetchInterval``
-    (kept from 1.x) is never read: the server schedules fetches by ``incidentFetchInterval``.
+    Each error names the parameter as the instance form shows it, "label (name)" (PARAM_LABELS), and what it
+    accepts. ``fetch=False`` checks only what a command needs; ``data_removal`` also reads the data removal path
+    (test-module and the data removal command). ``fetchInterval`` (kept from 1.x) is never read: the server schedules
+    fetches by ``incidentFetchInterval``.
     """
     credentials = params.get("credentials") or {}
     api_key = str(credentials.get("password") or "").strip() if isinstance(credentials, dict) else ""
     if not api_key:
-        raise ValueError("The API Key (credentials parameter) is empty: paste the company API key issued by ThreatMon.")
+        raise ValueError(f"{param_title('credentials', PARAM_LABELS)} is empty: paste the company API key issued by ThreatMon.")
     settings = Settings(
         base_url=normalize_url(params.get("url") or DEFAULT_URL),
         api_key=api_key,
@@ -464,17 +480,24 @@ def parse_params(params: dict[str, Any], fetch: bool = True, data_removal: bool 
         settings.data_removal_path = parse_data_removal_path(params.get("data_removal_path"), settings.base_url)
     if not fetch:
         return settings
-    settings.max_fetch = (
-        parse_int(params.get("max_fetch"), "max_fetch", "parameter", 1, MAX_FETCH_LIMIT, DEFAULT_MAX_FETCH) or DEFAULT_MAX_FETCH
+    max_fetch = parse_int(
+        params.get("max_fetch"), "max_fetch", minimum=1, maximum=MAX_FETCH_LIMIT, label=PARAM_LABELS["max_fetch"]
     )
+    settings.max_fetch = max_fetch or DEFAULT_MAX_FETCH
     first_fetch = str(params.get("first_fetch") or "").strip()
     if first_fetch:
         settings.first_fetch = parse_first_fetch(first_fetch)
-    settings.min_severity = parse_choice(params.get("min_severity"), "min_severity", SEVERITY_WORDS, "parameter")
-    settings.last_incident_id = parse_int(params.get("lastIncidentId"), "lastIncidentId", "parameter", 0)
+    settings.min_severity = parse_choice(
+        params.get("min_severity"), "min_severity", SEVERITY_WORDS, label=PARAM_LABELS["min_severity"]
+    )
+    settings.last_incident_id = parse_int(
+        params.get("lastIncidentId"), "lastIncidentId", minimum=0, label=PARAM_LABELS["lastIncidentId"]
+    )
     direction = str(params.get("mirror_direction") or "None").strip().lower()
     if direction not in MIRROR_DIRECTIONS:
-        raise ValueError(f"The mirror_direction parameter must be None or Outgoing; got '{params.get('mirror_direction')}'.")
+        raise ValueError(
+            f"{param_title('mirror_direction', PARAM_LABELS)} must be None or Outgoing; got '{params.get('mirror_direction')}'."
+        )
     settings.mirror_direction = MIRROR_DIRECTIONS[direction]
     settings.incident_type = str(params.get("incidentType") or "").strip() or None
     return settings
@@ -1489,7 +1512,7 @@ def request_data_removal_command(client: Client, args: dict[str, Any], incident:
     """
     if not client.data_removal_path:
         raise DemistoException(
-            f"The {DATA_REMOVAL_PARAM} parameter is empty, so no data removal request was sent: ThreatMon has not "
+            f"{DATA_REMOVAL_PARAM} is empty, so no data removal request was sent: ThreatMon has not "
             "published the API path of data removal requests; ask ThreatMon support for it and enter it in this "
             "instance's settings."
         )

@@ -19,6 +19,7 @@ import pytest
 import requests
 import requests_mock
 import ThreatMon
+import yaml
 from CommonServerPython import *
 from ThreatMon import (
     Client,
@@ -1111,30 +1112,65 @@ def test_parse_params_max_fetch(overrides, expected):
     assert parse_params(valid_params(**overrides)).max_fetch == expected
 
 
+MAX_FETCH_RULE = "Maximum number of incidents per fetch (max_fetch) must be a whole number from 1 to 1000; got"
+LAST_ID_RULE = "Last Incident ID (for initial fetch) (lastIncidentId) must be a whole number of at least 0; got"
+URL_RULE = "Server URL (url) must be an http(s) URL such as https://external.threatmonit.io; got"
+
+
 @pytest.mark.parametrize(
-    ("overrides", "words"),
+    ("overrides", "message"),
     [
-        ({"max_fetch": "0"}, "max_fetch parameter must be a whole number from 1 to 1000"),
-        ({"max_fetch": "1001"}, "max_fetch"),
-        ({"max_fetch": "ten"}, "max_fetch"),
-        ({"max_fetch": "10.5"}, "max_fetch"),
-        ({"max_fetch": "--5"}, "max_fetch"),
-        ({"first_fetch": "the dawn of time"}, "first_fetch parameter"),
-        ({"min_severity": "Severe"}, "min_severity parameter"),
-        ({"lastIncidentId": "-1"}, "lastIncidentId parameter"),
-        ({"lastIncidentId": "abc"}, "lastIncidentId"),
-        ({"mirror_direction": "Both"}, "mirror_direction parameter must be None or Outgoing"),
-        ({"credentials": {"password": ""}}, "API Key"),
-        ({"credentials": None}, "API Key"),
-        ({"insecure": "maybe"}, "insecure parameter must be true or false"),
-        ({"proxy": "2"}, "proxy parameter"),
-        ({"url": "external.threatmonit.io"}, "url parameter"),
-        ({"url": "ftp://x"}, "url parameter"),
+        ({"max_fetch": "0"}, f"{MAX_FETCH_RULE} '0'."),
+        ({"max_fetch": "1001"}, f"{MAX_FETCH_RULE} '1001'."),
+        ({"max_fetch": "abc"}, f"{MAX_FETCH_RULE} 'abc'."),
+        ({"max_fetch": "10.5"}, f"{MAX_FETCH_RULE} '10.5'."),
+        ({"max_fetch": "--5"}, f"{MAX_FETCH_RULE} '--5'."),
+        (
+            {"first_fetch": "the dawn of time"},
+            "First fetch time (first_fetch) must be a time such as '7 days', '12 hours' or '2024-01-31'; got 'the dawn of time'.",
+        ),
+        (
+            {"min_severity": "Severe"},
+            "Minimum severity to fetch (min_severity) must be one of Information, Low, Medium, High, Critical; got 'Severe'.",
+        ),
+        ({"lastIncidentId": "-1"}, f"{LAST_ID_RULE} '-1'."),
+        ({"lastIncidentId": "abc"}, f"{LAST_ID_RULE} 'abc'."),
+        ({"mirror_direction": "Both"}, "Incident Mirroring Direction (mirror_direction) must be None or Outgoing; got 'Both'."),
+        ({"credentials": {"password": ""}}, "API Key (credentials) is empty: paste the company API key issued by ThreatMon."),
+        ({"credentials": None}, "API Key (credentials) is empty: paste the company API key issued by ThreatMon."),
+        ({"insecure": "maybe"}, "Trust any certificate (not secure) (insecure) must be true or false; got 'maybe'."),
+        ({"proxy": "2"}, "Use system proxy settings (proxy) must be true or false; got '2'."),
+        ({"url": "external.threatmonit.io"}, f"{URL_RULE} 'external.threatmonit.io'."),
+        ({"url": "ftp://x"}, f"{URL_RULE} 'ftp://x'."),
     ],
 )
-def test_parse_params_refuses_bad_values_naming_the_parameter(overrides, words):
-    with pytest.raises(ValueError, match=re.escape(words)):
+def test_parse_params_refuses_bad_values_naming_the_label_and_the_parameter(overrides, message):
+    with pytest.raises(ValueError) as caught:
         parse_params(valid_params(**overrides))
+    assert str(caught.value) == message
+
+
+def test_parse_params_names_a_bad_data_removal_path_by_its_label():
+    with pytest.raises(ValueError) as caught:
+        parse_params(valid_params(data_removal_path="/x?y=1"), data_removal=True)
+    assert str(caught.value) == (
+        "Data removal API path (data_removal_path) must be a path without a query (?) or fragment (#); got '/x?y=1'."
+    )
+
+
+def test_param_labels_are_the_labels_of_the_instance_form():
+    """PARAM_LABELS is the one place errors take a parameter's label from: it must say what the yml shows."""
+    yml = yaml.safe_load((Path(__file__).parent / "ThreatMon.yml").read_text(encoding="utf-8"))
+    form = {param["name"]: param.get("displaypassword") or param.get("display") for param in yml["configuration"]}
+    assert {name: form.get(name) for name in ThreatMon.PARAM_LABELS} == ThreatMon.PARAM_LABELS
+
+
+def test_every_parameter_parse_params_reads_has_a_label():
+    """A parameter the code validates gets its label from PARAM_LABELS (a KeyError otherwise), so every one read by
+    parse_params must be there; the hidden fetchInterval, isFetch and the server's incidentType/incidentFetchInterval
+    are not validated."""
+    read = set(re.findall(r'params\.get\("(\w+)"\)', Path(ThreatMon.__file__).read_text(encoding="utf-8")))
+    assert read - {"incidentType"} <= set(ThreatMon.PARAM_LABELS)
 
 
 def test_parse_params_for_a_command_ignores_fetch_parameters():
@@ -1208,7 +1244,7 @@ def test_parse_data_removal_path_reads_every_form_as_a_path_under_the_server_url
 def test_parse_data_removal_path_refuses_what_is_not_a_path_under_the_server_url(value, words):
     with pytest.raises(ValueError, match=re.escape(words)) as error:
         parse_data_removal_path(value, BASE)
-    assert str(error.value).startswith("The Data removal API path (data_removal_path) parameter ")
+    assert str(error.value).startswith("Data removal API path (data_removal_path) must ")
     assert f"got '{value}'" in str(error.value)
 
 
@@ -1541,7 +1577,7 @@ def test_data_removal_inside_an_incident_defaults_to_its_finding(incident, findi
         (
             404,
             "ThreatMon has no finding 66012 (HTTP 404): check the findingId argument, and that the Data removal API path "
-            "(data_removal_path) parameter is the path ThreatMon support gave.",
+            "(data_removal_path) is the path ThreatMon support gave.",
         ),
         (
             409,
@@ -1594,7 +1630,7 @@ def test_data_removal_without_a_configured_path_sends_nothing_and_names_the_para
             request_data_removal_command(make_client(), args, load_json("incident_threatmon.json"))
         assert mocker.call_count == 0
     assert str(error.value) == (
-        "The Data removal API path (data_removal_path) parameter is empty, so no data removal request was sent: ThreatMon "
+        "Data removal API path (data_removal_path) is empty, so no data removal request was sent: ThreatMon "
         "has not published the API path of data removal requests; ask ThreatMon support for it and enter it in this "
         "instance's settings."
     )
@@ -1878,10 +1914,10 @@ def test_main_test_module_ok(xsoar):
 @pytest.mark.parametrize(
     ("params", "words"),
     [
-        ({"max_fetch": "5000"}, "Failed to execute test-module: The max_fetch parameter must be a whole number from 1 to 1000"),
-        ({"min_severity": "Huge"}, "min_severity parameter"),
-        ({"credentials": {}}, "API Key"),
-        ({"data_removal_path": "https://evil.example/removal"}, "Data removal API path (data_removal_path) parameter"),
+        ({"max_fetch": "5000"}, f"Failed to execute test-module: {MAX_FETCH_RULE} '5000'."),
+        ({"min_severity": "Huge"}, "Failed to execute test-module: Minimum severity to fetch (min_severity) must be one of"),
+        ({"credentials": {}}, "Failed to execute test-module: API Key (credentials) is empty"),
+        ({"data_removal_path": "https://evil.example/removal"}, "Data removal API path (data_removal_path) must be a path under"),
     ],
 )
 def test_main_test_module_refuses_bad_parameters(xsoar, params, words):
@@ -1965,7 +2001,7 @@ def test_main_data_removal_without_its_path_sends_nothing_and_says_which_paramet
         run_main(xsoar)
         assert mocker.call_count == 0
     assert error_text(xsoar).startswith(
-        "Failed to execute threatmon_request_data_removal: The Data removal API path (data_removal_path) parameter is empty"
+        "Failed to execute threatmon_request_data_removal: Data removal API path (data_removal_path) is empty"
     )
     assert "ask ThreatMon support" in error_text(xsoar)
 

@@ -50,6 +50,24 @@ DEFAULT_URL = "https://ioc.threatmonit.io"
 IOC_PATH = "/api/daily-ioc-details/"
 # Not DATA_TYPES: CommonServerPython defines that name (a list), and the star import would meet this tuple.
 FEED_DATA_TYPES = ("all", "ip", "domain", "url")
+# The instance parameters the code reads, as the instance form shows them (the yml's display, displaypassword for the
+# credential). Every parameter error names one as "label (name)" (param_title); a test keeps this table equal to the
+# yml's texts.
+PARAM_LABELS = {
+    "url": "Server URL",
+    "credentials": "API Token",
+    "insecure": "Trust any certificate (not secure)",
+    "proxy": "Use system proxy settings",
+    "data_type": "Data Type to Fetch",
+    "limit": "Maximum number of indicators per fetch",
+    "collection_ids": "Collection IDs",
+    "feedReputation": "Indicator Reputation",
+    "tlp_color": "Traffic Light Protocol Color",
+    "feedFetchInterval": "Feed Fetch Interval",
+    "feedIncremental": "Incremental feed",
+}
+# The form offers the TLP 1.0 colours; TLP 2.0's CLEAR and AMBER+STRICT are accepted too when set through the API.
+TLP_COLORS = ("RED", "AMBER", "AMBER+STRICT", "GREEN", "WHITE", "CLEAR")
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 100_000
 DEFAULT_SAMPLE_LIMIT = 10
@@ -108,9 +126,10 @@ class Client(ThreatMonClient):
         credential_check="that the API Token field holds the IOC API token (not the incident API key), that it has not "
         "expired, and that ThreatMon allows requests from this engine's IP address",
         server_url=f"the ThreatMon IOC API host, {DEFAULT_URL} unless ThreatMon gave you another",
-        rejected_check="the Data Type, Collection IDs and Maximum indicators per fetch settings",
-        slow_down="fetch less often (Feed Fetch Interval)",
-        slow_answer="lower the Maximum indicators per fetch",
+        rejected_check=f"the {param_title('data_type', PARAM_LABELS)}, {param_title('collection_ids', PARAM_LABELS)} and "
+        f"{param_title('limit', PARAM_LABELS)} settings",
+        slow_down=f"raise the {param_title('feedFetchInterval', PARAM_LABELS)}",
+        slow_answer=f"lower the {param_title('limit', PARAM_LABELS)}",
     )
     # 2 s, 4 s, 8 s between four attempts; a Retry-After up to a minute is honoured; an answer of up to 100,000
     # records may take two minutes to read.
@@ -162,10 +181,12 @@ class FeedSettings:
     incremental: bool = True
 
 
-def parse_data_type(value: Any, name: str = "Data Type") -> str:
+def parse_data_type(value: Any, what: str = "parameter") -> str:
+    """The Data Type to Fetch parameter, or (``what="argument"``) the sample command's data_type argument."""
     data_type = str(value or "all").strip().lower()
     if data_type not in FEED_DATA_TYPES:
-        raise ValueError(f"{name} must be one of {', '.join(FEED_DATA_TYPES)} (got '{value}').")
+        label = PARAM_LABELS["data_type"] if what == "parameter" else None
+        raise ValueError(f"{subject_of('data_type', what, label)} must be one of {', '.join(FEED_DATA_TYPES)}; got '{value}'.")
     return data_type
 
 
@@ -174,7 +195,7 @@ def normalize_base_url(value: Any) -> str:
     url = str(value or "").strip() or DEFAULT_URL
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"Server URL must look like {DEFAULT_URL} (got '{url}').")
+        raise ValueError(f"{param_title('url', PARAM_LABELS)} must be an http(s) URL such as {DEFAULT_URL}; got '{url}'.")
     path = parts.path.rstrip("/")
     if path.endswith(IOC_PATH.rstrip("/")):
         path = path[: -len(IOC_PATH.rstrip("/"))]
@@ -187,21 +208,32 @@ def reputation_score(value: Any) -> int | None:
     if text in REPUTATION_NOT_SET:
         return None
     if text not in REPUTATION_SCORES:
-        raise ValueError(f"Indicator Reputation must be None, Good, Suspicious or Bad (got '{value}').")
+        raise ValueError(f"{param_title('feedReputation', PARAM_LABELS)} must be None, Good, Suspicious or Bad; got '{value}'.")
     return REPUTATION_SCORES[text]
 
 
+def parse_tlp_color(value: Any) -> str | None:
+    """The Traffic Light Protocol Color parameter in capitals; None when empty (the indicators get no TLP)."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    if text.upper() not in TLP_COLORS:
+        raise ValueError(f"{param_title('tlp_color', PARAM_LABELS)} must be one of {', '.join(TLP_COLORS)}; got '{value}'.")
+    return text.upper()
+
+
 def parse_settings(params: dict) -> FeedSettings:
+    """The instance parameters fetch and the sample command read. Each error names the parameter as the instance
+    form shows it, "label (name)" (PARAM_LABELS), and what it accepts."""
     return FeedSettings(
         base_url=normalize_base_url(params.get("url")),
         data_type=parse_data_type(params.get("data_type")),
-        limit=parse_int(params.get("limit"), "Maximum indicators per fetch", "setting", 1, MAX_LIMIT, DEFAULT_LIMIT)
-        or DEFAULT_LIMIT,
+        limit=parse_int(params.get("limit"), "limit", minimum=1, maximum=MAX_LIMIT, label=PARAM_LABELS["limit"]) or DEFAULT_LIMIT,
         collection_ids=",".join(str(item).strip() for item in argToList(params.get("collection_ids")) if str(item).strip()),
         feed_tags=tuple(str(tag).strip() for tag in argToList(params.get("feedTags")) if str(tag).strip()),
-        tlp_color=str(params.get("tlp_color") or "").strip() or None,
+        tlp_color=parse_tlp_color(params.get("tlp_color")),
         reputation_score=reputation_score(params.get("feedReputation")),
-        incremental=argToBoolean(params.get("feedIncremental", True) or False),
+        incremental=parse_flag(params.get("feedIncremental", True), "feedIncremental", label=PARAM_LABELS["feedIncremental"]),
     )
 
 
@@ -701,7 +733,7 @@ def fetch_indicators(client: Client, last_run: dict, settings: FeedSettings) -> 
 def get_indicators_command(client: Client, args: dict, settings: FeedSettings) -> CommandResults:
     """A sample of the feed in the war room; creates nothing and ignores the incremental state."""
     limit = parse_int(args.get("limit"), "limit", "argument", 1, MAX_SAMPLE_LIMIT, DEFAULT_SAMPLE_LIMIT) or DEFAULT_SAMPLE_LIMIT
-    data_type = parse_data_type(args.get("data_type") or settings.data_type, "data_type")
+    data_type = parse_data_type(args.get("data_type") or settings.data_type, "argument")
     records = client.get_daily_iocs(data_type=data_type, size=limit, collection_ids=settings.collection_ids)
     stats = RunStats()
     indicators = list(itertools.islice(build_indicators(records, settings, stats), limit))
@@ -748,13 +780,15 @@ def main() -> None:
     failure = ""
     try:
         if not token:
-            raise ValueError("The API Token is empty: enter ThreatMon's IOC token in the instance settings.")
+            raise ValueError(
+                f"{param_title('credentials', PARAM_LABELS)} is empty: enter ThreatMon's IOC token in the instance settings."
+            )
         settings = parse_settings(params)
         client = Client(
             settings.base_url,
             token,
-            verify=not argToBoolean(params.get("insecure") or False),
-            proxy=argToBoolean(params.get("proxy") or False),
+            verify=not parse_flag(params.get("insecure"), "insecure", label=PARAM_LABELS["insecure"]),
+            proxy=parse_flag(params.get("proxy"), "proxy", label=PARAM_LABELS["proxy"]),
             deadline_seconds=TEST_DEADLINE if command == "test-module" else DEADLINE,
             log=demisto.debug,
         )

@@ -3,6 +3,7 @@
 import contextlib
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import demistomock as demisto
 import pytest
 import requests
 import ThreatMonThreatFeed as feed
+import yaml
 
 BASE = "https://ioc.threatmonit.io"
 ENDPOINT = f"{BASE}/api/daily-ioc-details/"
@@ -673,7 +675,12 @@ def test_an_error_object_echoing_the_token_is_scrubbed(requests_mock, client):
             "ThreatMon IOC API host, https://ioc.threatmonit.io unless ThreatMon gave you another).",
         ),
         (400, "rejected", "ThreatMon rejected GET /api/daily-ioc-details/ (HTTP 400; ThreatMon said: bad size for api_token="),
-        (422, "rejected", "check the Data Type, Collection IDs and Maximum indicators per fetch settings."),
+        (
+            422,
+            "rejected",
+            "check the Data Type to Fetch (data_type), Collection IDs (collection_ids) and Maximum number of indicators "
+            "per fetch (limit) settings.",
+        ),
     ],
 )
 def test_client_errors_are_one_attempt_and_a_sentence(requests_mock, client, fake_time, status, kind, fragment):
@@ -720,7 +727,7 @@ def test_rate_limits_honour_a_capped_retry_after(requests_mock, client, fake_tim
     with pytest.raises(feed.ThreatMonError) as caught:
         client.get_daily_iocs()
     assert caught.value.kind == "rate_limited"
-    assert "and fetch less often (Feed Fetch Interval) if it persists." in str(caught.value)
+    assert "and raise the Feed Fetch Interval (feedFetchInterval) if it persists." in str(caught.value)
     assert fake_time.sleeps == sleeps
 
 
@@ -740,7 +747,10 @@ def test_a_slow_answer_names_the_limit(requests_mock, client):
     requests_mock.get(ENDPOINT, exc=requests.exceptions.ReadTimeout(URL_WITH_TOKEN))
     with pytest.raises(feed.ThreatMonError) as caught:
         client.get_daily_iocs()
-    assert "within 120 seconds (ReadTimeout): try again later, or lower the Maximum indicators per fetch;" in str(caught.value)
+    assert (
+        "within 120 seconds (ReadTimeout): try again later, or lower the Maximum number of indicators per fetch (limit);"
+        in str(caught.value)
+    )
     assert TOKEN not in str(caught.value)
 
 
@@ -765,23 +775,57 @@ def test_server_url_is_normalized(url, expected):
     assert feed.parse_settings({"url": url}).base_url == expected
 
 
+URL_RULE = "Server URL (url) must be an http(s) URL such as https://ioc.threatmonit.io; got"
+LIMIT_RULE = "Maximum number of indicators per fetch (limit) must be a whole number from 1 to 100000; got"
+
+
 @pytest.mark.parametrize(
-    "params, fragment",
+    "params, message",
     [
-        ({"url": "ioc.threatmonit.io"}, "Server URL must look like https://ioc.threatmonit.io"),
-        ({"url": "ftp://ioc.threatmonit.io"}, "Server URL must look like"),
-        ({"data_type": "hash"}, "Data Type must be one of all, ip, domain, url (got 'hash')"),
-        ({"limit": "0"}, "The Maximum indicators per fetch setting must be a whole number from 1 to 100000; got '0'."),
-        ({"limit": "100001"}, "from 1 to 100000; got '100001'"),
-        ({"limit": "5.5"}, "got '5.5'"),
-        ({"limit": "many"}, "got 'many'"),
-        ({"feedReputation": "Evil"}, "Indicator Reputation must be None, Good, Suspicious or Bad"),
+        ({"url": "ioc.threatmonit.io"}, f"{URL_RULE} 'ioc.threatmonit.io'."),
+        ({"url": "ftp://ioc.threatmonit.io"}, f"{URL_RULE} 'ftp://ioc.threatmonit.io'."),
+        ({"data_type": "hash"}, "Data Type to Fetch (data_type) must be one of all, ip, domain, url; got 'hash'."),
+        ({"limit": "0"}, f"{LIMIT_RULE} '0'."),
+        ({"limit": "100001"}, f"{LIMIT_RULE} '100001'."),
+        ({"limit": "5.5"}, f"{LIMIT_RULE} '5.5'."),
+        ({"limit": "many"}, f"{LIMIT_RULE} 'many'."),
+        ({"feedReputation": "Evil"}, "Indicator Reputation (feedReputation) must be None, Good, Suspicious or Bad; got 'Evil'."),
+        (
+            {"tlp_color": "PURPLE"},
+            "Traffic Light Protocol Color (tlp_color) must be one of RED, AMBER, AMBER+STRICT, GREEN, WHITE, CLEAR; "
+            "got 'PURPLE'.",
+        ),
+        ({"feedIncremental": "sometimes"}, "Incremental feed (feedIncremental) must be true or false; got 'sometimes'."),
     ],
 )
-def test_bad_settings_are_named_with_the_accepted_values(params, fragment):
+def test_bad_settings_are_named_by_label_and_parameter_with_the_accepted_values(params, message):
     with pytest.raises(ValueError) as caught:
         feed.parse_settings(params)
-    assert fragment in str(caught.value)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", None), ("amber", "AMBER"), (" Clear ", "CLEAR"), ("WHITE", "WHITE")])
+def test_tlp_color_is_read_in_capitals(value, expected):
+    assert feed.parse_settings({"tlp_color": value}).tlp_color == expected
+
+
+def test_param_labels_are_the_labels_of_the_instance_form():
+    """PARAM_LABELS is the one place errors and hints take a parameter's label from: it must say what the yml shows."""
+    yml = yaml.safe_load((Path(__file__).parent / "ThreatMonThreatFeed.yml").read_text(encoding="utf-8"))
+    form = {param["name"]: param.get("displaypassword") or param.get("display") for param in yml["configuration"]}
+    assert {name: form.get(name) for name in feed.PARAM_LABELS} == feed.PARAM_LABELS
+
+
+def test_every_tlp_color_the_form_offers_is_accepted():
+    yml = yaml.safe_load((Path(__file__).parent / "ThreatMonThreatFeed.yml").read_text(encoding="utf-8"))
+    (tlp,) = [param for param in yml["configuration"] if param["name"] == "tlp_color"]
+    assert set(tlp["options"]) <= set(feed.TLP_COLORS)
+
+
+def test_every_parameter_the_feed_reads_has_a_label():
+    """Every parameter the code reads is validated with its label (feedTags is free text, read as a list)."""
+    read = set(re.findall(r'params\.get\("(\w+)"', Path(feed.__file__).read_text(encoding="utf-8")))
+    assert read - {"feedTags"} <= set(feed.PARAM_LABELS)
 
 
 def test_settings_are_parsed():
@@ -859,7 +903,7 @@ def test_get_indicators_shows_the_hash_kind(requests_mock, client):
     "args, fragment",
     [
         ({"limit": "0"}, "limit argument must be a whole number from 1 to 1000"),
-        ({"data_type": "hash"}, "data_type must be one of"),
+        ({"data_type": "hash"}, "The data_type argument must be one of all, ip, domain, url; got 'hash'."),
     ],
 )
 def test_get_indicators_rejects_bad_arguments(client, args, fragment):
@@ -1002,9 +1046,11 @@ def test_main_get_indicators(requests_mock, xsoar):
 @pytest.mark.parametrize(
     "command, params, fragment",
     [
-        ("fetch-indicators", {"credentials": {"identifier": "", "password": ""}}, "The API Token is empty"),
-        ("fetch-indicators", {"credentials": None}, "The API Token is empty"),
-        ("fetch-indicators", {"limit": "-3"}, "Maximum indicators per fetch setting must be a whole number"),
+        ("fetch-indicators", {"credentials": {"identifier": "", "password": ""}}, "API Token (credentials) is empty"),
+        ("fetch-indicators", {"credentials": None}, "API Token (credentials) is empty"),
+        ("fetch-indicators", {"limit": "-3"}, f"{LIMIT_RULE} '-3'."),
+        ("test-module", {"insecure": "perhaps"}, "Trust any certificate (not secure) (insecure) must be true or false"),
+        ("test-module", {"proxy": "2"}, "Use system proxy settings (proxy) must be true or false; got '2'."),
         ("threatmon-unknown", {}, "Command threatmon-unknown is not implemented by ThreatMon Threat Feed."),
     ],
 )
