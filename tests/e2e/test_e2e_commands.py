@@ -166,7 +166,7 @@ def test_make_demo_runs_the_whole_story_and_exits_0():
         assert step in out
     assert "37 incidents, each alarm exactly once" in out
     assert "as 'Resolved'" in out
-    assert "parameter is empty, so no data removal request was sent" in out
+    assert "(data_removal_path) is empty, so no data removal request was sent" in out
     assert "Data removal request for finding" in out and "submitted to ThreatMon." in out
     assert DEFAULT_API_KEY not in out and DEFAULT_IOC_TOKEN not in out
     assert "(skipped:" not in out

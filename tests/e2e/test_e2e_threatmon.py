@@ -486,7 +486,7 @@ def test_data_removal_without_its_path_sends_nothing_and_says_which_parameter(ma
     finding = next(a["findingId"] for a in sim.alarms() if a["alarmType"] in simdata.DATA_REMOVAL_ELIGIBLE)
     result = threatmon(sim).run("threatmon_request_data_removal", {"findingId": str(finding), "finding": "x"})
     assert not result.ok
-    assert "The Data removal API path (data_removal_path) parameter is empty" in result.error
+    assert "Data removal API path (data_removal_path) is empty" in result.error
     assert "ask ThreatMon support" in result.error
     assert sim.requests == [] and sim.data_removals == []
 
@@ -543,7 +543,7 @@ def test_a_data_removal_path_on_another_host_fails_the_test_button_and_sends_no_
     tm = threatmon(sim, data_removal_path=other.api_url + REMOVAL_PATH)
     result = tm.run("test-module")
     assert not result.ok
-    assert "Data removal API path (data_removal_path) parameter must be a path under the Server URL" in result.error
+    assert "Data removal API path (data_removal_path) must be a path under the Server URL" in result.error
     assert not tm.run("threatmon_request_data_removal", {"findingId": "1", "finding": "x"}).ok
     assert sim.requests == [] and other.requests == []
 
