@@ -87,6 +87,7 @@ PARAM_LABELS = {
     "min_severity": "Minimum severity to fetch",
     "lastIncidentId": "Last Incident ID (for initial fetch)",
     "mirror_direction": "Incident Mirroring Direction",
+    "incidentFetchInterval": "Incidents Fetch Interval",  # not read (the server's); named in the rate-limit advice
 }
 CLOSE_FIELDS = ("closeReason", "closingUserId", "closed")  # set by a close; closeNotes alone is a later edit
 # Close reasons (lower case, without XSIAM's "Resolved - " prefix) that set a status other than Resolved. XSOAR says
@@ -158,7 +159,8 @@ class Client(ThreatMonClient):
         credential_check="that the API key is valid and that ThreatMon has allow-listed the public IP address of this "
         "XSOAR server or engine",
         server_url=f"https://external.threatmonit.io or a URL ending in {API_PATH}",
-        slow_down="lower the fetch frequency or the maximum incidents per fetch",
+        slow_down=f"raise the {param_title('incidentFetchInterval', PARAM_LABELS)} or lower the "
+        f"{param_title('max_fetch', PARAM_LABELS)}",
         # Not documented, but not excluded: a 404 on the status change may name unknown alarm codes.
         not_found_checks={"/incident/status": "that the alarm codes exist in ThreatMon"},
     )

@@ -996,6 +996,18 @@ def test_client_cuts_a_long_retry_after_to_ten_seconds():
     assert clock.sleeps == [10.0]
 
 
+def test_client_rate_limit_advice_names_the_fetch_parameters_by_their_labels():
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, status_code=429)
+        with pytest.raises(ThreatMonError) as info:
+            make_client(max_attempts=1).list_alarms(page=0)
+    assert info.value.kind == "rate_limited"
+    assert str(info.value).endswith(
+        "and raise the Incidents Fetch Interval (incidentFetchInterval) or lower the Maximum number of incidents per "
+        "fetch (max_fetch) if it persists."
+    )
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "words"),
     [
@@ -1165,11 +1177,10 @@ def test_param_labels_are_the_labels_of_the_instance_form():
     assert {name: form.get(name) for name in ThreatMon.PARAM_LABELS} == ThreatMon.PARAM_LABELS
 
 
-def test_every_parameter_parse_params_reads_has_a_label():
-    """A parameter the code validates gets its label from PARAM_LABELS (a KeyError otherwise), so every one read by
-    parse_params must be there; the hidden fetchInterval, isFetch and the server's incidentType/incidentFetchInterval
-    are not validated."""
-    read = set(re.findall(r'params\.get\("(\w+)"\)', Path(ThreatMon.__file__).read_text(encoding="utf-8")))
+def test_every_parameter_the_integration_reads_has_a_label():
+    """Every parameter the code reads is one an error may name, so it must be in PARAM_LABELS; incidentType (the
+    server's incident type picker) is only passed on, never refused."""
+    read = set(re.findall(r'params\.get\("(\w+)"', Path(ThreatMon.__file__).read_text(encoding="utf-8")))
     assert read - {"incidentType"} <= set(ThreatMon.PARAM_LABELS)
 
 
