@@ -201,7 +201,7 @@ class Client(ThreatMonClient):
         """POST {data_removal_path}, the body of a takedown. ThreatMon has not published the path: it is the instance's
         setting, and nothing is sent without it. 400/403/404/409 come back as-is, retried like the takedown."""
         if not self.data_removal_path:
-            raise ValueError("No data removal path is configured.")
+            raise ValueError(f"{DATA_REMOVAL_PARAM} is empty, so no data removal request was sent.")
         return self._request(
             "POST",
             self.data_removal_path.replace(FINDING_ID_PLACEHOLDER, str(finding_id)),
