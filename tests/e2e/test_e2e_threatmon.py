@@ -7,13 +7,13 @@ from the 1.0.x lastRun), the status change lands in ThreatMon, and the API key a
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from benchmarks.legacy import LegacyFetch
 from simulator import data as simdata
 
 ALL_FAULTS = [
@@ -261,16 +261,31 @@ def test_a_bad_parameter_is_refused_with_its_name(make_sim, threatmon, name, val
 # -- 1.0.x lastRun ---------------------------------------------------------------------------------------------------
 
 
+def left_by_1_0_x(sim, order: str, pages: int, start: int = 0, page_size: int = 10) -> tuple[list[int], dict]:
+    """The alarms the 1.0.x pack had ingested, and the lastRun it left (docs/threatmon-api.md section 3), once it
+    had read up to ``pages`` pages of one batch.
+
+    Computed from the alarms, not by running 1.0.x: it kept the filter afterAlarmCode=start for a whole batch,
+    read pages 0, 1, 2, ... of that list in the API's order (every alarm on them became an incident), and ended
+    the batch at the first page with fewer than 10 alarms; a run stopped after 100 pages, keeping the next page to
+    read and the highest code seen. With pages of 10 or more, one batch is the whole list.
+    """
+    listing = [code for code in sim.codes() if code > start]
+    if order == "desc":
+        listing.reverse()
+    last = next(p for p in itertools.count() if min(page_size, len(listing) - p * page_size) < 10)  # the batch ends here
+    if last < pages:
+        done = listing[: (last + 1) * page_size]
+        return done, {"last_incident_id": max(done, default=start), "page": 0}
+    read = listing[: pages * page_size]
+    return read, {"last_incident_id": start, "page": pages, "max_seen_id": max(read, default=start)}
+
+
 def migrate(make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, inserts_after=0, param=None, page_size=10):
-    """Run the 1.0.x behaviour for some runs, then the new integration from the lastRun it left."""
+    """The state 1.0.x left after some runs of ``legacy_pages`` pages, then the new integration from that lastRun."""
     sim = make_sim(alarms=47 * page_size // 10, order=order, page_size=page_size)
-    legacy = LegacyFetch(sim.api_url, sim.api_key, max_pages=legacy_pages, sleep=lambda s: None, last_incident_id_param=param)
-    last_run: dict = {}
-    before: list[int] = []
-    for _ in range(legacy_runs):
-        codes, last_run = legacy.run(last_run)
-        before += codes
-    legacy.close()
+    pages = legacy_runs * min(legacy_pages, 100)
+    before, last_run = left_by_1_0_x(sim, order, pages, start=param or 0, page_size=page_size)
     sim.add_alarms(inserts_after)
     path = tmp_path / "lastrun.json"
     path.write_text(json.dumps(last_run))
