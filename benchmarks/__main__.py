@@ -1,113 +1,158 @@
-"""``make bench`` = ``python -m benchmarks``: the fetch benchmark of issue 4 (and the feed's line of issue 7).
+"""``make bench`` = ``python -m benchmarks``: the alarm fetch against a bare ``requests`` loop, and the feed.
 
-    python -m benchmarks                       # 5000 alarms, 20 ms per request, both sort orders, + the feed
+    python -m benchmarks                       # 5000 alarms, 20 ms per request, both orders, max_fetch 100 and 1000
+    python -m benchmarks --rounds 3            # best of three rounds per row, for a busy machine
     python -m benchmarks --alarms 20000 --latency-ms 50 --max-fetch 1000 --order desc --no-feed
 
-Prints a table (markdown, ready for the README) and PASS/FAIL per target; exits 1 when a target is missed.
-A benchmark, not a test: nothing here runs under pytest. What is measured and how: benchmarks/README.md.
+Shows progress on stderr, prints the table and a PASS/FAIL line per target, writes the table to build/bench.md
+and the chart (wall time against the floor per row) to build/bench.svg; exits 0 when every target holds, 1
+naming each row that missed one. A benchmark, not a test: what is measured and how, benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import platform
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from benchmarks import bench_fetch
+from benchmarks import bench_feed, bench_fetch, report
+from benchmarks.report import BARE, Check, FetchBenchResult
 from runner.runtime import runtime_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="ThreatMon fetch (and feed) benchmark.")
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="ThreatMon fetch and feed benchmark.")
     parser.add_argument("--alarms", type=int, default=5000, help="alarms to drain (default %(default)s)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="simulator latency per request (default %(default)s)")
     parser.add_argument(
         "--max-fetch", default="100,1000", help="the instance's max_fetch; several values comma-separated (default %(default)s)"
     )
     parser.add_argument("--order", choices=("asc", "desc", "both"), default="both", help="the API's sort order")
-    parser.add_argument("--anchor-alarms", type=int, default=1000, help="N for the 1.0.x anchor run (extrapolated to --alarms)")
-    parser.add_argument("--no-anchor", action="store_true", help="skip the 1.0.x anchor")
-    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc drain")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every row this many times, keep the best")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc drain of each row")
     parser.add_argument("--no-feed", action="store_true", help="skip the feed benchmark")
-    parser.add_argument("--feed-records", type=int, default=100_000, help="IOC records for the feed line")
+    parser.add_argument("--feed-records", type=int, default=bench_feed.DEFAULT_RECORDS, help="IOC records for the feed")
     parser.add_argument("--runtime", default=None, help="official runtime folder (default: $XSOAR_RUNTIME_DIR, else stand-ins)")
-    parser.add_argument("--no-reference", action="store_true", help="skip the bare requests loop (calibration)")
+    parser.add_argument("--out", default=str(bench_fetch.REPO_ROOT / "build"), help="folder for bench.md and bench.svg")
     ns = parser.parse_args(argv)
     try:
-        max_fetches = [int(v) for v in str(ns.max_fetch).split(",") if v.strip()]
+        ns.max_fetches = [int(v) for v in str(ns.max_fetch).split(",") if v.strip()]
     except ValueError:
         parser.error("--max-fetch takes whole numbers, e.g. 100 or 100,1000")
-    if ns.alarms < 1 or not max_fetches or min(max_fetches) < 1 or ns.latency_ms < 0:
-        parser.error("--alarms and --max-fetch must be positive and --latency-ms not negative")
-    if not bench_fetch.THREATMON.is_file():
-        print(f"The ThreatMon integration is missing ({bench_fetch.THREATMON}).", file=sys.stderr)
-        return 1
+    if ns.alarms < 1 or not ns.max_fetches or min(ns.max_fetches) < 1 or ns.latency_ms < 0 or ns.rounds < 1:
+        parser.error("--alarms, --max-fetch and --rounds must be positive and --latency-ms not negative")
+    if not ns.no_feed and not 1 <= ns.feed_records <= bench_feed.MAX_RECORDS:
+        parser.error(f"--feed-records must be from 1 to {bench_feed.MAX_RECORDS}")
+    return ns
 
-    runtime = ns.runtime or os.environ.get("XSOAR_RUNTIME_DIR") or None
-    kind = "official files" if runtime else "stand-ins"
-    print(f"ThreatMon fetch benchmark: {ns.alarms:,} alarms, {ns.latency_ms:g} ms per request, max_fetch {ns.max_fetch}")
-    print(f"  Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPU(s); XSOAR runtime: {kind}")
-    print(f"  ({runtime_dir(runtime)}); simulator in a separate process; client = this process.")
-    speed = bench_fetch.machine_speed_ms()
-    print(f"  Machine speed: sum(range(10**6)) takes {speed:.1f} ms here (a recent laptop: about 10-15 ms).", flush=True)
-    bench_fetch.warm_up(runtime)
 
-    anchor = None
-    if not ns.no_anchor:
-        anchor_n = min(ns.anchor_alarms, ns.alarms)
-        measured_s, measured_n = bench_fetch.run_anchor(anchor_n, ns.latency_ms, "asc")
-        anchor = bench_fetch.extrapolate_anchor(measured_s, measured_n, ns.alarms)
-        how = "measured" if measured_n == ns.alarms else f"extrapolated per page from a real run on {measured_n:,} alarms"
-        print(f"  1.0.x anchor: {anchor:,.0f} s ({how}; its one-second sleeps counted, not slept)", flush=True)
-
-    orders = ("asc", "desc") if ns.order == "both" else (ns.order,)
-    results = []
-    for max_fetch in max_fetches:
-        for order in orders:
-            result = bench_fetch.run_fetch_benchmark(
-                ns.alarms, ns.latency_ms, max_fetch, order, runtime, measure_memory=not ns.no_memory
+def _steps(ns: argparse.Namespace, runtime: str | None) -> list[tuple[str, Callable[[], FetchBenchResult]]]:
+    """The rows in the order they run: per sort order, the bare loop first, then ThreatMon.py at each max_fetch."""
+    steps = []
+    for order in ("asc", "desc") if ns.order == "both" else (ns.order,):
+        steps.append((f"{BARE} {order}", lambda order=order: bench_fetch.run_bare_loop(ns.alarms, ns.latency_ms, order)))
+        for max_fetch in ns.max_fetches:
+            steps.append(
+                (
+                    f"ThreatMon.py {order} max_fetch={max_fetch}",
+                    lambda order=order, max_fetch=max_fetch: bench_fetch.run_fetch_benchmark(
+                        ns.alarms, ns.latency_ms, max_fetch, order, runtime, measure_memory=not ns.no_memory
+                    ),
+                )
             )
-            result.anchor_s = anchor
-            results.append(result)
-            print(f"  {order}, max_fetch {max_fetch}: drained in {result.wall_s:.2f} s", flush=True)
-    reference = None if ns.no_reference else bench_fetch.run_reference(ns.alarms, ns.latency_ms)
+    return steps
 
-    rows = [bench_fetch.table_row(r) for r in results]
-    if reference is not None:
-        rows.append(bench_fetch.table_row(reference))
-    print()
-    print(bench_fetch.markdown_table(rows, bench_fetch.TABLE_HEADERS))
-    print()
-    if reference is not None:
-        print(
-            f"Calibration (not a target): a bare requests loop, with no XSOAR runtime and no incident work, needs "
-            f"{reference.cpu_us_per_alarm:.0f} us CPU per alarm and {reference.ratio or 0:.3f} x the floor on this machine."
-        )
-        print()
-    all_met = True
-    for result in results:
-        for target, met, measured in bench_fetch.checks(result):
-            all_met &= met
-            print(f"{'PASS' if met else 'FAIL'}  [{result.order}, max_fetch {result.max_fetch}] {target}: {measured}")
 
+def _progress(text: str, end: str = "\n") -> None:
+    print(text, end=end, file=sys.stderr, flush=True)
+
+
+def _document(ns, machine: str, loads: tuple[str, str], speed_ms: float, kind: str, results, checks, feed) -> str:
+    """build/bench.md: the machine, the workload, the table, the chart, every target's verdict, the feed."""
+    full_pages = ns.alarms // report.PAGE_SIZE
+    legacy = report.legacy_estimate_s(ns.alarms, ns.latency_ms)
+    slowest = max(r.wall_s for r in results if r.max_fetch is not None)
+    lines = [
+        "# ThreatMon bench (`make bench`)",
+        "",
+        f"- Machine: {machine}; load average (1 / 5 / 15 min) {loads[0]} at the start, {loads[1]} at the end.",
+        f"- Speed: `sum(range(10**6))` takes {speed_ms:.1f} ms here (a recent laptop: about 10-15 ms).",
+        f"- Workload: {ns.alarms:,} alarms ({results[0].pages:,} pages of {report.PAGE_SIZE}), {ns.latency_ms:g} ms per request "
+        f"(round-trip floor {results[0].floor_s:.2f} s); XSOAR runtime: {kind}; best of {ns.rounds} round(s) per row.",
+        "",
+        report.markdown_table(report.table_rows(results), report.TABLE_HEADERS),
+        "",
+        "![Wall time against the floor per row](bench.svg)",
+        "",
+        f"The 1.0.x pack, estimated rather than run (it paused one second after every full page): {full_pages:,} pages x 1 s "
+        f"+ {full_pages + 1:,} requests x {ns.latency_ms:g} ms = {legacy:,.0f} s, "
+        f"{legacy / slowest:,.0f}x the slowest row here.",
+        "",
+        "## Targets",
+        "",
+        *(f"- {c.line()}" for c in checks),
+    ]
+    if feed is not None:
+        lines += ["", "## Feed", "", "```", *bench_feed.feed_report(feed), "```"]
+    lines += ["", report.verdict(checks)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = _parse(argv)
+    runtime = ns.runtime or os.environ.get("XSOAR_RUNTIME_DIR") or None
+    kind = f"official files ({runtime_dir(runtime)})" if runtime else "stand-ins (xsoar_runtime/)"
+    machine, load_start = bench_fetch.machine_description(), bench_fetch.load_average()
+    speed_ms = bench_fetch.machine_speed_ms()
+    print(f"ThreatMon bench: {ns.alarms:,} alarms, {ns.latency_ms:g} ms per request; XSOAR runtime: {kind}")
+    print(f"  Machine: {machine}, load average {load_start}; sum(range(10**6)) takes {speed_ms:.1f} ms.", flush=True)
+
+    steps = _steps(ns, runtime)
+    total = len(steps) * ns.rounds + (0 if ns.no_feed else 1)
+    _progress(f"[0/{total}] warm-up (not measured) ...", end="")
+    bench_fetch.warm_up(runtime)
+    _progress(" done")
+    measured: dict[str, list[FetchBenchResult]] = {label: [] for label, _ in steps}
+    done = 0
+    for round_no in range(1, ns.rounds + 1):
+        for label, run in steps:
+            done += 1
+            suffix = f" (round {round_no}/{ns.rounds})" if ns.rounds > 1 else ""
+            _progress(f"[{done}/{total}] {label}{suffix} ...", end="")
+            result = run()
+            measured[label].append(result)
+            _progress(f" {result.wall_s:.2f} s, {result.cpu_us_per_alarm:.0f} us CPU per alarm")
+    results = [report.best_of(rounds) for rounds in measured.values()]
+    checks = report.all_fetch_checks(results)
+
+    feed = None
     if not ns.no_feed:
-        feed_module = importlib.util.find_spec("benchmarks.bench_feed")
-        feed_file = bench_fetch.REPO_ROOT / "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py"
-        if feed_module is None or not feed_file.is_file():
-            print("\n(feed benchmark skipped: ThreatMonThreatFeed.py or benchmarks/bench_feed.py is not in the tree)")
-        else:
-            from benchmarks import bench_feed
+        _progress(f"[{total}/{total}] feed {ns.feed_records:,} records ...", end="")
+        feed = bench_feed.run_feed_benchmark(ns.feed_records, runtime)
+        _progress(f" {feed.wall_s:.2f} s")
+        row = f"feed {ns.feed_records:,} records"
+        checks += [Check(row, target, met, measured) for target, met, measured in bench_feed.feed_checks(feed)]
 
-            print(flush=True)
-            feed = bench_feed.run_feed_benchmark(ns.feed_records, runtime)
-            print("\n".join(bench_feed.feed_report(feed)))
-            all_met &= bench_feed.feed_targets_met(feed)
+    document = _document(ns, machine, (load_start, bench_fetch.load_average()), speed_ms, kind, results, checks, feed)
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.md").write_text(document)
+    title = f"Wall time against the floor: {ns.alarms:,} alarms, {ns.latency_ms:g} ms per request"
+    (out / "bench.svg").write_text(report.svg_chart(results, title))
 
     print()
-    print("All targets met." if all_met else "Some targets were MISSED (see FAIL above).")
-    return 0 if all_met else 1
+    print(report.markdown_table(report.table_rows(results), report.TABLE_HEADERS))
+    print()
+    print("\n".join(c.line() for c in checks))
+    if feed is not None:
+        print()
+        print("\n".join(bench_feed.feed_report(feed)))
+    print()
+    print(f"Wrote {out / 'bench.md'} and {out / 'bench.svg'}.")
+    print(report.verdict(checks))
+    return report.exit_code(checks)
 
 
 if __name__ == "__main__":

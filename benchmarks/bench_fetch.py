@@ -1,84 +1,34 @@
-"""The fetch benchmark: N alarms behind L ms per request, drained by repeated fetch-incidents runs.
+"""The fetch benchmark's measurements: N alarms behind L ms per request, drained by repeated fetch-incidents runs.
 
 What runs: the simulator in a SEPARATE process (``python -m simulator``), so the CPU time measured is the
 client's alone; ThreatMon.py's fetch-incidents runs again and again through the local runner, in this
 process, on the stand-in runtime by default (``--runtime DIR`` or $XSOAR_RUNTIME_DIR for the official
-files), until a run brings nothing new. Every alarm must arrive exactly once, or the benchmark fails.
+files), until a run brings nothing new. Every alarm must arrive exactly once.
 
-Measured, per sort order:
-* wall time of the whole drain, and alarms per second;
-* requests the simulator received, against the budget pages + runs (pages = ceil(N/10));
-* process CPU time of this process (the client) per alarm, in microseconds;
-* peak memory: Python allocations under tracemalloc in a second drain at 0 ms latency (tracemalloc slows
-  Python down, so it stays out of the timed drain);
-* the ratio of the wall time to the round-trip floor ceil(N/10) x L (no client can page faster);
-* the anchor: the same workload under the 1.0.x pack's behaviour (benchmarks/legacy.py: a one-second
-  sleep after every full page). It runs for real on a smaller N, with its one-second sleeps counted rather
-  than slept, and is extrapolated linearly per page to N.
+Measured per row: wall time of the whole drain, the requests the simulator received, process CPU time of this
+process (the client), and peak memory (tracemalloc, in a second drain at 0 ms latency: tracemalloc slows Python
+down, so it stays out of the timed drain). The yardstick of every row is the bare loop (``run_bare_loop``): the
+same pages read with nothing but ``requests`` in the same run. The targets and the report: benchmarks/report.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
+import platform
 import subprocess
 import sys
 import time
 import tracemalloc
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-from benchmarks.legacy import LegacyFetch
+from benchmarks.report import BARE, FetchBenchResult
 from runner import IntegrationRunner
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
-PAGE_SIZE = 10
-
-TARGET_RATIO = 1.15
-TARGET_CPU_US_PER_ALARM = 100.0
-
-
-@dataclass
-class FetchBenchResult:
-    client: str
-    order: str
-    alarms: int
-    latency_ms: float
-    max_fetch: int
-    runs: int
-    requests: int
-    wall_s: float
-    cpu_s: float
-    peak_bytes: int = 0
-    anchor_s: float | None = None
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def pages(self) -> int:
-        return math.ceil(self.alarms / PAGE_SIZE)
-
-    @property
-    def request_budget(self) -> int:
-        return self.pages + self.runs
-
-    @property
-    def floor_s(self) -> float:
-        return self.pages * self.latency_ms / 1000.0
-
-    @property
-    def ratio(self) -> float | None:
-        return self.wall_s / self.floor_s if self.floor_s else None
-
-    @property
-    def alarms_per_s(self) -> float:
-        return self.alarms / self.wall_s if self.wall_s else float("inf")
-
-    @property
-    def cpu_us_per_alarm(self) -> float:
-        return self.cpu_s / self.alarms * 1e6 if self.alarms else 0.0
 
 
 class SimulatorProcess:
@@ -185,7 +135,7 @@ def run_fetch_benchmark(
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         requests_made = sim.request_count() - before
     result = FetchBenchResult("ThreatMon.py", order, alarms, latency_ms, max_fetch, runs, requests_made, wall, cpu)
-    result.errors = problems
+    result.errors = list(problems)
     if measure_memory:
         with SimulatorProcess(alarms, 0, order) as sim:
             tracemalloc.start()
@@ -198,37 +148,6 @@ def run_fetch_benchmark(
     return result
 
 
-def run_reference(alarms: int, latency_ms: float) -> FetchBenchResult:
-    """Calibration, not a target: the least any Python client on ``requests`` can spend here.
-
-    A bare cursor loop (GET page 0 after the last code seen, until empty) with one requests.Session, the same
-    headers and no XSOAR runtime, no incident building, no retries: what is left is the HTTP library, JSON
-    parsing and this machine's speed. Like ThreatMon.py without a proxy, the session does not re-read the
-    environment on every request (trust_env off), so the row is the true floor, not a handicapped one.
-    """
-    with SimulatorProcess(alarms, latency_ms, "asc") as sim:
-        session = requests.Session()
-        session.trust_env = False
-        session.headers.update({"X-COMPANY-API-KEY": sim.info["api_key"], "accept": "application/json"})
-        url = sim.info["api_url"] + "/vulnerabilities/0"
-        before = sim.request_count()
-        seen: set[int] = set()
-        after = None
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        while True:
-            items = session.get(url, params={} if after is None else {"afterAlarmCode": after}, timeout=30).json()["data"]
-            if not items:
-                break
-            codes = [int(item["alarmCode"]) for item in items]
-            seen.update(codes)
-            after = max(codes)
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        session.close()
-        made = sim.request_count() - before
-    problems = [] if len(seen) == alarms else [f"{len(seen)} of {alarms} alarms"]
-    return FetchBenchResult("bare requests loop", "asc", alarms, latency_ms, alarms, 1, made, wall, cpu, errors=problems)
-
-
 def machine_speed_ms() -> float:
     """Milliseconds this machine takes for a fixed pure-Python loop (a recent laptop: about 10-15 ms)."""
     best = float("inf")
@@ -239,94 +158,49 @@ def machine_speed_ms() -> float:
     return best * 1000
 
 
-def run_anchor(alarms: int, latency_ms: float, order: str) -> tuple[float, int]:
-    """The 1.0.x behaviour on ``alarms`` alarms: (seconds it would take, counting its one-second sleeps; alarms)."""
-    slept: list[float] = []
+def run_bare_loop(alarms: int, latency_ms: float, order: str) -> FetchBenchResult:
+    """The yardstick: the same pages read by the least any Python client built on ``requests`` (which BaseClient
+    uses) can do: GET page 0, 1, 2, ... until an empty one, on one requests.Session with the same headers, reading
+    each page's JSON and its alarm codes; no XSOAR runtime, no incident building, no retries. Like ThreatMon.py
+    without a proxy, the session does not re-read the environment on every request (trust_env off), so the row is
+    the true floor, not a handicapped one.
+    """
     with SimulatorProcess(alarms, latency_ms, order) as sim:
-        legacy = LegacyFetch(sim.info["api_url"], sim.info["api_key"], sleep=slept.append)
-        last_run: dict = {}
-        started = time.perf_counter()
-        for _ in range(alarms // 1000 + 5):
-            codes, last_run = legacy.run(last_run)
-            if not codes:
+        session = requests.Session()
+        session.trust_env = False
+        session.headers.update({"X-COMPANY-API-KEY": sim.info["api_key"], "accept": "application/json"})
+        url = sim.info["api_url"] + "/vulnerabilities/"
+        before = sim.request_count()
+        codes: list[int] = []
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for page in range(alarms):  # bounded: a page brings at least one alarm or ends the loop
+            items = session.get(url + str(page), timeout=30).json()["data"]
+            if not items:
                 break
-        elapsed = time.perf_counter() - started
-        legacy.close()
-    return elapsed + sum(slept), alarms
+            codes += [int(item["alarmCode"]) for item in items]
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        session.close()
+        made = sim.request_count() - before
+    problems = [] if len(codes) == len(set(codes)) == alarms else [f"{len(set(codes))} distinct of {alarms} alarms"]
+    return FetchBenchResult(BARE, order, alarms, latency_ms, None, 1, made, wall, cpu, errors=problems)
 
 
-def extrapolate_anchor(measured_s: float, measured_alarms: int, alarms: int) -> float:
-    """Scale per page: time per page (including its sleep) x pages of the full workload."""
-    pages_small = max(1, math.ceil(measured_alarms / PAGE_SIZE))
-    return measured_s / pages_small * math.ceil(alarms / PAGE_SIZE)
+def machine_description() -> str:
+    """The machine, for the table's header: CPU count and model, Python and the system."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} x {model}, Python {platform.python_version()} on {platform.system()}"
 
 
-def checks(result: FetchBenchResult) -> list[tuple[str, bool, str]]:
-    """(target, met, measured) for each target of issue 4."""
-    ratio = result.ratio
-    return [
-        ("every alarm exactly once", not result.errors, "; ".join(result.errors) or "yes"),
-        (
-            f"wall time <= {TARGET_RATIO} x round-trip floor",
-            ratio is not None and ratio <= TARGET_RATIO,
-            f"{ratio:.3f}" if ratio is not None else "no floor at 0 ms latency",
-        ),
-        (
-            "requests <= pages + runs",
-            result.requests <= result.request_budget,
-            f"{result.requests} <= {result.pages} + {result.runs}",
-        ),
-        (
-            f"CPU <= {TARGET_CPU_US_PER_ALARM:g} us per alarm",
-            result.cpu_us_per_alarm <= TARGET_CPU_US_PER_ALARM,
-            f"{result.cpu_us_per_alarm:.1f} us",
-        ),
-    ]
-
-
-TABLE_HEADERS = [
-    "client",
-    "order",
-    "alarms",
-    "latency",
-    "max_fetch",
-    "runs",
-    "requests (budget)",
-    "wall",
-    "floor",
-    "ratio",
-    "alarms/s",
-    "CPU/alarm",
-    "peak mem",
-    "1.0.x anchor",
-    "speed-up",
-]
-
-
-def table_row(r: FetchBenchResult) -> list[str]:
-    ratio = f"{r.ratio:.3f}" if r.ratio is not None else "-"
-    anchor = f"{r.anchor_s:,.0f} s" if r.anchor_s is not None else "-"
-    speedup = f"{r.anchor_s / r.wall_s:,.0f}x" if r.anchor_s and r.wall_s else "-"
-    return [
-        r.client,
-        r.order,
-        f"{r.alarms:,}",
-        f"{r.latency_ms:g} ms",
-        str(r.max_fetch) if r.client == "ThreatMon.py" else "-",
-        str(r.runs),
-        f"{r.requests} ({r.request_budget})",
-        f"{r.wall_s:.2f} s",
-        f"{r.floor_s:.2f} s",
-        ratio,
-        f"{r.alarms_per_s:,.0f}",
-        f"{r.cpu_us_per_alarm:.1f} us",
-        f"{r.peak_bytes / 2**20:.1f} MiB" if r.peak_bytes else "-",
-        anchor,
-        speedup,
-    ]
-
-
-def markdown_table(rows: list[list[str]], headers: list[str]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+def load_average() -> str:
+    """How busy the machine is (1, 5 and 15 minutes), or "unknown" where the system does not say."""
+    try:
+        return " / ".join(f"{load:.2f}" for load in os.getloadavg())
+    except (AttributeError, OSError):
+        return "unknown"
