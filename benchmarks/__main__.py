@@ -152,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"Wrote {out / 'bench.md'} and {out / 'bench.svg'}.")
     print(report.verdict(checks))
+    if report.exit_code(checks):
+        print(
+            f"(load average {bench_fetch.load_average()} on {os.cpu_count()} CPU(s): other work slows the rows more than "
+            "their bare loops; on a busy machine `--rounds 3` keeps each row's best of three.)"
+        )
     return report.exit_code(checks)
 
 

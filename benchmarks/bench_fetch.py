@@ -14,6 +14,7 @@ same pages read with nothing but ``requests`` in the same run. The targets and t
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from benchmarks.report import BARE, FetchBenchResult
+from benchmarks.report import BARE, PAGE_SIZE, FetchBenchResult
 from runner import IntegrationRunner
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -173,7 +174,7 @@ def run_bare_loop(alarms: int, latency_ms: float, order: str) -> FetchBenchResul
         before = sim.request_count()
         codes: list[int] = []
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        for page in range(alarms):  # bounded: a page brings at least one alarm or ends the loop
+        for page in range(math.ceil(alarms / PAGE_SIZE) + 1):  # every page, then the empty one that ends the list
             items = session.get(url + str(page), timeout=30).json()["data"]
             if not items:
                 break
