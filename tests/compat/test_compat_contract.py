@@ -133,17 +133,6 @@ def test_feed_state_loader_keeps_the_1x_position():
     assert position == module.parse_time(last_run["example"]["last_timestamp"])
 
 
-def test_the_1x_client_model_writes_exactly_the_contracted_last_run_keys():
-    """benchmarks/legacy.py replays the 1.0.x fetch for the end-to-end migration tests: it must write 1.x's keys."""
-    from benchmarks.legacy import LegacyFetch
-
-    with Simulator(alarms=25, idle_timeout_s=20.0, max_lifetime_s=60.0) as sim:
-        legacy = LegacyFetch(sim.api_url, sim.api_key, max_pages=2, sleep=lambda _s: None)
-        _, mid_batch = legacy.run({})
-        legacy.close()
-    assert sorted(mid_batch) == sorted(INTEGRATIONS[ALARM_ID][1]["last_run"]["keys"])
-
-
 @pytest.fixture
 def alarm_runner():
     """alarm_runner(sim, last_run) -> the alarm integration configured with 1.x parameter names against ``sim``."""

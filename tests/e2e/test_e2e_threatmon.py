@@ -11,10 +11,14 @@ import itertools
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from simulator import data as simdata
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ALL_FAULTS = [
     "#2=429,retry-after=1",
@@ -279,6 +283,13 @@ def left_by_1_0_x(sim, order: str, pages: int, start: int = 0, page_size: int = 
         return done, {"last_incident_id": max(done, default=start), "page": 0}
     read = listing[: pages * page_size]
     return read, {"last_incident_id": start, "page": pages, "max_seen_id": max(read, default=start)}
+
+
+def test_the_1_0_x_last_run_modelled_here_has_the_keys_of_the_1x_contract(make_sim):
+    contract = yaml.safe_load((REPO_ROOT / "tests/compat/contract_1x.yml").read_text())
+    alarms = next(i for pack in contract["packs"] for i in pack["integrations"] if i["id"] == "Threatmon")
+    _, mid_batch = left_by_1_0_x(make_sim(alarms=25), "asc", pages=2)
+    assert sorted(mid_batch) == sorted(alarms["last_run"]["keys"])
 
 
 def migrate(make_sim, threatmon, tmp_path, order, legacy_runs, legacy_pages, inserts_after=0, param=None, page_size=10):
