@@ -14,7 +14,7 @@ import json
 import random
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from simulator import data
@@ -22,6 +22,28 @@ from simulator.config import SimConfig
 from simulator.faults import Fault, FaultPlan
 
 OPPOSITE = {"asc": "desc", "desc": "asc"}
+
+
+@dataclass(frozen=True)
+class _FindingRequest:
+    """What differs between the two requests about one finding: names of the state they use, and their words."""
+
+    what: str  # in messages: "takedown", "data removal"
+    log: str  # the list of every request
+    done: str  # the set of findings already requested
+    eligible: frozenset[str]  # the alarm types the request is for
+    quota: str  # the SimConfig knob that bounds it
+    quota_message: str
+
+
+_TAKEDOWN = _FindingRequest(
+    "takedown", "takedowns", "_takedown_done", frozenset(data.TAKEDOWN_ELIGIBLE), "takedown_quota",
+    "Takedown quota exceeded for this company",
+)  # fmt: skip
+_DATA_REMOVAL = _FindingRequest(
+    "data removal", "data_removals", "_removal_done", frozenset(data.DATA_REMOVAL_ELIGIBLE), "data_removal_quota",
+    "No Black Market Data Removal credits left for this company",
+)  # fmt: skip
 
 
 class ThreatMonState:
@@ -233,59 +255,40 @@ class ThreatMonState:
 
     def takedown(self, raw_id, finding_id: int | None, finding) -> tuple[int, str]:
         """A takedown request: (HTTP status, message). Every request is recorded in ``takedowns``."""
-        entry = {"findingId": raw_id, "finding": finding, "result": None}
-        with self.lock:
-            self.takedowns.append(entry)
-            if finding_id is None:
-                entry["result"] = 400
-                return 400, f"findingId must be an integer, got {raw_id!r}"
-            alarm = self._by_finding.get(finding_id)
-            if alarm is None:
-                entry["result"] = 404
-                return 404, f"Finding {finding_id} not found"
-            entry.update(alarmCode=alarm.code, alarmType=alarm.alarm_type)
-            if alarm.alarm_type not in data.TAKEDOWN_ELIGIBLE:
-                entry["result"] = 400
-                return 400, f"Finding {finding_id} ({alarm.alarm_type}) is not eligible for takedown"
-            if finding_id in self._takedown_done:
-                entry["result"] = 409
-                return 409, f"A takedown request for finding {finding_id} already exists"
-            quota = self.config.takedown_quota
-            if quota is not None and len(self._takedown_done) >= quota:
-                entry["result"] = 403
-                return 403, "Takedown quota exceeded for this company"
-            self._takedown_done.add(finding_id)
-            entry["result"] = 200
-            return 200, "Takedown request created"
+        return self._finding_request(_TAKEDOWN, raw_id, finding_id, finding)
 
     def data_removal(self, raw_id, finding_id: int | None, finding) -> tuple[int, str]:
         """A Black Market Monitoring data removal request, answered as the takedown is (the simulator's reading: the
         real codes are not published): 400 not eligible or bad id, 403 credits used up, 404 unknown finding, 409
         already requested. Every request is recorded in ``data_removals``."""
+        return self._finding_request(_DATA_REMOVAL, raw_id, finding_id, finding)
+
+    def _finding_request(self, kind: _FindingRequest, raw_id, finding_id: int | None, finding) -> tuple[int, str]:
+        """A request about one finding (takedown or data removal): (HTTP status, message), recorded in its log."""
         entry = {"findingId": raw_id, "finding": finding, "result": None}
+
+        def answer(status: int, message: str) -> tuple[int, str]:
+            entry["result"] = status
+            return status, message
+
         with self.lock:
-            self.data_removals.append(entry)
+            getattr(self, kind.log).append(entry)
             if finding_id is None:
-                entry["result"] = 400
-                return 400, f"findingId must be an integer, got {raw_id!r}"
+                return answer(400, f"findingId must be an integer, got {raw_id!r}")
             alarm = self._by_finding.get(finding_id)
             if alarm is None:
-                entry["result"] = 404
-                return 404, f"Finding {finding_id} not found"
+                return answer(404, f"Finding {finding_id} not found")
             entry.update(alarmCode=alarm.code, alarmType=alarm.alarm_type)
-            if alarm.alarm_type not in data.DATA_REMOVAL_ELIGIBLE:
-                entry["result"] = 400
-                return 400, f"Finding {finding_id} ({alarm.alarm_type}) is not eligible for data removal"
-            if finding_id in self._removal_done:
-                entry["result"] = 409
-                return 409, f"A data removal request for finding {finding_id} already exists"
-            quota = self.config.data_removal_quota
-            if quota is not None and len(self._removal_done) >= quota:
-                entry["result"] = 403
-                return 403, "No Black Market Data Removal credits left for this company"
-            self._removal_done.add(finding_id)
-            entry["result"] = 200
-            return 200, "Data removal request created"
+            if alarm.alarm_type not in kind.eligible:
+                return answer(400, f"Finding {finding_id} ({alarm.alarm_type}) is not eligible for {kind.what}")
+            done = getattr(self, kind.done)
+            if finding_id in done:
+                return answer(409, f"A {kind.what} request for finding {finding_id} already exists")
+            quota = getattr(self.config, kind.quota)
+            if quota is not None and len(done) >= quota:
+                return answer(403, kind.quota_message)
+            done.add(finding_id)
+            return answer(200, f"{kind.what.capitalize()} request created")
 
     # -- CVEs ------------------------------------------------------------------------------------------
 
