@@ -10,7 +10,8 @@ PY     := $(VENV)/bin/python
 PACKS  := Packs/ThreatMon Packs/ThreatMonThreatFeed
 API_MODULES := Packs/ApiModules
 BUILD  := build
-ZIPS   := $(foreach pack,$(PACKS),$(BUILD)/uploadable_packs/$(notdir $(pack)).zip)
+# Each pack's zip for Cortex XSOAR in uploadable_packs/, and for Cortex XSIAM and the Cortex platform in a folder each
+ZIPS   := $(subst /./,/,$(foreach folder,. marketplacev2 platform,$(foreach pack,$(PACKS),$(BUILD)/uploadable_packs/$(folder)/$(notdir $(pack)).zip)))
 empty  :=
 space  := $(empty) $(empty)
 comma  := ,
@@ -81,11 +82,12 @@ xsoar-lint: install
 validate: install
 	$(SDK) validate -i $(PACK_LIST),$(API_MODULES) --config-path validation_config.toml
 
+# Each pack prepared for each marketplace it ships to (demisto-sdk prepare-content -mp xsoar/marketplacev2/platform,
+# which resolves the marketplace-only keys such as closeReason:marketplacev2): see tools/build_zips.py.
 zip: install
 	rm -rf $(BUILD)
-	$(SDK) zip-packs -i $(PACK_LIST) -o $(BUILD)
-	@for zip in $(ZIPS); do test -f $$zip || { echo "zip-packs did not produce $$zip"; exit 1; }; done
-	@for zip in $(ZIPS); do echo "Uploadable pack: $$zip"; done
+	DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(PY) tools/build_zips.py -o $(BUILD) $(PACKS)
+	@for zip in $(ZIPS); do test -f $$zip || { echo "make zip did not produce $$zip"; exit 1; }; done
 
 # demisto-sdk's BC checks (validate -g --prev-ver) against the 1.x packs, in a throwaway git repository, with its
 # release-notes checks that run only on such a git diff (RN111 docker line, RN113-RN116 headers, ...):

@@ -35,6 +35,7 @@ import yaml
 # The marketplaces the packs ship to (pack_metadata.json); xsoar's zips are the ones in uploadable_packs/ itself.
 MARKETPLACES = ("xsoar", "marketplacev2", "platform")
 SDK = Path(sys.executable).parent / "demisto-sdk"
+REPO = Path(__file__).resolve().parents[1]  # demisto-sdk runs in the repository (its content root)
 
 
 def zip_folder(build: Path, marketplace: str) -> Path:
@@ -72,7 +73,8 @@ def build(packs: list[Path], out: Path, marketplaces: tuple[str, ...] = MARKETPL
     """marketplace -> the zips written for it, one per pack. Raises RuntimeError when a run fails or a zip is missing."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("COV_CORE_")}  # no coverage in the child
     env["DEMISTO_SDK_IGNORE_CONTENT_WARNING"] = "1"
-    staging = out / "prepare-content"
+    packs = [pack.resolve() for pack in packs]
+    staging = out.resolve() / "prepare-content"
     runs = {}
     for marketplace in marketplaces:
         # prepare-content writes each input to <output>/<its folder or file name> (a pack as <name>.zip).
@@ -80,7 +82,7 @@ def build(packs: list[Path], out: Path, marketplaces: tuple[str, ...] = MARKETPL
         folder = staging / marketplace
         folder.mkdir(parents=True, exist_ok=True)
         command = [str(SDK), "prepare-content", "-i", ",".join(inputs), "-mp", marketplace, "-o", str(folder), "-f"]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         runs[marketplace] = (folder, process)
     built: dict[str, list[Path]] = {}
     problems = []
