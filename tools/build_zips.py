@@ -96,7 +96,9 @@ def build(packs: list[Path], out: Path, marketplaces: tuple[str, ...] = MARKETPL
             if process.returncode or not prepared.is_file():
                 problems.append(f"prepare-content -mp {marketplace} did not produce {pack.name}.zip:\n{output}")
                 continue
-            zips.append(repack(prepared, target / prepared.name, [folder / path.name for path in test_playbooks(pack, marketplace)]))
+            zips.append(
+                repack(prepared, target / prepared.name, [folder / path.name for path in test_playbooks(pack, marketplace)])
+            )
         built[marketplace] = zips
     shutil.rmtree(staging, ignore_errors=True)
     if problems:
