@@ -784,6 +784,8 @@ def return_results(results):
             demisto.results(entry)
     elif isinstance(results, GetMappingFieldsResponse):
         demisto.results(results.extract_mapping())
+    elif isinstance(results, GetRemoteDataResponse):
+        demisto.results(results.extract_for_local())
     elif hasattr(results, "to_entry"):
         entry = results.to_entry()
         if not _is_metrics_for_script(entry, is_integration):
@@ -872,6 +874,47 @@ class UpdateRemoteSystemArgs:
         self.remote_incident_id = args.get("remoteId")
         self.inc_status = args.get("status")
         self.delta = args.get("delta")
+
+
+class GetRemoteDataArgs:
+    """get-remote-data arguments: remote_incident_id (``id``) and last_update (``lastUpdate``), both required."""
+
+    def __init__(self, args):
+        self.remote_incident_id = args["id"]
+        self.last_update = args["lastUpdate"]
+
+
+class GetModifiedRemoteDataArgs:
+    """get-modified-remote-data arguments: last_update (``lastUpdate``, required), when the server last asked."""
+
+    def __init__(self, args):
+        self.last_update = args["lastUpdate"]
+
+
+class GetRemoteDataResponse:
+    """The answer of get-remote-data: the remote object (mapped onto the incident by the incoming mapper) and
+    war-room entries (a close entry closes the incident)."""
+
+    def __init__(self, mirrored_object, entries):
+        self.mirrored_object = mirrored_object
+        self.entries = entries
+
+    def extract_for_local(self):
+        """[mirrored object, *entries]; None when there is no mirrored object (nothing to update)."""
+        if not self.mirrored_object:
+            return None
+        return [self.mirrored_object, *self.entries]
+
+
+class GetModifiedRemoteDataResponse:
+    """The answer of get-modified-remote-data: the remote ids the server then asks get-remote-data about."""
+
+    def __init__(self, modified_incident_ids):
+        self.modified_incident_ids = modified_incident_ids
+
+    def to_entry(self):
+        demisto.info(f"Modified incidents: {self.modified_incident_ids}")
+        return {"Contents": self.modified_incident_ids, "Type": EntryType.NOTE, "ContentsFormat": EntryFormat.JSON}
 
 
 class SchemeTypeMapping:

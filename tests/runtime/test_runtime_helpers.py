@@ -6,6 +6,8 @@ from CommonServerPython import (
     EntryType,
     FeedIndicatorType,
     GetMappingFieldsResponse,
+    GetModifiedRemoteDataArgs,
+    GetRemoteDataArgs,
     IncidentSeverity,
     IncidentStatus,
     SchemeTypeMapping,
@@ -90,6 +92,23 @@ def test_update_remote_system_args():
 def test_update_remote_system_args_tolerate_missing_keys():
     parsed = UpdateRemoteSystemArgs({"remoteId": "7"})
     assert (parsed.data, parsed.delta, parsed.incident_changed, parsed.inc_status) == (None, None, None, None)
+
+
+def test_get_remote_data_args():
+    parsed = GetRemoteDataArgs({"id": "7", "lastUpdate": "2025-03-15T12:00:00Z"})
+    assert (parsed.remote_incident_id, parsed.last_update) == ("7", "2025-03-15T12:00:00Z")
+
+
+@pytest.mark.parametrize("args", [{"id": "7"}, {"lastUpdate": "2025-03-15T12:00:00Z"}])
+def test_get_remote_data_args_require_id_and_last_update(args):
+    with pytest.raises(KeyError):
+        GetRemoteDataArgs(args)
+
+
+def test_get_modified_remote_data_args():
+    assert GetModifiedRemoteDataArgs({"lastUpdate": "2025-03-15T12:00:00Z"}).last_update == "2025-03-15T12:00:00Z"
+    with pytest.raises(KeyError):
+        GetModifiedRemoteDataArgs({})
 
 
 def test_mapping_fields_response_merges_scheme_types():

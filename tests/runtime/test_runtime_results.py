@@ -13,6 +13,8 @@ from CommonServerPython import (
     DemistoException,
     EntryType,
     GetMappingFieldsResponse,
+    GetModifiedRemoteDataResponse,
+    GetRemoteDataResponse,
     SchemeTypeMapping,
     return_error,
     return_results,
@@ -179,6 +181,25 @@ def test_return_results_sends_the_mapping_of_get_mapping_fields(entries):
     scheme.add_field("threatmonstatus", "The alarm status")
     return_results(GetMappingFieldsResponse([scheme]))
     assert entries == [{"ThreatMon Alarm": {"threatmonstatus": "The alarm status"}}]
+
+
+def test_return_results_sends_get_remote_data_as_the_object_then_its_entries(entries):
+    close = {"Type": EntryType.NOTE, "ContentsFormat": "json", "Contents": {"dbotIncidentClose": True}}
+    return_results(GetRemoteDataResponse({"alarmCode": 7, "status": "Resolved"}, [close]))
+    assert entries == [[{"alarmCode": 7, "status": "Resolved"}, close]]
+
+
+def test_return_results_sends_none_when_get_remote_data_has_nothing_to_update(entries):
+    return_results(GetRemoteDataResponse({}, []))
+    assert entries == [None]
+
+
+def test_return_results_sends_the_modified_ids_as_a_json_note(entries, monkeypatch):
+    logged = []
+    monkeypatch.setattr(demisto, "info", lambda message, *args: logged.append(message))
+    return_results(GetModifiedRemoteDataResponse(["7", "8"]))
+    assert entries == [{"Contents": ["7", "8"], "Type": EntryType.NOTE, "ContentsFormat": "json"}]
+    assert logged == ["Modified incidents: ['7', '8']"]
 
 
 class _EntryMaker:
