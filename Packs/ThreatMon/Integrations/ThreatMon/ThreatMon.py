@@ -14,6 +14,7 @@ and checks every page before moving past it; when it cannot prove which codes co
 logs why, and the next run retries. See fetch_incidents.
 """
 
+import bisect
 import hashlib
 import itertools
 import json
@@ -73,7 +74,8 @@ SEVERITY_TO_XSOAR = {
     "critical": IncidentSeverity.CRITICAL,
 }
 SEVERITY_RANK = {word.lower(): rank for rank, word in enumerate(SEVERITY_WORDS)}
-MIRROR_DIRECTIONS = {"none": None, "outgoing": "Out"}
+MIRROR_DIRECTIONS = {"none": None, "incoming": "In", "outgoing": "Out", "incoming and outgoing": "Both"}
+MIRROR_DIRECTION_WORDS = "None, Incoming, Outgoing, Incoming And Outgoing"
 # The instance parameters as the instance form shows them (the yml's display, displaypassword for the credential).
 # Every parameter error names one as "label (name)" (param_title); a test keeps this table equal to the yml's texts.
 PARAM_LABELS = {
@@ -87,6 +89,8 @@ PARAM_LABELS = {
     "min_severity": "Minimum severity to fetch",
     "lastIncidentId": "Last Incident ID (for initial fetch)",
     "mirror_direction": "Incident Mirroring Direction",
+    "close_incident": "Close Mirrored XSOAR Incident",
+    "mirror_max_requests": "Maximum list requests per mirroring cycle",
     "incidentFetchInterval": "Incidents Fetch Interval",  # not read (the server's); named in the rate-limit advice
 }
 CLOSE_FIELDS = ("closeReason", "closingUserId", "closed")  # set by a close; closeNotes alone is a later edit
@@ -144,6 +148,20 @@ CVE_HEADERS = [
     "Ransomware",
     "Updated",
 ]
+
+# Incoming mirroring (see INCOMING MIRRORING below for the design and what it costs).
+MIRROR_CONTEXT_KEY = "mirror_in"  # the integration-context key of the mirroring memory
+MIRROR_CONTEXT_VERSION = 1
+MAX_MIRRORED_ALARMS = 5000  # past this, the oldest alarms stop being mirrored in
+DEFAULT_MIRROR_REQUESTS = 5  # list requests one mirroring cycle may send (instance setting mirror_max_requests)
+MAX_MIRROR_REQUESTS = 100
+MIRROR_DEADLINE = 30.0  # seconds: a cycle ends well inside the server's mirroring interval
+MIRROR_SCAN_MAX_PAGES = 2000  # a page-by-page read ends here even if the server never answers an empty page
+MIRROR_PENDING_REPORTS = 5  # a change XSOAR never asked for (get-remote-data) is reported this many cycles, then dropped
+# ThreatMon status that closes the alarm -> the XSOAR close reason that closes its incident. Each reason is the one
+# close_reason_to_status maps back to the same status, so a mirrored-in close that goes out again changes nothing.
+CLOSING_STATUSES = {"Resolved": "Resolved", "False Positive": "False Positive", "Ignore": "Duplicate"}
+CLOSED_BY_THREATMON = "Closed by ThreatMon"  # how the close notes of a mirrored-in close begin
 
 """ CLIENT """
 
@@ -429,9 +447,15 @@ class Settings:
     min_severity: str | None = None
     last_incident_id: int | None = None
     incident_type: str | None = None
-    mirror_direction: str | None = None  # "Out" or None
+    mirror_direction: str | None = None  # None, "In", "Out" or "Both"
     mirror_instance: str = ""
     data_removal_path: str | None = None  # relative to base_url; None while ThreatMon support has not given it
+    close_incident: bool = False  # incoming mirroring closes the incident when ThreatMon closes the alarm
+    mirror_max_requests: int = DEFAULT_MIRROR_REQUESTS
+
+    @property
+    def mirror_in(self) -> bool:
+        return self.mirror_direction in ("In", "Both")
 
 
 RELATIVE_TIME = re.compile(r"\d+\s+(minute|hour|day|week|month|year)s?(\s+ago)?", re.IGNORECASE)
@@ -460,12 +484,15 @@ def _flag(value: Any, name: str = "value") -> bool:
     return parse_flag(value, name, "parameter", label=PARAM_LABELS.get(name))
 
 
-def parse_params(params: dict[str, Any], fetch: bool = True, data_removal: bool = False) -> Settings:
+def parse_params(
+    params: dict[str, Any], fetch: bool = True, data_removal: bool = False, mirroring: bool | None = None
+) -> Settings:
     """Validate the instance parameters (used by test-module, fetch and, for the connection part, every command).
 
     Each error names the parameter as the instance form shows it, "label (name)" (PARAM_LABELS), and what it
     accepts. ``fetch=False`` checks only what a command needs; ``data_removal`` also reads the data removal path
-    (test-module and the data removal command). ``fetchInterval`` (kept from 1.x) is never read: the server schedules
+    (test-module and the data removal command); ``mirroring`` (default: as ``fetch``) checks the mirroring settings,
+    which the mirroring commands need too. ``fetchInterval`` (kept from 1.x) is never read: the server schedules
     fetches by ``incidentFetchInterval``.
     """
     credentials = params.get("credentials") or {}
@@ -480,6 +507,8 @@ def parse_params(params: dict[str, Any], fetch: bool = True, data_removal: bool 
     )
     if data_removal:
         settings.data_removal_path = parse_data_removal_path(params.get("data_removal_path"), settings.base_url)
+    if fetch if mirroring is None else mirroring:
+        parse_mirroring_params(params, settings)
     if not fetch:
         return settings
     max_fetch = parse_int(
@@ -495,14 +524,28 @@ def parse_params(params: dict[str, Any], fetch: bool = True, data_removal: bool 
     settings.last_incident_id = parse_int(
         params.get("lastIncidentId"), "lastIncidentId", minimum=0, label=PARAM_LABELS["lastIncidentId"]
     )
-    direction = str(params.get("mirror_direction") or "None").strip().lower()
-    if direction not in MIRROR_DIRECTIONS:
-        raise ValueError(
-            f"{param_title('mirror_direction', PARAM_LABELS)} must be None or Outgoing; got '{params.get('mirror_direction')}'."
-        )
-    settings.mirror_direction = MIRROR_DIRECTIONS[direction]
     settings.incident_type = str(params.get("incidentType") or "").strip() or None
     return settings
+
+
+def parse_mirroring_params(params: dict[str, Any], settings: Settings) -> None:
+    """mirror_direction (today's None and Outgoing still mean what they meant), close_incident, mirror_max_requests."""
+    direction = " ".join(str(params.get("mirror_direction") or "None").split()).lower()
+    if direction not in MIRROR_DIRECTIONS:
+        raise ValueError(
+            f"{param_title('mirror_direction', PARAM_LABELS)} must be one of {MIRROR_DIRECTION_WORDS}; "
+            f"got '{params.get('mirror_direction')}'."
+        )
+    settings.mirror_direction = MIRROR_DIRECTIONS[direction]
+    settings.close_incident = _flag(params.get("close_incident"), "close_incident")
+    budget = parse_int(
+        params.get("mirror_max_requests"),
+        "mirror_max_requests",
+        minimum=1,
+        maximum=MAX_MIRROR_REQUESTS,
+        label=PARAM_LABELS["mirror_max_requests"],
+    )
+    settings.mirror_max_requests = budget or DEFAULT_MIRROR_REQUESTS
 
 
 """ FETCH """
@@ -1353,6 +1396,332 @@ def fetch_incidents(
     return state.to_last_run(), fetcher.incidents
 
 
+""" INCOMING MIRRORING """
+
+# ThreatMon has no "modified since" query and no way to read one alarm (docs/threatmon-api.md, 1.2): the alarm list
+# filtered by afterAlarmCode is the only view of an alarm's status, and every request counts against a rate limit
+# nobody has published. So the integration remembers the last status it saw of every alarm it mirrors in, and each
+# mirroring cycle reads the list over a part of those alarms, within a request budget, carrying on next cycle where it
+# stopped. The cost, and how long a change can take to arrive, are in the integration README (Incoming mirroring).
+
+
+def status_of(alarm: dict[str, Any]) -> str | None:
+    """The alarm's status in ThreatMon's own spelling (any letter case or spacing accepted); other text as it is,
+    trimmed; None when the alarm carries none (a missing field tells nothing about a change)."""
+    value = alarm.get("status")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = " ".join(value.split())
+    return next((status for status in ALARM_STATUSES if status.lower() == text.lower()), text)
+
+
+@dataclass
+class MirrorMemory:
+    """What incoming mirroring keeps in the integration context, under "mirror_in".
+
+    ``alarms``: code -> the last status seen, for every alarm mirrored in (bounded by MAX_MIRRORED_ALARMS; the
+    oldest, i.e. smallest, codes leave first). ``pending``: changes found and not yet collected by get-remote-data
+    (code -> {"status", "reported"}). ``sent``: statuses outgoing mirroring is sending for an XSOAR close (code ->
+    status): what the list says about those alarms is not an incoming change. The sweep cursor: ``through`` (every
+    remembered code up to it was read in this sweep), ``hint`` (where the list window of the next code is expected
+    in a descending list: {"after", "page"}, and the "total" it was computed from when it came from a count),
+    ``scan`` (a page-by-page read in progress: {"after", "page"}), and what was learnt of the list: ``order`` and
+    ``page_size``.
+    """
+
+    alarms: dict[int, str | None] = field(default_factory=dict)
+    pending: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sent: dict[int, str] = field(default_factory=dict)
+    through: int | None = None
+    hint: dict[str, int] | None = None
+    scan: dict[str, int] | None = None
+    order: str | None = None
+    page_size: int | None = None
+
+    @classmethod
+    def load(cls, raw: Any) -> "MirrorMemory":
+        """Read leniently: an entry that is not what it should be is left out, never a failure of every cycle."""
+        raw = raw if isinstance(raw, dict) and raw.get("version") == MIRROR_CONTEXT_VERSION else {}
+        memory = cls(
+            through=_int_or_none(raw.get("through")),
+            hint=_int_fields(raw.get("hint"), ("after", "page"), ("total",)),
+            scan=_int_fields(raw.get("scan"), ("after", "page")),
+            order=raw.get("order") if raw.get("order") in (ASC, DESC) else None,
+            page_size=_int_or_none(raw.get("page_size")),
+        )
+        for key, value in _dict_or_empty(raw.get("alarms")).items():
+            code = _positive_int(key)
+            if code is not None and (value is None or isinstance(value, str)):
+                memory.alarms[code] = value
+        for key, value in _dict_or_empty(raw.get("pending")).items():
+            code = _positive_int(key)
+            if code is not None and isinstance(value, dict) and isinstance(value.get("status"), str):
+                memory.pending[code] = {"status": value["status"], "reported": _int_or_none(value.get("reported")) or 0}
+        for key, value in _dict_or_empty(raw.get("sent")).items():
+            code = _positive_int(key)
+            if code is not None and isinstance(value, str):
+                memory.sent[code] = value
+        if memory.page_size is not None and memory.page_size < 1:
+            memory.page_size = None
+        return memory
+
+    def to_context(self) -> dict[str, Any]:
+        stored: dict[str, Any] = {
+            "version": MIRROR_CONTEXT_VERSION,
+            "alarms": {str(code): status for code, status in self.alarms.items()},
+        }
+        if self.pending:
+            stored["pending"] = {str(code): dict(entry) for code, entry in self.pending.items()}
+        if self.sent:
+            stored["sent"] = {str(code): status for code, status in self.sent.items()}
+        for key in ("through", "hint", "scan", "order", "page_size"):
+            if getattr(self, key) is not None:
+                stored[key] = getattr(self, key)
+        return stored
+
+    def remember(self, alarms: dict[int, str | None]) -> list[int]:
+        """Alarms join (code -> status at fetch). Past the bound the smallest codes leave; returns them."""
+        self.alarms.update(alarms)
+        if len(self.alarms) <= MAX_MIRRORED_ALARMS:
+            return []
+        dropped = sorted(self.alarms)[: len(self.alarms) - MAX_MIRRORED_ALARMS]
+        for code in dropped:
+            del self.alarms[code]
+        return dropped
+
+    def forget(self, code: int) -> None:
+        self.alarms.pop(code, None)
+        self.pending.pop(code, None)
+        self.sent.pop(code, None)
+
+
+def _int_fields(value: Any, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, int] | None:
+    """{key: int} with every key of ``keys`` (and those of ``optional`` that are present); None if one is missing."""
+    if not isinstance(value, dict):
+        return None
+    numbers = {key: _int_or_none(value.get(key)) for key in (*keys, *optional)}
+    if any(numbers[key] is None for key in keys):
+        return None
+    return {key: number for key, number in numbers.items() if number is not None}
+
+
+def _dict_or_empty(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def read_mirror_memory() -> MirrorMemory:
+    return MirrorMemory.load((demisto.getIntegrationContext() or {}).get(MIRROR_CONTEXT_KEY))
+
+
+def update_mirror_memory(change: Callable[[MirrorMemory], Any]) -> Any:
+    """Read the integration context now, apply ``change`` to its mirroring memory and write it back at once, only if it
+    changed. Nothing (no request) happens between the read and the write, so a fetch or an outgoing close that wrote
+    meanwhile is kept; other keys of the context are kept as they are."""
+    context = demisto.getIntegrationContext() or {}
+    memory = MirrorMemory.load(context.get(MIRROR_CONTEXT_KEY))
+    before = memory.to_context()
+    result = change(memory)
+    after = memory.to_context()
+    if after != before:
+        demisto.setIntegrationContext({**context, MIRROR_CONTEXT_KEY: after})
+    return result
+
+
+def fetched_alarm_statuses(incidents: list[dict[str, Any]]) -> dict[int, str | None]:
+    """code -> status of the fetched incidents that have an alarm code (an alarm without one cannot be mirrored)."""
+    statuses: dict[int, str | None] = {}
+    for incident in incidents:
+        code = _positive_int(incident.get("dbotMirrorId"))
+        if code is not None:
+            statuses[code] = status_of(alarm_from_incident(incident))
+    return statuses
+
+
+def remember_fetched_alarms(memory: MirrorMemory, incidents: list[dict[str, Any]]) -> None:
+    """The alarms of a fetch run join incoming mirroring (with the status they were fetched with)."""
+    dropped = memory.remember(fetched_alarm_statuses(incidents))
+    if dropped:
+        demisto.debug(
+            f"ThreatMon incoming mirroring keeps at most {MAX_MIRRORED_ALARMS} alarms: the {len(dropped)} oldest "
+            f"(alarm codes {dropped[0]} to {dropped[-1]}) stop being mirrored in."
+        )
+
+
+class MirrorSweep:
+    """One mirroring cycle: reads the alarm list over the remembered alarms, at most ``budget`` list requests.
+
+    A sweep goes through the remembered codes in ascending order; ``through`` says how far it got. Each step takes the
+    smallest remembered code X above ``through`` and reads the list window of afterAlarmCode=X-1 that holds the
+    smallest codes above X-1 (so X itself, unless ThreatMon no longer lists it). That window covers every code from X
+    to the largest code on it, so ``through`` moves there; remembered codes in gaps of the list are skipped without a
+    request. Where the window is depends on the order (unknown, docs/threatmon-api.md 1.2; both are handled):
+      - ascending: page 0. One request per step.
+      - descending: the last page, (totalRecords - 1) // page size. Its number is predicted from what the previous
+        step read (kept in the cursor, so it also serves the next cycle) and checked on the answer: the last page is
+        the one whose page * page size + its length equals its own totalRecords. A wrong guess costs one request and
+        gives the right number (unless alarms are created in between). A page that contradicts the count it was
+        computed from, or an answer without totalRecords, means the count cannot locate the window: the list above
+        X-1 is then read page by page (as for a list in any other order).
+    The page size is learnt from page 0 (a page 0 shorter than its own totalRecords), never assumed.
+    Every remembered alarm on any page read has its status checked, whatever the step. A cycle stops at the budget or
+    at the end of the sweep (a cycle never starts a second sweep); the next cycle carries on from the cursor.
+    """
+
+    def __init__(self, client: Client, memory: MirrorMemory, budget: int):
+        self.client = client
+        self.budget = budget
+        self.start = dict(memory.alarms)
+        self.codes = sorted(code for code in memory.alarms if code not in memory.sent)
+        self.known = set(self.codes)
+        self.through, self.hint, self.scan = memory.through, memory.hint, memory.scan
+        self.order, self.learnt_size = memory.order, memory.page_size
+        self.requests = 0
+        self.seen: dict[int, str] = {}
+        self.swept = False
+        self.stopped: str | None = None
+
+    # ----- the cycle -----
+
+    def run(self) -> None:
+        """Read up to the budget. A failure after at least one answer ends the cycle with what was read (the next cycle
+        carries on from there); a failure of the first request is raised (nothing was read)."""
+        if not self.codes:
+            return
+        if self.through is not None and self._next_code() is None:  # the previous cycle finished a sweep
+            self.through = self.hint = self.scan = None
+        try:
+            while self.requests < self.budget:
+                code = self._next_code()
+                if self.scan is not None:
+                    self._scan_step()
+                elif code is None:
+                    break
+                else:
+                    self._step(code)
+        except ThreatMonError as exc:
+            if self.requests <= 1:
+                raise
+            self.stopped = str(exc)
+        self.swept = self.scan is None and self._next_code() is None
+
+    @property
+    def page_size(self) -> int:
+        return self.learnt_size or DOCUMENTED_PAGE_SIZE
+
+    def _next_code(self) -> int | None:
+        index = 0 if self.through is None else bisect.bisect_right(self.codes, self.through)
+        return self.codes[index] if index < len(self.codes) else None
+
+    def _step(self, code: int) -> None:
+        """Read the list window of the remembered code ``code``."""
+        after = code - 1
+        hinted = self.order == DESC and self.hint is not None and self.hint["after"] == after
+        page = self.hint["page"] if hinted and self.hint else 0
+        data, total = self._get(after, page)
+        codes = [c for c in (alarm_code_of(alarm) for alarm in data) if c is not None]
+        above = [c for c in codes if c > after]
+        order = detect_order(codes)
+        if order in (ASC, DESC):
+            self.order = order
+        if page == 0 and data and total is not None and len(data) < total:
+            self.learnt_size = len(data)  # page 0 of a longer list is a full page
+        if page == 0 and (not data or (total is not None and len(data) >= total)):
+            self._covered(None)  # page 0 holds everything above `after`
+        elif order == UNSORTED or (data and not above) or (self.order is None and order == UNKNOWN):
+            # Not sorted, a filter the server ignored, or a single code that cannot tell the order: read page by page.
+            self._start_scan(after, page)
+        elif self.order == ASC:
+            if page == 0:
+                self._covered(max(above))
+            else:
+                self.hint = None  # the list turned out ascending: its window is page 0
+        elif data and total is not None and page * self.page_size + len(data) == total:
+            self._covered(max(above), remaining=total - len(above))  # the last page of a descending list
+        elif total == 0:
+            self._covered(None)
+        elif total is None:
+            self._start_scan(after, page)
+        elif hinted and self.hint and self.hint.get("total") == total:
+            self._start_scan(after, page)  # the page computed from this very count is not the last one
+        else:  # a guess that was wrong, or page 0: the count gives the last page
+            self.hint = {"after": after, "page": max(0, (total - 1) // self.page_size), "total": total}
+
+    def _scan_step(self) -> None:
+        """Read the next page of afterAlarmCode=after. Every alarm above `after` passes by once (alarms created
+        meanwhile land at one end: in a descending list they push alarms to later pages, read twice, none missed). The
+        empty page after the last one ends the scan, and with it the sweep."""
+        scan = self.scan or {}
+        data, _ = self._get(scan["after"], scan["page"])
+        if not data or scan["page"] + 1 >= MIRROR_SCAN_MAX_PAGES:
+            self._covered(None)
+        else:
+            self.scan = {"after": scan["after"], "page": scan["page"] + 1}
+
+    def _start_scan(self, after: int, page_read: int) -> None:
+        self.hint = None
+        self.scan = {"after": after, "page": 1 if page_read == 0 else 0}
+
+    def _covered(self, through: int | None, remaining: int | None = None) -> None:
+        """Every remembered code up to ``through`` (None: all of them) has been read in this sweep."""
+        self.scan = self.hint = None
+        self.through = self.codes[-1] if through is None else max(through, self.through or through)
+        code = self._next_code()
+        if code is not None and self.order == DESC and remaining is not None:
+            # afterAlarmCode=code-1 lists at most `remaining` alarms (fewer where the list has codes no one remembers).
+            self.hint = {"after": code - 1, "page": max(0, (remaining - 1) // self.page_size)}
+
+    def _get(self, after: int, page: int) -> tuple[list[Any], int | None]:
+        """One list request; the status of every remembered alarm on the page is recorded."""
+        self.requests += 1
+        body = self.client.list_alarms(page=page, after_alarm_code=after)
+        raw = body.get("data") or []
+        total = _int_or_none(body.get("totalRecords"))
+        if raw and total is not None and total < page * self.page_size + len(raw):
+            total = None  # a count that contradicts the page itself is no count (an empty page past the end is fine)
+        for alarm in raw:
+            code = alarm_code_of(alarm)
+            status = status_of(alarm) if code in self.known else None
+            if code is not None and status is not None:
+                self.seen[code] = status
+        return raw, total
+
+    # ----- the result -----
+
+    def commit(self, memory: MirrorMemory) -> list[int]:
+        """Apply the cycle to ``memory`` (the context as it is NOW): a remembered alarm whose status differs from the one
+        remembered becomes a pending change; a closing status also makes it leave. An alarm that left meanwhile, one
+        outgoing mirroring is closing, or one whose remembered status changed meanwhile is left alone. Returns the
+        codes that changed."""
+        changed = []
+        for code, status in sorted(self.seen.items()):
+            if code not in memory.alarms or code in memory.sent or memory.alarms[code] != self.start.get(code):
+                continue
+            if status == memory.alarms[code]:
+                continue
+            changed.append(code)
+            memory.pending[code] = {"status": status, "reported": 0}
+            if status in CLOSING_STATUSES:
+                del memory.alarms[code]  # closed in ThreatMon: it leaves
+            else:
+                memory.alarms[code] = status
+        memory.through, memory.hint, memory.scan = self.through, self.hint, self.scan
+        memory.order, memory.page_size = self.order, self.learnt_size
+        return changed
+
+
+def report_pending(memory: MirrorMemory) -> list[str]:
+    """The alarms whose change XSOAR has not collected yet, each reported at most MIRROR_PENDING_REPORTS cycles (an
+    incident XSOAR no longer asks about, such as a deleted one, must not stay pending for ever)."""
+    for code in sorted(memory.pending):
+        entry = memory.pending[code]
+        if code in memory.sent or entry["reported"] >= MIRROR_PENDING_REPORTS:
+            demisto.debug(f"ThreatMon incoming mirroring: XSOAR did not collect the change of alarm {code}; dropped.")
+            del memory.pending[code]
+        else:
+            entry["reported"] += 1
+    return [str(code) for code in sorted(memory.pending)]
+
+
 """ COMMANDS """
 
 
@@ -1619,7 +1988,7 @@ def close_reason_to_status(reason: Any) -> str:
     return CLOSE_REASON_STATUS.get(text, "Resolved")
 
 
-def update_remote_system_command(client: Client, args: dict[str, Any]) -> str:
+def update_remote_system_command(client: Client, args: dict[str, Any], mirror_in: bool = False) -> str:
     """Outgoing mirroring: when the XSOAR incident was closed in THIS update, set the alarm's ThreatMon status.
 
     "Closed in this update" = the incident status is Done (2) and the delta carries the close (closeReason,
@@ -1627,7 +1996,10 @@ def update_remote_system_command(client: Client, args: dict[str, Any]) -> str:
     delta without them, so each close is sent exactly once; a reopen and a new close send again. Other edits send
     nothing. The remote id is always returned. A failed PATCH raises, so XSOAR reports the mirroring error (and
     retries the update).
-    (return_error prefixes "skip update" only for get-modified-remote-data, which this integration does not have.)
+    A close that incoming mirroring brought in (its close notes begin "Closed by ThreatMon") is not sent back: the
+    alarm already has that status. With incoming mirroring, the status being sent is recorded in the memory before
+    the PATCH (so a cycle reading the list meanwhile does not take it for an incoming change) and the alarm leaves the
+    memory once ThreatMon has it.
     """
     parsed = UpdateRemoteSystemArgs(args)
     remote_id = parsed.remote_incident_id
@@ -1642,10 +2014,71 @@ def update_remote_system_command(client: Client, args: dict[str, Any]) -> str:
         raise ValueError(f"The remote id '{remote_id}' of this incident is not a ThreatMon alarm code.")
     data = parsed.data if isinstance(parsed.data, dict) else {}
     reason = delta.get("closeReason") if "closeReason" in delta else data.get("closeReason")
+    notes = delta.get("closeNotes") if "closeNotes" in delta else data.get("closeNotes")
+    if str(notes or "").startswith(CLOSED_BY_THREATMON):
+        demisto.debug(f"ThreatMon update-remote-system: alarm {code} was closed by ThreatMon itself; nothing to send.")
+        return remote_id
     status = close_reason_to_status(reason)
+    if mirror_in:
+        update_mirror_memory(lambda memory: memory.sent.__setitem__(code, status))
     client.update_alarm_status([code], status)
+    if mirror_in:
+        update_mirror_memory(lambda memory: memory.forget(code))
     demisto.debug(f"ThreatMon update-remote-system: alarm {code} set to {status} (close reason {reason!r}).")
     return remote_id
+
+
+def get_modified_remote_data_command(client: Client, args: dict[str, Any], settings: Settings) -> GetModifiedRemoteDataResponse:
+    """Incoming mirroring, step 1 (XSOAR runs it every mirroring interval): read the alarm list over the next part of the
+    remembered alarms, at most mirror_max_requests list requests (see MirrorSweep), and report the alarms whose status
+    changed. The memory is written once, at the end, from what was read completely. lastUpdate cannot narrow anything
+    (ThreatMon has no "modified since" query). Without incoming mirroring nothing is read and nothing is reported."""
+    parsed = GetModifiedRemoteDataArgs({"lastUpdate": None, **args})
+    if not settings.mirror_in:
+        return GetModifiedRemoteDataResponse([])
+    sweep = MirrorSweep(client, read_mirror_memory(), settings.mirror_max_requests)
+    sweep.run()
+    changed, modified = update_mirror_memory(lambda memory: (sweep.commit(memory), report_pending(memory)))
+    demisto.debug(
+        f"ThreatMon incoming mirroring (last update {parsed.last_update}): {sweep.requests} list request(s) of "
+        f"{settings.mirror_max_requests}, {len(sweep.seen)} remembered alarm(s) read, {len(changed)} changed, "
+        f"{'sweep complete' if sweep.swept else f'sweep read up to alarm {sweep.through}'}"
+        + (f"; stopped early: {sweep.stopped}" if sweep.stopped else "")
+    )
+    return GetModifiedRemoteDataResponse(modified)
+
+
+def get_remote_data_command(args: dict[str, Any], settings: Settings) -> GetRemoteDataResponse:
+    """Incoming mirroring, step 2 (XSOAR runs it for each alarm step 1 reported): the change step 1 stored, with no
+    request. The mirrored object carries the status (the incoming mapper sets ThreatMon Status from it); with
+    close_incident and a status that closes the alarm, a close entry closes the incident too. An alarm with no change
+    waiting gets an empty answer (nothing to update)."""
+    parsed = GetRemoteDataArgs({"id": None, "lastUpdate": None, **args})
+    code = _positive_int(parsed.remote_incident_id)
+    if code is None:
+        raise ValueError(
+            f"The id argument must be the ThreatMon alarm code of the incident (a positive whole number); "
+            f"got '{parsed.remote_incident_id}'."
+        )
+    change = update_mirror_memory(lambda memory: memory.pending.pop(code, None)) if settings.mirror_in else None
+    if change is None:
+        return GetRemoteDataResponse({}, [])
+    status = change["status"]
+    entries = []
+    if settings.close_incident and status in CLOSING_STATUSES:
+        entries.append(
+            {
+                "Type": EntryType.NOTE,
+                "ContentsFormat": EntryFormat.JSON,
+                "Contents": {
+                    "dbotIncidentClose": True,
+                    "closeReason": CLOSING_STATUSES[status],
+                    "closeNotes": f"{CLOSED_BY_THREATMON}: the alarm's status is {status}.",
+                },
+            }
+        )
+    demisto.debug(f"ThreatMon incoming mirroring: alarm {code} is now {status}" + (", closing its incident." if entries else "."))
+    return GetRemoteDataResponse({"alarmCode": code, "status": status}, entries)
 
 
 """ MAIN """
@@ -1658,19 +2091,25 @@ def main() -> None:
     credentials = params.get("credentials")
     api_key = str(credentials.get("password") or "") if isinstance(credentials, dict) else ""
     demisto.debug(f"ThreatMon: command {command}")
+    fetching = command in ("test-module", "fetch-incidents")
+    mirroring = command in ("get-modified-remote-data", "get-remote-data", "update-remote-system")
+    # A mirroring cycle's budget counts every request sent, so it does not retry: the next cycle is its retry.
+    cycle = command == "get-modified-remote-data"
     try:
         settings = parse_params(
             params,
-            fetch=command in ("test-module", "fetch-incidents"),
+            fetch=fetching,
             data_removal=command in ("test-module", DATA_REMOVAL_COMMAND),
+            mirroring=fetching or mirroring,
         )
         settings.mirror_instance = demisto.integrationInstance() if settings.mirror_direction else ""
-        deadline = FETCH_DEADLINE if command in ("test-module", "fetch-incidents") else COMMAND_DEADLINE
+        deadline = FETCH_DEADLINE if fetching else MIRROR_DEADLINE if cycle else COMMAND_DEADLINE
         client = Client(
             settings.base_url,
             settings.api_key,
             verify=settings.verify,
             proxy=settings.proxy,
+            max_attempts=1 if cycle else None,
             deadline_seconds=deadline,
             log=lambda message: demisto.debug(scrub(message, api_key)),
             data_removal_path=settings.data_removal_path,
@@ -1684,10 +2123,14 @@ def main() -> None:
             "threatmon_list_cves": lambda: list_cves_command(client, args),
             "threatmon_list_subscribed_cves": lambda: list_subscribed_cves_command(client, args),
             "get-mapping-fields": get_mapping_fields_command,
-            "update-remote-system": lambda: update_remote_system_command(client, args),
+            "update-remote-system": lambda: update_remote_system_command(client, args, settings.mirror_in),
+            "get-modified-remote-data": lambda: get_modified_remote_data_command(client, args, settings),
+            "get-remote-data": lambda: get_remote_data_command(args, settings),
         }
         if command == "fetch-incidents":
             next_run, incidents = fetch_incidents(client, demisto.getLastRun(), settings)
+            if settings.mirror_in and incidents:  # the fetched alarms join incoming mirroring
+                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, incidents))
             demisto.setLastRun(next_run)
             demisto.incidents(incidents)
         elif command in commands:

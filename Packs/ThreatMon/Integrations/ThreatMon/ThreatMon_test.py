@@ -1147,7 +1147,11 @@ URL_RULE = "Server URL (url) must be an http(s) URL such as https://external.thr
         ),
         ({"lastIncidentId": "-1"}, f"{LAST_ID_RULE} '-1'."),
         ({"lastIncidentId": "abc"}, f"{LAST_ID_RULE} 'abc'."),
-        ({"mirror_direction": "Both"}, "Incident Mirroring Direction (mirror_direction) must be None or Outgoing; got 'Both'."),
+        (
+            {"mirror_direction": "Both"},
+            "Incident Mirroring Direction (mirror_direction) must be one of None, Incoming, Outgoing, Incoming And Outgoing; "
+            "got 'Both'.",
+        ),
         ({"credentials": {"password": ""}}, "API Key (credentials) is empty: paste the company API key issued by ThreatMon."),
         ({"credentials": None}, "API Key (credentials) is empty: paste the company API key issued by ThreatMon."),
         ({"insecure": "maybe"}, "Trust any certificate (not secure) (insecure) must be true or false; got 'maybe'."),
