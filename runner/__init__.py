@@ -4,6 +4,7 @@
     tm = IntegrationRunner("Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py", params, last_run_file=".runner/lastrun.json")
     result = tm.run("fetch-incidents")        # result.incidents, result.last_run, result.error, result.logs
     result = tm.run("threatmon_list_alarms", {"limit": "5"})   # result.entries, result.readable, result.context
+    cycle = tm.mirror_cycle()                 # incoming mirroring: cycle.ids, cycle.updates, cycle.closes
 
 Command line: ``python -m runner --help``. The demo: ``python -m runner.demo``.
 
@@ -44,11 +45,12 @@ if _problem:
 _EXPORTS = {
     "FETCH_COMMANDS": "runner.core",
     "IntegrationRunner": "runner.core",
+    "MirrorCycle": "runner.core",
     "RunResult": "runner.core",
     "load_runtime": "runner.runtime",
     "runtime_dir": "runner.runtime",
 }
-__all__ = ["FETCH_COMMANDS", "IntegrationRunner", "RunResult", "load_runtime", "runtime_dir"]
+__all__ = ["FETCH_COMMANDS", "IntegrationRunner", "MirrorCycle", "RunResult", "load_runtime", "runtime_dir"]
 
 
 def __getattr__(name: str):

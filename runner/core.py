@@ -15,6 +15,11 @@ fetch commands; both end up in ``RunResult.error``. When a fetch run fails, the 
 its incidents nor its lastRun (the server does not commit a failed fetch); indicators already sent with
 ``createIndicators`` stay created, as on the server.
 
+Besides lastRun the server keeps, per instance, the integration context (``setIntegrationContext``, written at
+once) and the time of the last incoming-mirroring cycle; the runner keeps both in its state file.
+:meth:`IntegrationRunner.mirror_cycle` runs incoming mirroring the way the server does: get-modified-remote-data
+with lastUpdate, then get-remote-data for each id it returned.
+
 The runner never masks anything in what it records: a test can look for a leaked secret in the raw
 entries, logs and errors. :mod:`runner.display` masks credentials in what it prints.
 """
@@ -30,6 +35,7 @@ import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +67,7 @@ class RunResult:
     exit_code: int | None = None
     duration_s: float = 0.0
     discarded_incidents: list[dict] = field(default_factory=list)  # sent by a failed fetch run
+    returned: list = field(default_factory=list)  # every object handed to demisto.results, as it was
 
     @property
     def ok(self) -> bool:
@@ -199,6 +206,8 @@ class IntegrationRunner:
                           answer" fault then costs half a second, not the integration's full read timeout).
     ``keep_indicators``   False: of what ``createIndicators`` receives, record only the size of each batch
                           (``RunResult.indicator_batches``), not the indicators (a benchmark of a large feed).
+    ``state_file``        where the integration context and the time of the last mirroring cycle are kept
+                          between runners (JSON); None keeps them in memory only.
     """
 
     def __init__(
@@ -212,6 +221,7 @@ class IntegrationRunner:
         sleep: Callable[[float], Any] | None = None,
         http_timeout_cap: float | None = None,
         keep_indicators: bool = True,
+        state_file: str | os.PathLike | None = None,
     ):
         self.path = Path(integration).resolve()
         if not self.path.is_file():
@@ -231,6 +241,13 @@ class IntegrationRunner:
             self.last_run = json.loads(text) if text else {}
         self.integration_context: dict = {}
         self.context_version = 0
+        self.last_mirror_update: str | None = None  # lastUpdate of the next mirroring cycle
+        self.state_file = Path(state_file) if state_file else None
+        if self.state_file and self.state_file.is_file():
+            text = self.state_file.read_text(encoding="utf-8").strip()
+            state = json.loads(text) if text else {}
+            self.integration_context = state.get("integration_context") or {}
+            self.last_mirror_update = state.get("last_mirror_update")
         self.last_mirror_run: dict = {}
         self.history: list[RunResult] = []
 
@@ -277,6 +294,7 @@ class IntegrationRunner:
             self._save_last_run()
         result.last_run = copy.deepcopy(self.last_run)
         result.integration_context = copy.deepcopy(self.integration_context)
+        self._save_state()
         self.history.append(result)
         return result
 
@@ -314,6 +332,7 @@ class IntegrationRunner:
             return write
 
         def results(obj):
+            result.returned.append(copy.deepcopy(obj))
             items = obj if isinstance(obj, list) else [obj]
             for item in items:
                 if isinstance(item, dict) and ("Type" in item or "Contents" in item):
@@ -409,6 +428,15 @@ class IntegrationRunner:
             else:
                 setattr(self.demisto, name, value)
 
+    def _save_state(self) -> None:
+        if self.state_file is None:
+            return
+        state = {"integration_context": self.integration_context, "last_mirror_update": self.last_mirror_update}
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(self.state_file.suffix + ".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.state_file)
+
     def _save_last_run(self) -> None:
         if self.last_run_file is None:
             return
@@ -418,6 +446,21 @@ class IntegrationRunner:
         tmp.replace(self.last_run_file)
 
     # -- conveniences ------------------------------------------------------------------------------------
+
+    def mirror_cycle(self, last_update: str | None = None) -> MirrorCycle:
+        """One incoming-mirroring cycle, as the server runs it every mirroring interval: get-modified-remote-data
+        with lastUpdate (the time the previous cycle started; now for the first), then get-remote-data with the same
+        lastUpdate for each id it returned. A cycle that fails does not move lastUpdate."""
+        started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = last_update or self.last_mirror_update or started
+        modified = self.run("get-modified-remote-data", {"lastUpdate": since})
+        cycle = MirrorCycle(modified)
+        for remote_id in cycle.ids:
+            cycle.remote[remote_id] = self.run("get-remote-data", {"id": remote_id, "lastUpdate": since})
+        if cycle.ok:
+            self.last_mirror_update = started
+            self._save_state()
+        return cycle
 
     def fetch_until_empty(self, max_runs: int = 1000, command: str = "fetch-incidents") -> list[RunResult]:
         """Run fetch-incidents until a run brings nothing new (or fails); returns every run's result."""
@@ -447,6 +490,50 @@ def _restore_api_modules(saved: dict[str, types.ModuleType]) -> None:
     for folder in API_MODULE_DIRS:
         sys.modules.pop(folder.name, None)
     sys.modules.update(saved)
+
+
+@dataclass
+class MirrorCycle:
+    """What one incoming-mirroring cycle brought: the get-modified-remote-data run and a get-remote-data run per id."""
+
+    modified: RunResult
+    remote: dict[str, RunResult] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.modified.ok and all(run.ok for run in self.remote.values())
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids get-modified-remote-data returned (the Contents of its JSON note)."""
+        if not self.modified.ok:
+            return []
+        for entry in self.modified.entries:
+            if entry.get("Type") == 1 and isinstance(entry.get("Contents"), list):
+                return [str(remote_id) for remote_id in entry["Contents"]]
+        return []
+
+    def _answer(self, remote_id: str) -> list:
+        """[mirrored object, *entries] as get-remote-data returned them; [] for nothing to update."""
+        run = self.remote.get(remote_id)
+        answer = run.returned[0] if run is not None and run.ok and run.returned else None
+        return answer if isinstance(answer, list) and answer else []
+
+    @property
+    def updates(self) -> dict[str, dict]:
+        """id -> the mirrored object XSOAR maps onto the incident (only the ids that had one)."""
+        return {remote_id: self._answer(remote_id)[0] for remote_id in self.remote if self._answer(remote_id)}
+
+    @property
+    def closes(self) -> dict[str, dict]:
+        """id -> the Contents of the entry that closes the incident (dbotIncidentClose), for the ids that have one."""
+        found = {}
+        for remote_id in self.remote:
+            for entry in self._answer(remote_id)[1:]:
+                contents = entry.get("Contents") if isinstance(entry, dict) else None
+                if isinstance(contents, dict) and contents.get("dbotIncidentClose"):
+                    found[remote_id] = contents
+        return found
 
 
 def _capped_request(original: Callable, cap: float) -> Callable:

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-from runner.core import ERROR_ENTRY_TYPE, FETCH_COMMANDS, RunResult
+from runner.core import ERROR_ENTRY_TYPE, FETCH_COMMANDS, MirrorCycle, RunResult
 
 MASK = "********"
 SENSITIVE_WORDS = ("key", "password", "secret", "token", "credential", "private")
@@ -294,3 +294,29 @@ def render_result(
         if result.traceback:
             parts.append(result.traceback)
     return mask("\n\n".join(parts))
+
+
+def render_mirror_cycle(cycle: MirrorCycle, secrets: Iterable[str] = (), verbose: bool = False) -> str:
+    """An incoming-mirroring cycle: the ids get-modified-remote-data returned, then what get-remote-data answered for
+    each (the mirrored status, and the close when there is one), credentials masked."""
+    mask = masker(secrets)
+    since = cycle.modified.args.get("lastUpdate")
+    if not cycle.modified.ok:
+        parts = [f"get-modified-remote-data (lastUpdate {since}) failed: {cycle.modified.error}"]
+    else:
+        parts = [f"get-modified-remote-data (lastUpdate {since}): {len(cycle.ids)} changed: {', '.join(cycle.ids) or '-'}"]
+    updates, closes = cycle.updates, cycle.closes
+    for remote_id, run in cycle.remote.items():
+        if not run.ok:
+            parts.append(f"get-remote-data {remote_id}: ERROR: {run.error}")
+            continue
+        update = updates.get(remote_id)
+        line = f"get-remote-data {remote_id}: " + (json.dumps(update, sort_keys=True) if update else "nothing to update")
+        close = closes.get(remote_id)
+        if close:
+            line += f"; closes the incident (reason {close.get('closeReason')}): {close.get('closeNotes')}"
+        parts.append(line)
+    if verbose:
+        for run in [cycle.modified, *cycle.remote.values()]:
+            parts.append("\n".join(f"[{level}] {message}" for level, message in run.logs) or "(no log lines)")
+    return mask("\n".join(parts))

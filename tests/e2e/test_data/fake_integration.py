@@ -51,6 +51,17 @@ def main():
             context["runs"] = context.get("runs", 0) + 1
             demisto.setIntegrationContext(context)
             return_results(str(context["runs"]))  # noqa: F405
+        elif command == "get-modified-remote-data":  # the ids the context lists as changed (mirroring, for the runner)
+            context = demisto.getIntegrationContext() or {}
+            if params.get("mirror_fail"):
+                raise ConnectionError("the remote system did not answer")
+            demisto.setIntegrationContext({**context, "asked": [*context.get("asked", []), args["lastUpdate"]]})
+            return_results(GetModifiedRemoteDataResponse(sorted(context.get("statuses", {}))))  # noqa: F405
+        elif command == "get-remote-data":
+            status = (demisto.getIntegrationContext() or {}).get("statuses", {}).get(args["id"])
+            close = {"dbotIncidentClose": True, "closeReason": "Resolved", "closeNotes": f"closed since {args['lastUpdate']}"}
+            entries = [{"Type": 1, "ContentsFormat": "json", "Contents": close}] if status == "Resolved" else []
+            return_results(GetRemoteDataResponse({"id": args["id"], "status": status} if status else {}, entries))  # noqa: F405
         elif command == "where":
             incident = demisto.incident()
             return_results(f"{incident.get('id')}:{incident.get('CustomFields', {}).get('threatmonalarmcode')}")  # noqa: F405
