@@ -1528,12 +1528,14 @@ def update_mirror_memory(change: Callable[[MirrorMemory], Any]) -> Any:
 
 
 def fetched_alarm_statuses(incidents: list[dict[str, Any]]) -> dict[int, str | None]:
-    """code -> status of the fetched incidents that have an alarm code (an alarm without one cannot be mirrored)."""
+    """code -> status of the fetched alarms that can be mirrored in: those with an alarm code, and not closed in
+    ThreatMon already (Resolved, False Positive, Ignore: there is nothing left to follow)."""
     statuses: dict[int, str | None] = {}
     for incident in incidents:
         code = _positive_int(incident.get("dbotMirrorId"))
-        if code is not None:
-            statuses[code] = status_of(alarm_from_incident(incident))
+        status = status_of(alarm_from_incident(incident))
+        if code is not None and status not in CLOSING_STATUSES:
+            statuses[code] = status
     return statuses
 
 

@@ -272,11 +272,13 @@ def test_a_damaged_memory_reads_as_what_is_usable_in_it(stored):
     assert (memory.hint, memory.scan, memory.order, memory.page_size) == (None, None, None, None)
 
 
-def test_fetched_alarms_join_with_their_status_and_codeless_ones_do_not():
+def test_fetched_alarms_join_with_their_status_but_not_codeless_or_closed_ones():
     memory = MirrorMemory()
     incidents = [
         {"dbotMirrorId": "7", "rawJSON": json.dumps({"alarmCode": 7, "status": "open"})},
         {"dbotMirrorId": "8", "rawJSON": json.dumps({"alarmCode": 8})},
+        {"dbotMirrorId": "9", "rawJSON": json.dumps({"alarmCode": 9, "status": "Resolved"})},
+        {"dbotMirrorId": "10", "rawJSON": json.dumps({"alarmCode": 10, "status": "Ignore"})},
         {"rawJSON": json.dumps({"title": "no code"})},
     ]
     remember_fetched_alarms(memory, incidents)
