@@ -6,7 +6,7 @@ Alarm API (header ``X-COMPANY-API-KEY``) under ``/api/threatmon/external/v1``:
 (only when that knob is set: ThreatMon has not published the data removal path, so the simulator has none by default).
 IOC API (query ``api_token``) at the server root: ``GET /api/daily-ioc-details/``.
 Control endpoints for tests and demos (no key, never under the API path): ``GET /__sim__/state``,
-``POST /__sim__/alarms?count=K``.
+``POST /__sim__/alarms?count=K``, ``POST /__sim__/status?alarmIds=C1,C2&status=S`` (an analyst in the portal).
 
 The fault plan is applied here, so the HTTP server and the in-process transport of the unit tests spoil
 answers the same way; only how a connection is dropped, reset, cut or slowed is the transport's business.
@@ -287,4 +287,15 @@ class Api:
             if count is None or count < 0:
                 return _json(400, {"message": "count must be a non-negative integer"})
             return _json(200, {"added": self.state.add_alarms(count)})
+        if name == "status" and method == "POST":
+            codes = [_int(c) for c in (_first(query, "alarmIds") or "").split(",") if c.strip()]
+            status = _first(query, "status") or ""
+            if not codes or None in codes:
+                return _json(400, {"message": "alarmIds must be alarm codes separated by commas"})
+            try:
+                return _json(200, {"alarmIds": self.state.set_portal_status(codes, status), "status": status})
+            except ValueError as exc:
+                return _json(400, {"message": str(exc)})
+            except KeyError as exc:
+                return _json(404, {"message": str(exc.args[0])})
         return _json(404, {"message": f"Unknown control endpoint {path}"})

@@ -113,6 +113,13 @@ class SimConfig:
     insert_every: int = knob(0, "add --insert-count alarms after every N list requests", parse=int, metavar="N")
     insert_count: int = knob(0, "alarms added each time (see --insert-every)", parse=int, metavar="K")
     insert_max: int | None = knob(None, "stop inserting after M alarms in all", parse=int, metavar="M")
+    status_every: int = knob(
+        0,
+        "after every N list requests an analyst sets a new status on one Open or In Progress alarm in the ThreatMon "
+        "portal (chosen by the seed; recorded in portal_changes)",
+        parse=int,
+        metavar="N",
+    )
     insert_at: dict = knob(  # noqa: RUF009 - knob() is dataclasses.field(default_factory=...)
         {},
         "create COUNT alarms just before list request INDEX (from 0) is answered",
@@ -171,6 +178,8 @@ class SimConfig:
             raise ValueError("page_size must be at least 1 and page_overlap from 0 to page_size - 1")
         if self.latency_ms < 0:
             raise ValueError("latency_ms cannot be negative")
+        if self.status_every < 0:
+            raise ValueError("status_every cannot be negative")
         if self.data_removal_path is not None and not self.data_removal_path.strip("/"):
             raise ValueError("data_removal_path must name a path under the API base, such as /blackmarket/data-removal")
 

@@ -60,11 +60,13 @@ class ThreatMonState:
         self.status_changes: list[dict] = []
         self.takedowns: list[dict] = []
         self.data_removals: list[dict] = []
+        self.portal_changes: list[dict] = []  # statuses set "in the portal" (status_every, set_portal_status), not the API
         self.errors: list[str] = []  # exceptions inside the simulator (should stay empty)
         self.inserted = 0
         self.started = clock()
         self._list_requests = 0
         self._flip_rng = random.Random(cfg.seed * 31 + 7)  # noqa: S311 - seeded on purpose
+        self._portal_rng = random.Random(cfg.seed * 7 + 1)  # noqa: S311 - seeded on purpose
         self._takedown_done: set[int] = set()
         self._removal_done: set[int] = set()
 
@@ -177,6 +179,8 @@ class ThreatMonState:
                 if count:
                     self.add_alarms(count)
                     self.inserted += count
+            if cfg.status_every and self._list_requests % cfg.status_every == 0:
+                self._portal_activity()
         if cfg.total_records == "missing":
             total = None
         elif cfg.total_records == "text":
@@ -252,6 +256,32 @@ class ThreatMonState:
                 self._by_code[code].status = status
             self.status_changes.append({"alarmIds": codes, "status": status, "previous": previous})
             return []
+
+    def set_portal_status(self, codes: int | list[int], status: str) -> list[int]:
+        """Set alarm statuses as an analyst does in the ThreatMon portal: not an API request; recorded in
+        ``portal_changes`` (the API's own changes are in ``status_changes``). Raises ValueError for a status that is
+        not one of the five, KeyError for an unknown code (then nothing changes)."""
+        if status not in data.STATUSES:
+            raise ValueError(f"status must be one of {', '.join(data.STATUSES)}, not {status!r}")
+        codes = [int(code) for code in (codes if isinstance(codes, list) else [codes])]
+        with self.lock:
+            unknown = [code for code in codes if code not in self._by_code]
+            if unknown:
+                raise KeyError(f"no alarm {', '.join(map(str, unknown))}")
+            for code in codes:
+                alarm = self._by_code[code]
+                self.portal_changes.append(
+                    {"alarmCode": code, "status": status, "previous": alarm.status, "after_requests": len(self.requests)}
+                )
+                alarm.status = status
+        return codes
+
+    def _portal_activity(self) -> None:
+        """status_every: an analyst answers one alarm that is still Open or In Progress (chosen by the seed)."""
+        candidates = [a.code for a in self._alarms if a.status in ("Open", "In Progress")]
+        if candidates:
+            code = self._portal_rng.choice(candidates)
+            self.set_portal_status(code, self._portal_rng.choice(data.STATUSES[1:]))
 
     def takedown(self, raw_id, finding_id: int | None, finding) -> tuple[int, str]:
         """A takedown request: (HTTP status, message). Every request is recorded in ``takedowns``."""
@@ -379,6 +409,7 @@ class ThreatMonState:
                 "inserted": self.inserted,
                 "statuses": {str(a.code): a.status for a in self._alarms},
                 "status_changes": [dict(c) for c in self.status_changes],
+                "portal_changes": [dict(c) for c in self.portal_changes],
                 "takedowns": [dict(t) for t in self.takedowns],
                 "data_removals": [dict(r) for r in self.data_removals],
                 "request_count": len(self.requests),
@@ -393,6 +424,7 @@ class ThreatMonState:
         with self.lock:
             self.requests.clear()
             self.status_changes.clear()
+            self.portal_changes.clear()
             self.takedowns.clear()
             self.data_removals.clear()
 
@@ -418,6 +450,10 @@ class SimulatedThreatMon:
     @property
     def status_changes(self) -> list[dict]:
         return self.threatmon.status_changes
+
+    @property
+    def portal_changes(self) -> list[dict]:
+        return self.threatmon.portal_changes
 
     @property
     def takedowns(self) -> list[dict]:
@@ -453,6 +489,10 @@ class SimulatedThreatMon:
 
     def alarm(self, code: int) -> dict:
         return self.threatmon.alarm(code)
+
+    def set_portal_status(self, codes: int | list[int], status: str) -> list[int]:
+        """An analyst sets alarm statuses in the ThreatMon portal (see ThreatMonState.set_portal_status)."""
+        return self.threatmon.set_portal_status(codes, status)
 
     def codes(self) -> list[int]:
         return self.threatmon.codes()
