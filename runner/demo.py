@@ -115,7 +115,8 @@ class Demo:
             "max_fetch": str(self.max_fetch),
             "isFetch": True,
             "incidentType": "ThreatMon Alarm",
-            "mirror_direction": "Outgoing",
+            "mirror_direction": "Incoming And Outgoing",
+            "close_incident": True,
         }
         self.step(
             "Configure a ThreatMon instance",
@@ -172,6 +173,7 @@ class Demo:
         self.expect(after == "Resolved", "the simulator did not record the status change")
 
         self.close_incident(sim, tm, [inc for inc in newest if int(inc["dbotMirrorId"]) != code])
+        self.mirror_in(sim, tm, answered=code)
 
         self.step(
             "List alarms on demand (threatmon_list_alarms)",
@@ -241,15 +243,15 @@ class Demo:
     def close_incident(self, sim: Simulator, tm: IntegrationRunner, incidents: list[dict]) -> None:
         self.step(
             "Close an incident: ThreatMon follows (outgoing mirroring, update-remote-system)",
-            "The instance mirrors outgoing (Incident Mirroring Direction: Outgoing), so every incident it fetched "
-            "is linked to its alarm. When an analyst closes such an incident in XSOAR, XSOAR runs the "
+            "The instance mirrors both ways (Incident Mirroring Direction: Incoming And Outgoing), so every incident it "
+            "fetched is linked to its alarm. When an analyst closes such an incident in XSOAR, XSOAR runs the "
             "integration's update-remote-system command with the incident and what changed, and the integration "
             "gives the alarm the ThreatMon status that matches the close reason (False Positive -> False Positive, "
             "Duplicate -> Ignore, any other -> Resolved). Here XSOAR's part is played by the demo.",
         )
         incident = next(inc for inc in incidents if sim.alarm(int(inc["dbotMirrorId"]))["status"] == "Open")
         code = int(incident["dbotMirrorId"])
-        self.expect(incident.get("dbotMirrorDirection") == "Out", "the fetched incident is not marked for outgoing mirroring")
+        self.expect(incident.get("dbotMirrorDirection") == "Both", "the fetched incident is not marked for mirroring")
         close = {
             "closeReason": "False Positive",
             "closeNotes": "A test export, no customer data in it.",
@@ -280,6 +282,39 @@ class Demo:
         sent = len(sim.status_changes) - changes
         self.show(f"A later edit of the closed incident (its notes) sends nothing: {sent} status change reached ThreatMon.")
         self.expect(sent == 1, f"the close was sent {sent} times")
+
+    def mirror_in(self, sim: Simulator, tm: IntegrationRunner, answered: int) -> None:
+        """Incoming mirroring: an analyst answers an alarm in the ThreatMon portal; mirroring cycles close its incident."""
+        self.step(
+            "Answer an alarm in ThreatMon: its incident follows (incoming mirroring)",
+            "The other way round: an analyst marks an alarm as a false positive in the ThreatMon portal. ThreatMon "
+            "cannot say which alarms changed, so every mirroring interval (a minute) XSOAR runs "
+            "get-modified-remote-data, which reads the alarm list over the next part of the fetched alarms with at most "
+            "5 list requests (Maximum list requests per mirroring cycle), then get-remote-data for each alarm whose "
+            "status changed. The incident closes (Close Mirrored XSOAR Incident is on).",
+        )
+        followed = sorted(int(code) for code in tm.integration_context["mirror_in"]["alarms"])
+        target = followed[len(followed) // 2]
+        sim.set_portal_status(target, "False Positive")
+        self.show(f"In the ThreatMon portal alarm {target} is now False Positive; the instance follows {len(followed)} alarms.")
+        rows, closes = [], {}
+        for number in range(1, 2 * len(followed) + 2):
+            before = len(sim.requests)
+            cycle = tm.mirror_cycle()
+            self.expect(cycle.ok, f"the mirroring cycle failed: {cycle.modified.error}")
+            sent = len(sim.requests) - before
+            self.expect(sent <= 5, f"mirroring cycle {number} sent {sent} requests, over its budget of 5")
+            rows.append([number, sent, ", ".join(cycle.ids) or "-"])
+            closes.update(cycle.closes)
+            if str(target) in closes:
+                break
+        self.show(table(rows, ["cycle", "list requests", "alarms whose status changed"], TABLE_WIDTH))
+        self.expect(str(target) in closes, f"the incident of alarm {target} was not closed")
+        close = closes[str(target)]
+        self.show(f"get-remote-data {target} closes the incident: reason '{close['closeReason']}',")
+        self.show(f"note '{close['closeNotes']}'")
+        if str(answered) in closes:
+            self.show(f"(Alarm {answered}, resolved in ThreatMon by the command above, came back the same way.)")
 
     def feed(self, sim: Simulator) -> None:
         params = {

@@ -153,6 +153,7 @@ def test_make_demo_runs_the_whole_story_and_exits_0():
         "Test the connection (test-module)",
         "Fetch alarms as incidents (fetch-incidents)",
         "Answer an alarm in ThreatMon (threatmon_update_incident_status)",
+        "Answer an alarm in ThreatMon: its incident follows (incoming mirroring)",
         "List alarms on demand (threatmon_list_alarms)",
         "threatmon_request_takedown",
         "threatmon_request_data_removal",
@@ -165,6 +166,7 @@ def test_make_demo_runs_the_whole_story_and_exits_0():
         assert step in out
     assert "37 incidents, each alarm exactly once" in out
     assert "as 'Resolved'" in out
+    assert "closes the incident: reason 'False Positive'" in out
     assert "(data_removal_path) is empty, so no data removal request was sent" in out
     assert "Data removal request for finding" in out and "submitted to ThreatMon." in out
     assert DEFAULT_API_KEY not in out and DEFAULT_IOC_TOKEN not in out

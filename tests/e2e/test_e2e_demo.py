@@ -88,6 +88,15 @@ def test_closing_an_incident_sets_the_alarm_status_through_outgoing_mirroring(de
     assert any(r[0] == row[0] and r[2] == "False Positive" for r in rows_under(listed, "Alarm Code"))
 
 
+def test_an_alarm_answered_in_threatmon_closes_its_incident_through_incoming_mirroring(demo):
+    step = section(demo, "its incident follows (incoming mirroring)")
+    target = re.search(r"alarm (\d+) is now False Positive", step).group(1)
+    cycles = rows_under(step, "cycle")
+    assert cycles and all(int(row[1]) <= 5 for row in cycles)  # the budget: Maximum list requests per mirroring cycle
+    assert target in cycles[-1][2].split(", ")
+    assert f"get-remote-data {target} closes the incident: reason 'False Positive'," in step
+
+
 def readme_severity_scores() -> dict[str, int]:
     """The feed README's rule for an instance without Indicator Reputation, e.g. "Critical or High is Bad (3)"."""
     text = " ".join(FEED_README.read_text(encoding="utf-8").split())
