@@ -512,6 +512,19 @@ def test_what_get_remote_data_answers_for_each_status(context, status, close_inc
         assert response.entries[0]["Type"] == EntryType.NOTE
 
 
+def test_the_incoming_mapper_maps_every_field_of_the_mirrored_object(context):
+    """get-remote-data's object goes through the pack's incoming mapper: its status must land in ThreatMon Status."""
+    mapper = json.loads((Path(__file__).parents[2] / "Classifiers" / "classifier-mapper-incoming-ThreatMon.json").read_text())
+    fields = {rule.get("simple"): name for name, rule in mapper["mapping"]["ThreatMon Alarm"]["internalMapping"].items()}
+    context.remember({7: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = FakeList([7]).register(mocker)
+        fake.statuses[7] = "In Progress"
+        cycle(fake)
+    mirrored = get_remote_data_command({"id": "7", "lastUpdate": LAST_UPDATE}, make_settings()).mirrored_object
+    assert {key: fields.get(key) for key in mirrored} == {"alarmCode": "ThreatMon Alarm Code", "status": "ThreatMon Status"}
+
+
 def test_each_close_reason_mirrors_back_to_the_same_threatmon_status():
     for status, reason in ThreatMon.CLOSING_STATUSES.items():
         assert ThreatMon.close_reason_to_status(reason) == status
