@@ -120,6 +120,9 @@ def run_sdk(repo: Path, report_file: Path) -> subprocess.CompletedProcess:
     env |= {"DEMISTO_DEFAULT_BRANCH": BASELINE, "DEMISTO_DEFAULT_REMOTE": "origin"}
     for name in ("CONTRIB_BRANCH", "DEMISTO_SDK_OFFLINE_ENV", "DEMISTO_SDK_PRIVATE_REPO_MODE"):
         env.pop(name, None)  # each would change what validate -g does
+    # No coverage in the child (pytest-cov passes COV_CORE_* down): run in the throwaway repo, it would write line
+    # data that the suite's branch data cannot combine with.
+    env = {key: value for key, value in env.items() if not key.startswith("COV_CORE_")}
     command = [sdk_executable(), "validate", "-g", "--prev-ver", BASELINE, "--config-path", str(CONFIG)]
     command += ["-j", str(report_file)]
     return subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=SDK_TIMEOUT_S, check=False)
