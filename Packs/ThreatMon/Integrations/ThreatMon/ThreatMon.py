@@ -2021,11 +2021,12 @@ def update_remote_system_command(client: Client, args: dict[str, Any], mirror_in
         demisto.debug(f"ThreatMon update-remote-system: alarm {code} was closed by ThreatMon itself; nothing to send.")
         return remote_id
     status = close_reason_to_status(reason)
+    alarm: int = code
     if mirror_in:
-        update_mirror_memory(lambda memory: memory.sent.__setitem__(code, status))
-    client.update_alarm_status([code], status)
+        update_mirror_memory(lambda memory: memory.sent.__setitem__(alarm, status))
+    client.update_alarm_status([alarm], status)
     if mirror_in:
-        update_mirror_memory(lambda memory: memory.forget(code))
+        update_mirror_memory(lambda memory: memory.forget(alarm))
     demisto.debug(f"ThreatMon update-remote-system: alarm {code} set to {status} (close reason {reason!r}).")
     return remote_id
 
@@ -2062,7 +2063,8 @@ def get_remote_data_command(args: dict[str, Any], settings: Settings) -> GetRemo
             f"The id argument must be the ThreatMon alarm code of the incident (a positive whole number); "
             f"got '{parsed.remote_incident_id}'."
         )
-    change = update_mirror_memory(lambda memory: memory.pending.pop(code, None)) if settings.mirror_in else None
+    alarm: int = code
+    change = update_mirror_memory(lambda memory: memory.pending.pop(alarm, None)) if settings.mirror_in else None
     if change is None:
         return GetRemoteDataResponse({}, [])
     status = change["status"]
