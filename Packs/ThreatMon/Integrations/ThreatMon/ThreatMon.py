@@ -1860,21 +1860,29 @@ def finding_arguments(args: dict[str, Any], incident: dict[str, Any] | None, act
     return finding_id, finding
 
 
+def finding_request_results(
+    response: requests.Response, finding_id: int, errors: dict[int, str], prefix: str, what: str
+) -> CommandResults:
+    """The answer to a request about one finding (takedown, data removal): a refusal ThreatMon explains by its
+    status code is one sentence from ``errors``; anything else that got here was accepted."""
+    if response.status_code in errors:
+        raise DemistoException(errors[response.status_code].format(fid=finding_id))
+    output = {"findingId": finding_id, "status": "Submitted"}
+    body = _body_of(response)
+    return CommandResults(
+        outputs_prefix=prefix,
+        outputs_key_field="findingId",
+        outputs=output,
+        readable_output=f"{what} request for finding {finding_id} submitted to ThreatMon.",
+        raw_response=body if body is not None else output,
+    )
+
+
 def request_takedown_command(client: Client, args: dict[str, Any], incident: dict[str, Any] | None = None) -> CommandResults:
     """Ask ThreatMon to take down a finding (arguments and their defaults: finding_arguments)."""
     finding_id, finding = finding_arguments(args, incident, "taken down")
     response = client.request_takedown(finding_id, finding)
-    if response.status_code in TAKEDOWN_ERRORS:
-        raise DemistoException(TAKEDOWN_ERRORS[response.status_code].format(fid=finding_id))
-    output = {"findingId": finding_id, "status": "Submitted"}
-    body = _body_of(response)
-    return CommandResults(
-        outputs_prefix="ThreatMon.Takedown",
-        outputs_key_field="findingId",
-        outputs=output,
-        readable_output=f"Takedown request for finding {finding_id} submitted to ThreatMon.",
-        raw_response=body if body is not None else output,
-    )
+    return finding_request_results(response, finding_id, TAKEDOWN_ERRORS, "ThreatMon.Takedown", "Takedown")
 
 
 def request_data_removal_command(client: Client, args: dict[str, Any], incident: dict[str, Any] | None = None) -> CommandResults:
@@ -1891,17 +1899,7 @@ def request_data_removal_command(client: Client, args: dict[str, Any], incident:
         )
     finding_id, finding = finding_arguments(args, incident, "removed")
     response = client.request_data_removal(finding_id, finding)
-    if response.status_code in DATA_REMOVAL_ERRORS:
-        raise DemistoException(DATA_REMOVAL_ERRORS[response.status_code].format(fid=finding_id))
-    output = {"findingId": finding_id, "status": "Submitted"}
-    body = _body_of(response)
-    return CommandResults(
-        outputs_prefix="ThreatMon.DataRemoval",
-        outputs_key_field="findingId",
-        outputs=output,
-        readable_output=f"Data removal request for finding {finding_id} submitted to ThreatMon.",
-        raw_response=body if body is not None else output,
-    )
+    return finding_request_results(response, finding_id, DATA_REMOVAL_ERRORS, "ThreatMon.DataRemoval", "Data removal")
 
 
 def format_vendors(vendors: Any) -> str:
