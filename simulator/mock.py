@@ -27,6 +27,32 @@ from simulator.config import SimConfig
 from simulator.state import SimulatedThreatMon, ThreatMonState
 
 
+class FakeClock:
+    """A monotonic clock, a wall clock and a sleep for a client under test: sleeping only moves the clock.
+
+    Pass ``sleep``, ``clock`` and ``wall`` to the client, and ``advance`` as :class:`MockThreatMon`'s ``pass_time``
+    when the simulated latency should count against the client's deadline too.
+    """
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_741_000_000.0 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Time that passes without the client sleeping (the simulator's latency, a slow answer)."""
+        self.now += seconds
+
+
 class MockThreatMon(SimulatedThreatMon):
     """The simulated ThreatMon answering every request requests_mock sees under ``url``. Knobs: see :class:`SimConfig`
     (``port``, ``latency_ms`` and the life-time knobs mean nothing here except that latency goes to ``pass_time``)."""

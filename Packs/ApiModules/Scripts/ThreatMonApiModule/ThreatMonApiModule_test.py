@@ -18,6 +18,8 @@ import ThreatMonApiModule as api
 import urllib3
 from CommonServerPython import DemistoException
 
+from simulator.mock import FakeClock
+
 BASE = "https://threatmon.test/api/v1"
 URL = f"{BASE}/items/0"
 SECRET = "tm-Secret+Key/42="  # URL-encoding changes it
@@ -43,24 +45,6 @@ class HeaderClient(api.ThreatMonClient):
 class ParamClient(HeaderClient):
     CREDENTIAL_HEADER = None
     CREDENTIAL_PARAM = "api_token"
-
-
-class FakeClock:
-    """Monotonic clock, wall clock and sleep: sleeping only moves the clock."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def wall(self) -> float:
-        return 1_741_000_000.0 + self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def make_client(clock=None, cls=HeaderClient, **kwargs):

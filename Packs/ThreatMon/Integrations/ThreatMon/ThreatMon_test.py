@@ -47,7 +47,7 @@ from ThreatMon import (
 )
 
 from simulator import Fault
-from simulator.mock import MockThreatMon
+from simulator.mock import FakeClock, MockThreatMon
 
 BASE_HOST = "https://threatmon.test"
 BASE = f"{BASE_HOST}/api/threatmon/external/v1"
@@ -68,28 +68,6 @@ def compact(markdown: str) -> str:
 
 def load_json(name: str):
     return json.loads((TEST_DATA / name).read_text())
-
-
-class FakeClock:
-    """Monotonic clock, wall clock and sleep for the Client: sleeping only moves the clock."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def wall(self) -> float:
-        return 1_741_000_000.0 + self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        """Time that passes without the Client sleeping (the simulator's latency, a slow answer)."""
-        self.now += seconds
 
 
 def make_client(clock: FakeClock | None = None, deadline: float | None = None, **kwargs) -> Client:

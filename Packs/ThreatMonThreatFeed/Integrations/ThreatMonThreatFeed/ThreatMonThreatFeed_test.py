@@ -13,6 +13,8 @@ import requests
 import ThreatMonThreatFeed as feed
 import yaml
 
+from simulator.mock import FakeClock
+
 BASE = "https://ioc.threatmonit.io"
 ENDPOINT = f"{BASE}/api/daily-ioc-details/"
 TOKEN = "tm-Secret+Token/42="  # has characters that URL-encoding changes
@@ -23,24 +25,9 @@ def load(name: str):
     return json.loads((TEST_DATA / name).read_text())
 
 
-class FakeTime:
-    """Injected sleep and clock: sleeping only moves the clock."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def clock(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def fake_time():
-    return FakeTime()
+    return FakeClock()
 
 
 @pytest.fixture
