@@ -23,6 +23,8 @@ PACKS = ("ThreatMon", "ThreatMonThreatFeed")  # the packs `make zip` builds
 MARKETPLACES = build_zips.MARKETPLACES
 ZIPS = [(marketplace, pack) for marketplace in MARKETPLACES for pack in PACKS]
 CONTENT_FOLDERS = ("IncidentTypes", "IncidentFields", "Classifiers", "Layouts", "Playbooks", "TestPlaybooks", "ReleaseNotes")
+# Content only Cortex XSOAR takes: demisto-sdk leaves dashboards and widgets out of the Cortex XSIAM and platform zips.
+XSOAR_ONLY_FOLDERS = ("Dashboards", "Widgets")
 # Each unified integration: (pack, folder, commonfields.id, a line only its code has)
 INTEGRATIONS = [
     ("ThreatMon", "ThreatMon", "Threatmon", "def fetch_incidents"),  # the 1.x id, lower-case m
@@ -77,27 +79,40 @@ def test_the_marketplaces_built_are_the_ones_the_packs_ship_to():
 @pytest.mark.parametrize(("marketplace", "pack"), ZIPS)
 def test_every_content_item_is_in_the_zip(pack_zips, marketplace, pack):
     names = set(pack_zips[marketplace, pack].namelist())
+    folders = CONTENT_FOLDERS + XSOAR_ONLY_FOLDERS if marketplace == "xsoar" else CONTENT_FOLDERS
     expected = [
         f"{folder}/{item.name}"
-        for folder in CONTENT_FOLDERS
+        for folder in folders
         for item in sorted((REPO / "Packs" / pack / folder).glob("*"))
         if item.suffix in (".json", ".yml", ".md") and not item.name.endswith("_README.md")
     ]
     assert expected, f"the pack {pack} has no content items"
     missing = [name for name in expected if name not in names]
     assert not missing, f"missing from {marketplace} {pack}.zip: {missing}"
+    if marketplace != "xsoar":
+        assert not [name for name in names if name.startswith(tuple(f"{folder}/" for folder in XSOAR_ONLY_FOLDERS))]
     for name in ("pack_metadata.json", "README.md", "Author_image.png"):
         assert name in names
 
 
 @pytest.mark.parametrize("pack", PACKS)
 def test_every_marketplace_gets_the_same_files(pack_zips, pack):
-    """Every item ships to every marketplace, so the zips differ only inside the files; no playbook image
-    (doc_files/, which only the playbook README shows, and that README stays out of the zip)."""
+    """Every item but the XSOAR-only dashboard and widgets ships to every marketplace, so the zips differ only inside
+    the files; no playbook image (doc_files/, which only the playbook README shows, and that README stays out of the
+    zip)."""
     xsoar = sorted(pack_zips["xsoar", pack].namelist())
     assert not [name for name in xsoar if name.startswith("doc_files/")]
+    shared = [name for name in xsoar if not name.startswith(XSOAR_ONLY_FOLDERS)]
     for marketplace in MARKETPLACES:
-        assert sorted(pack_zips[marketplace, pack].namelist()) == xsoar
+        assert sorted(pack_zips[marketplace, pack].namelist()) == (xsoar if marketplace == "xsoar" else shared)
+
+
+def test_the_dashboard_and_its_widgets_are_in_the_xsoar_zip(pack_zips):
+    names = pack_zips["xsoar", "ThreatMon"].namelist()
+    assert "Dashboards/dashboard-ThreatMon.json" in names
+    dashboard = json.loads(pack_zips["xsoar", "ThreatMon"].read("Dashboards/dashboard-ThreatMon.json"))
+    widgets = sorted(name for name in names if name.startswith("Widgets/widget-"))
+    assert len(widgets) == len(dashboard["layout"]) >= 5
 
 
 @pytest.mark.parametrize("marketplace", MARKETPLACES)

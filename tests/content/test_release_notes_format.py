@@ -47,6 +47,8 @@ def display_names(pack: Path) -> dict[str, set[str]]:
         "Mappers": {item["name"] for item in classifiers if item.get("type", "").startswith("mapping")},
         "Layouts": {_json(path)["name"] for path in pack.glob("Layouts/*.json")},
         "Playbooks": {_yml(path)["name"] for path in pack.glob("Playbooks/*.yml")},
+        "Dashboards": {_json(path)["name"] for path in pack.glob("Dashboards/*.json")},
+        "Widgets": {_json(path)["name"] for path in pack.glob("Widgets/*.json")},
     }
 
 
