@@ -18,8 +18,6 @@ import ThreatMonApiModule as api
 import urllib3
 from CommonServerPython import DemistoException
 
-from simulator.mock import FakeClock
-
 BASE = "https://threatmon.test/api/v1"
 URL = f"{BASE}/items/0"
 SECRET = "tm-Secret+Key/42="  # URL-encoding changes it
@@ -32,6 +30,28 @@ HINTS = api.ApiHints(
     slow_answer="ask for fewer items",
     not_found_checks={"/items/0": "that the item exists"},
 )
+
+
+class FakeClock:
+    """A monotonic clock, a wall clock and a sleep for a client under test: sleeping only moves the clock."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_741_000_000.0 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Time that passes without the client sleeping (a slow answer)."""
+        self.now += seconds
 
 
 class HeaderClient(api.ThreatMonClient):

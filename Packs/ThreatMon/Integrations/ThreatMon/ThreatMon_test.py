@@ -1,18 +1,27 @@
-"""Unit tests of the ThreatMon integration.
+"""Unit tests of the ThreatMon integration, incoming mirroring included.
 
-HTTP is stubbed with requests_mock. Fetch behaviour is driven by the repository's ThreatMon simulator without a socket
-(simulator.mock.MockThreatMon): the same alarms, knobs (sort order, page size, overlapping pages, order flips, alarms
-created while paging, odd totals and filters) and fault words as the end-to-end tests. The fetch tables assert that the
-union of the incidents of repeated runs is the alarm set, each alarm exactly once. Nothing sleeps: the Client gets a
-fake clock and a fake sleep, and the simulator's latency moves the same clock.
+HTTP is stubbed with requests_mock. Fetch and mirroring are driven by MockThreatMon, ThreatMon's alarm list as a test
+double defined below: knobs for every way the list may be served (sort order, page size, overlapping pages, order
+flips, alarms created while paging, odd totals and filters) and faults (HTTP errors, broken bodies, dropped
+connections, slow answers). The fetch tables assert that the union of the incidents of repeated runs is the alarm set,
+each alarm exactly once. Nothing sleeps: the Client gets a fake clock and a fake sleep, and the fake's latency moves
+the same clock. The mirroring cost tables check the formulas the integration README documents: a sweep over N
+remembered alarms sends at most N list requests in ascending order and 2N in descending order, ceil(N / 10) (+2
+descending) when the remembered alarms are neighbours in the list, and no cycle sends more than its budget.
 """
 
+import bisect
 import contextlib
+import copy
 import email.utils
 import json
+import math
+import random
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import demistomock as demisto
 import pytest
@@ -22,8 +31,14 @@ import ThreatMon
 import yaml
 from CommonServerPython import *
 from ThreatMon import (
+    CLOSED_BY_THREATMON,
+    MAX_MIRRORED_ALARMS,
+    MIRROR_CONTEXT_KEY,
+    MIRROR_PENDING_REPORTS,
     Client,
     FetchState,
+    MirrorMemory,
+    MirrorSweep,
     Settings,
     ThreatMonError,
     alarm_code_from_incident,
@@ -32,6 +47,8 @@ from ThreatMon import (
     fetch_incidents,
     format_vendors,
     get_mapping_fields_command,
+    get_modified_remote_data_command,
+    get_remote_data_command,
     is_below_severity,
     list_alarms_command,
     list_cves_command,
@@ -39,15 +56,14 @@ from ThreatMon import (
     normalize_url,
     parse_data_removal_path,
     parse_params,
+    remember_fetched_alarms,
     request_data_removal_command,
     request_takedown_command,
     severity_to_xsoar,
+    status_of,
     update_incident_status_command,
     update_remote_system_command,
 )
-
-from simulator import Fault
-from simulator.mock import FakeClock, MockThreatMon
 
 BASE_HOST = "https://threatmon.test"
 BASE = f"{BASE_HOST}/api/threatmon/external/v1"
@@ -59,6 +75,389 @@ STATUS_URL = f"{BASE}/incident/status"
 TAKEDOWN_URL = f"{BASE}/takedown"
 REMOVAL_PATH = "/blackmarket/data-removal"  # a path as support might give it (ThreatMon has not published one)
 REMOVAL_URL = f"{BASE}{REMOVAL_PATH}"
+LAST_UPDATE = "2025-03-15T12:00:00Z"
+
+# ---------------------------------------------------------------- test doubles: a clock and ThreatMon's alarm list
+
+SEVERITY_WORDS = ("Information", "Low", "Medium", "High", "Critical")
+# Severity words that are not one of the five, or are one of them spelt differently (knob odd_severities).
+ODD_SEVERITIES = ("high ", "CRITICAL", " medium", "informational", "Severe", "Unknown", "P1", "", None)
+ALARM_TYPES = ("Phishing Domain Detected", "Leaked Credentials", "Rogue Mobile App Detected", "Exposed Port")
+FIRST_ALARM_DATE = datetime(2025, 5, 1, 6, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A monotonic clock, a wall clock and a sleep for a client under test: sleeping only moves the clock.
+
+    Pass ``sleep``, ``clock`` and ``wall`` to the client, and ``advance`` as :class:`MockThreatMon`'s ``pass_time``
+    when the fake's latency should count against the client's deadline too.
+    """
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_741_000_000.0 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Time that passes without the client sleeping (the fake's latency, a slow answer)."""
+        self.now += seconds
+
+
+FAULT_KINDS = ("status", "truncated", "html", "empty", "json", "drop", "reset", "cut", "slow")
+
+
+@dataclass
+class Fault:
+    """A request that goes wrong: chosen by its index (0: the first request) or by a piece of its path (and method),
+    ``times`` times after letting ``skip`` matching requests through. Kinds: ``status`` (that HTTP status, with a
+    Retry-After when given), ``truncated`` (half the JSON body), ``html`` (an HTML page), ``empty`` (200, no body),
+    ``json`` (200, an object that is not the answer), ``drop``/``reset`` (no answer), ``cut`` (the body ends early),
+    ``slow`` (the answer comes after ``delay_s`` seconds)."""
+
+    kind: str = "status"
+    status: int | None = None  # default: 500, or 200 for an html page
+    retry_after: str | None = None
+    delay_s: float = 5.0
+    index: int | None = None
+    path: str | None = None
+    method: str | None = None
+    times: int = 1
+    skip: int = 0
+    used: int = field(default=0, compare=False)
+    seen: int = field(default=0, compare=False)
+
+    def __post_init__(self):
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        if self.status is None:
+            self.status = 200 if self.kind == "html" else 500
+        if self.retry_after is not None:
+            self.retry_after = str(self.retry_after)
+
+    @classmethod
+    def parse(cls, spec: str) -> "Fault":
+        """``WHERE=WHAT[,retry-after=N][,times=N][,skip=N]``: WHERE is ``#INDEX``, a path fragment, ``METHOD /path`` or
+        ``*``; WHAT a status code, truncated, empty, json, drop, reset, cut, ``html[:STATUS]`` or ``slow[:SECONDS]``."""
+        where, _, what = spec.partition("=")
+        head, *options = [part.strip() for part in what.split(",")]
+        name, _, arg = head.partition(":")
+        kwargs: dict = {"kind": "status", "status": int(name)} if name.isdigit() else {"kind": name}
+        if name == "html" and arg:
+            kwargs["status"] = int(arg)
+        if name == "slow" and arg:
+            kwargs["delay_s"] = float(arg)
+        for option in options:
+            key, _, value = option.partition("=")
+            kwargs[{"retry-after": "retry_after"}.get(key, key)] = value if key == "retry-after" else int(value)
+        where = where.strip()
+        if where.startswith("#"):
+            kwargs["index"] = int(where[1:])
+        elif where != "*":
+            method, _, path = where.partition(" ")
+            kwargs.update({"method": method, "path": path} if path and method.isupper() else {"path": where})
+        return cls(**kwargs)
+
+    def describe(self) -> str:
+        return {"status": str(self.status), "html": f"html:{self.status}", "slow": f"slow:{self.delay_s:g}"}.get(
+            self.kind, self.kind
+        )
+
+
+class FaultPlan:
+    """The faults of a :class:`MockThreatMon`, consulted once per request."""
+
+    def __init__(self, faults=()):
+        self.faults = [fault if isinstance(fault, Fault) else Fault.parse(fault) for fault in faults]
+
+    def pick(self, index: int, method: str, path: str) -> Fault | None:
+        """The fault for this request, if any (index rules first, then path rules in order)."""
+        for fault in self.faults:
+            if fault.index == index:
+                fault.used += 1
+                return fault
+        for fault in self.faults:
+            if fault.index is not None or fault.used >= fault.times:
+                continue
+            if (fault.method and fault.method != method) or (fault.path and fault.path not in path):
+                continue
+            fault.seen += 1
+            if fault.seen > fault.skip:
+                fault.used += 1
+                return fault
+        return None
+
+    def pending(self, requests_so_far: int) -> bool:
+        """A fault still to be served: one for a request index not reached yet, or a path fault with uses left."""
+        return any(
+            (fault.index is not None and fault.index >= requests_so_far) or (fault.index is None and fault.used < fault.times)
+            for fault in self.faults
+        )
+
+
+@dataclass
+class MockConfig:
+    """The knobs of :class:`MockThreatMon`: what ThreatMon's alarm list may do (ThreatMon documents pages of ten,
+    ``afterAlarmCode`` keeping the codes above it, and little else)."""
+
+    alarms: int = 40  # alarms present at the start (codes grow with gaps)
+    codes: tuple | None = None  # these codes instead (all Open), and later alarms take the next code
+    order: str = "asc"  # asc, desc, or unsorted (a stable order that is neither)
+    order_flip: str = "none"  # none; alternate (every other list request in the opposite order); random
+    page_size: int = 10
+    page_overlap: int = 0  # page n repeats the last N alarms of page n-1
+    total_records: str | int = "exact"  # exact (the filtered list), all (every alarm), missing, text, or this number
+    after_filter: str = "greater"  # greater (as documented), inclusive (at or above the code), ignored
+    last_page_repeat: bool = False  # a short last page lists its first alarm again at its end
+    codeless_pinned: int = 0  # alarms without a code, listed first whatever afterAlarmCode says
+    latency_ms: float = 0.0  # passed to pass_time on every request
+    seed: int = 1337
+    api_key: str = "tm-test-key"  # noqa: S105 - a test value
+    insert_at: dict = field(default_factory=dict)  # {list request index: alarms created just before it is answered}
+    insert_every: int = 0  # after every N list requests, insert_count new alarms
+    insert_count: int = 0
+    string_codes: float = 0.0  # share of alarms whose code is served as a numeric string
+    odd_severities: float = 0.0  # share of alarms served with a severity from ODD_SEVERITIES
+    faults: list = field(default_factory=list)
+
+
+@dataclass
+class FakeAlarm:
+    code: int
+    severity: str
+    status: str
+    date: datetime
+    alarm_type: str
+    string_code: bool = False
+    odd_severity: int | None = None
+
+    def canonical(self) -> dict:
+        return {
+            "alarmCode": self.code,
+            "title": f"Alarm {self.code}",
+            "description": f"{self.alarm_type} for example-bank.com",
+            "severity": self.severity,
+            "status": self.status,
+            "alarmDate": self.date.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "alarmType": self.alarm_type,
+            "findingId": 700000 + self.code,
+        }
+
+    def wire(self) -> dict:
+        record = self.canonical()
+        if self.string_code:
+            record["alarmCode"] = str(self.code)
+        if self.odd_severity is not None:
+            record["severity"] = ODD_SEVERITIES[self.odd_severity]
+        return record
+
+
+class MockThreatMon:
+    """ThreatMon's alarm list (``GET /vulnerabilities/{page}?afterAlarmCode=``) answering every request requests_mock
+    sees under ``url``, with the knobs of :class:`MockConfig` and the faults of :class:`Fault`. Other paths answer 404.
+
+    A dropped or reset connection raises ``ConnectionError``, a cut body ``ChunkedEncodingError``, a slow answer
+    ``ReadTimeout`` when it would come after the client's read timeout; time passes only through ``pass_time``.
+    ``requests`` records every request (index, method, path, query, status, fault); ``set_portal_status`` is an
+    analyst answering alarms in the ThreatMon portal.
+    """
+
+    def __init__(self, mocker: requests_mock.Mocker, url: str = "https://threatmon.test", pass_time=None, **knobs):
+        self.config = MockConfig(**knobs)  # TypeError on an unknown knob
+        self.url = url.rstrip("/")
+        self.api_url = self.url + "/api/threatmon/external/v1"
+        self.pass_time = pass_time or (lambda _seconds: None)
+        self.faults = FaultPlan(self.config.faults)
+        self.requests: list[dict] = []
+        self.list_requests = 0  # list requests answered (what insert_at and insert_every count)
+        self.inserted = 0
+        self._rng = random.Random(self.config.seed)  # noqa: S311 - seeded on purpose: the same alarms every run
+        self._flip_rng = random.Random(self.config.seed * 31 + 7)  # noqa: S311
+        self._next_code = 48213 if self.config.codes is None else 1
+        self._next_date = FIRST_ALARM_DATE
+        self._alarms: list[FakeAlarm] = []  # ascending by code
+        self._by_code: dict[int, FakeAlarm] = {}
+        if self.config.codes is None:
+            self.add_alarms(self.config.alarms)
+        else:
+            for code in sorted(self.config.codes):
+                self._next_code = code
+                self.add_alarms(1)
+        self._pinned = [
+            {"title": f"Alarm without a code {n}", "severity": "High", "status": "Open", "alarmType": ALARM_TYPES[0]}
+            for n in range(1, self.config.codeless_pinned + 1)
+        ]
+        mocker.register_uri(requests_mock.ANY, re.compile(re.escape(self.url) + r"(/.*)?$"), content=self._answer)
+
+    @property
+    def api_key(self) -> str:
+        return self.config.api_key
+
+    # -- the alarms
+
+    def add_alarms(self, count: int, date: datetime | None = None) -> list[int]:
+        """Create ``count`` alarms (newer codes; newer dates unless ``date`` is given); returns their codes."""
+        made = []
+        for _ in range(count):
+            rng, config = self._rng, self.config
+            when = date or self._next_date
+            self._next_date = when + timedelta(minutes=rng.randint(7, 240))
+            alarm = FakeAlarm(self._next_code, rng.choice(SEVERITY_WORDS), "Open", when, rng.choice(ALARM_TYPES))
+            alarm.string_code = rng.random() < config.string_codes
+            if rng.random() < config.odd_severities:
+                alarm.odd_severity = rng.randrange(len(ODD_SEVERITIES))
+            self._next_code += rng.randint(1, 3) if config.codes is None else 1
+            self._alarms.append(alarm)
+            self._by_code[alarm.code] = alarm
+            made.append(alarm.code)
+        return made
+
+    def codes(self) -> list[int]:
+        return [alarm.code for alarm in self._alarms]
+
+    def alarms(self) -> list[dict]:
+        """Every alarm with an integer code and its true severity, ascending by code."""
+        return [alarm.canonical() for alarm in self._alarms]
+
+    def wire_alarms(self) -> list[dict]:
+        """Every alarm as the list serves it, ascending by code."""
+        return [alarm.wire() for alarm in self._alarms]
+
+    def pinned_alarms(self) -> list[dict]:
+        return [dict(alarm) for alarm in self._pinned]
+
+    def set_portal_status(self, codes: int | list[int], status: str) -> None:
+        """An analyst sets alarm statuses in the ThreatMon portal."""
+        for code in codes if isinstance(codes, list) else [codes]:
+            self._by_code[code].status = status
+
+    def set(self, **knobs) -> None:
+        """Change knobs while serving (order, total_records, insert_every, faults, ...)."""
+        for name, value in knobs.items():
+            getattr(self.config, name)  # AttributeError on an unknown knob
+            setattr(self.config, name, value)
+        if "faults" in knobs:
+            self.faults = FaultPlan(self.config.faults)
+
+    def listing(self, after: int | None, order: str | None = None) -> list[dict]:
+        """The whole list afterAlarmCode keeps, as served, in ``order`` (default: the knob's), without paging."""
+        return self._pinned + [alarm.wire() for alarm in self._ordered(self._start(after), order or self.config.order)]
+
+    def _start(self, after: int | None) -> int:
+        """Where the alarms afterAlarmCode keeps begin in the ascending list."""
+        codes = self.codes()
+        if after is None or self.config.after_filter == "ignored":
+            return 0
+        if self.config.after_filter == "inclusive":
+            return bisect.bisect_left(codes, after)
+        return bisect.bisect_right(codes, after)
+
+    def _ordered(self, start: int, order: str) -> list[FakeAlarm]:
+        if order == "asc":
+            return self._alarms[start:]
+        if order == "desc":
+            return self._alarms[start:][::-1]
+        return sorted(self._alarms[start:], key=lambda alarm: ((alarm.code * 2654435761) ^ self.config.seed) & 0xFFFFFFFF)
+
+    def _list(self, after: int | None, page: int) -> dict:
+        """One answer of the alarm list, and what answering it changes (alarms created, the order flipping)."""
+        config = self.config
+        created = config.insert_at.get(self.list_requests, 0)
+        self.add_alarms(created)
+        self.inserted += created
+        order = config.order
+        if (config.order_flip == "alternate" and self.list_requests % 2) or (
+            config.order_flip == "random" and self._flip_rng.random() < 0.5
+        ):
+            order = {"asc": "desc", "desc": "asc"}[order]
+        listed = self._pinned + [alarm.wire() for alarm in self._ordered(self._start(after), order)]
+        step = config.page_size - config.page_overlap
+        low, high = page * step, page * step + config.page_size
+        chosen = listed[low:high]
+        if config.last_page_repeat and chosen and high >= len(listed) and len(chosen) < config.page_size:
+            chosen.append(dict(chosen[0]))
+        self.list_requests += 1
+        if config.insert_every and self.list_requests % config.insert_every == 0:
+            self.add_alarms(config.insert_count)
+            self.inserted += config.insert_count
+        total = len(self._alarms) + len(self._pinned) if config.total_records == "all" else len(listed)
+        body: dict = {"data": chosen}
+        if config.total_records != "missing":
+            total = config.total_records if isinstance(config.total_records, int) else total
+            body["totalRecords"] = str(total) if config.total_records == "text" else total
+        return body
+
+    # -- HTTP
+
+    def _route(self, method: str, path: str, query: dict, headers) -> tuple[int, dict]:
+        route = path.removeprefix("/api/threatmon/external/v1")
+        if route == path:
+            return 404, {"message": f"Not found: {path}"}
+        if headers.get("X-COMPANY-API-KEY") != self.config.api_key:
+            return 401, {"message": "Unauthorized: invalid API key"}
+        match = re.fullmatch(r"/vulnerabilities/(\d+)", route)
+        if not match or method != "GET":
+            return 404, {"message": f"Not found: {path}"}
+        after = query.get("afterAlarmCode", [""])[0]
+        if after and not after.isdigit():
+            return 400, {"message": f"afterAlarmCode must be an integer, not {after!r}"}
+        return 200, self._list(int(after) if after else None, int(match.group(1)))
+
+    def _answer(self, request, context) -> bytes:
+        split = urlsplit(request.url)
+        query = parse_qs(split.query, keep_blank_values=True)
+        record = {
+            "index": len(self.requests),
+            "method": request.method,
+            "path": split.path,
+            "query": {name: values[0] if len(values) == 1 else values for name, values in query.items()},
+            "status": None,
+            "fault": None,
+        }
+        self.requests.append(record)
+        fault = self.faults.pick(record["index"], request.method, split.path)
+        kind = fault.kind if fault else None
+        record["fault"] = fault.describe() if fault else None
+        self.pass_time(self.config.latency_ms / 1000.0)
+        context.headers["Content-Type"] = "application/json"
+        if fault and kind in ("drop", "reset"):
+            raise requests.exceptions.ConnectionError(
+                f"Connection aborted: the fake {'reset' if kind == 'reset' else 'closed'} it"
+            )
+        if fault and kind == "status":
+            status, body = fault.status or 500, json.dumps({"status": fault.status, "message": "unavailable"}).encode()
+            if fault.retry_after is not None:
+                context.headers["Retry-After"] = fault.retry_after
+        elif fault and kind == "html":
+            status, body = fault.status or 200, b"<html><body><h1>Bad Gateway</h1><hr>nginx</body></html>"
+            context.headers["Content-Type"] = "text/html"
+        elif kind == "empty":
+            status, body = 200, b""
+        elif kind == "json":
+            status, body = 200, b'{"message": "The service is temporarily unavailable, try again later"}'
+        else:
+            status, answer = self._route(request.method, split.path, query, request.headers)
+            body = json.dumps(answer, separators=(",", ":")).encode()
+        record["status"] = context.status_code = status
+        if kind == "truncated":
+            body = body[: max(1, len(body) // 2)]
+        if kind == "cut":
+            raise requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+        if fault and kind == "slow":
+            read_timeout = request.timeout[1] if isinstance(request.timeout, tuple) else request.timeout
+            if read_timeout is not None and read_timeout < fault.delay_s:
+                self.pass_time(read_timeout)
+                raise requests.exceptions.ReadTimeout(f"Read timed out. (read timeout={read_timeout})")
+            self.pass_time(fault.delay_s)
+        return body
 
 
 def compact(markdown: str) -> str:
@@ -84,13 +483,13 @@ def codes_of(incidents) -> list[int]:
 
 
 def make_sim(mocker: requests_mock.Mocker, clock: FakeClock | None = None, **knobs) -> MockThreatMon:
-    """The simulated ThreatMon behind requests_mock (the HTTP simulator's own state, knobs and fault words); its
-    latency and slow answers move ``clock``."""
+    """ThreatMon's alarm list behind requests_mock (knobs: MockConfig; faults: Fault); its latency and slow answers
+    move ``clock``."""
     return MockThreatMon(mocker, url=BASE_HOST, pass_time=clock.advance if clock else None, api_key=API_KEY, **knobs)
 
 
 def list_calls(sim: MockThreatMon) -> list[tuple[int, int | None]]:
-    """(page, afterAlarmCode) of every list request the simulator received."""
+    """(page, afterAlarmCode) of every list request the fake received."""
     calls = []
     for record in sim.requests:
         if "/vulnerabilities/" in record["path"]:
@@ -100,7 +499,7 @@ def list_calls(sim: MockThreatMon) -> list[tuple[int, int | None]]:
 
 
 def pending(sim: MockThreatMon) -> bool:
-    """A fault or an insert the simulator still has to serve."""
+    """A fault or an insert the fake still has to serve."""
     return any(index >= sim.list_requests for index in sim.config.insert_at) or sim.faults.pending(len(sim.requests))
 
 
@@ -2097,3 +2496,715 @@ def test_the_api_key_appears_in_no_result_error_or_log(xsoar, command, args, ans
     everything = json.dumps([xsoar.results, xsoar.incidents, xsoar.last_run, xsoar.logs], default=str)
     assert API_KEY not in everything
     assert xsoar.results or xsoar.incidents
+
+
+# ================================================================ incoming mirroring
+
+
+class Context:
+    """The integration context: what getIntegrationContext answers, and how many times it was written."""
+
+    def __init__(self):
+        self.value: dict = {}
+        self.writes = 0
+
+    def get(self) -> dict:
+        return copy.deepcopy(self.value)
+
+    def set(self, value: dict) -> None:
+        self.value = json.loads(json.dumps(value))  # what the server stores is JSON
+        self.writes += 1
+
+    @property
+    def memory(self) -> MirrorMemory:
+        return MirrorMemory.load(self.value.get(MIRROR_CONTEXT_KEY))
+
+    def remember(self, statuses: dict[int, str | None], **cursor) -> None:
+        memory = self.memory
+        memory.alarms.update(statuses)
+        for key, value in cursor.items():
+            setattr(memory, key, value)
+        self.value[MIRROR_CONTEXT_KEY] = memory.to_context()
+
+
+@pytest.fixture
+def context(monkeypatch) -> Context:
+    ctx = Context()
+    monkeypatch.setattr(demisto, "getIntegrationContext", ctx.get)
+    monkeypatch.setattr(demisto, "setIntegrationContext", ctx.set)
+    return ctx
+
+
+@pytest.fixture
+def logs(monkeypatch) -> list[str]:
+    lines: list[str] = []
+    monkeypatch.setattr(demisto, "debug", lambda message, *args: lines.append(str(message)))
+    return lines
+
+
+def mirror_client(**kwargs) -> Client:
+    return Client(BASE, API_KEY, max_attempts=1, sleep=lambda _seconds: None, **kwargs)
+
+
+def mirror_settings(**overrides) -> Settings:
+    values = {"mirror_direction": "In", "close_incident": True, "mirror_max_requests": 5, **overrides}
+    return Settings(base_url=BASE, api_key=API_KEY, **values)
+
+
+def alarm_list(mocker: requests_mock.Mocker, codes, order: str = "asc", **knobs) -> MockThreatMon:
+    """ThreatMon listing exactly ``codes`` (all Open; alarms created later take the next codes)."""
+    return make_sim(mocker, codes=tuple(codes), order=order, **knobs)
+
+
+def cycle(sim: MockThreatMon, settings: Settings | None = None) -> list[str]:
+    """One get-modified-remote-data, as XSOAR runs it (a new client each time)."""
+    response = get_modified_remote_data_command(mirror_client(), {"lastUpdate": LAST_UPDATE}, settings or mirror_settings())
+    return response.modified_incident_ids
+
+
+def sweep_until_done(sim: MockThreatMon, memory: MirrorMemory, budget: int, max_cycles: int = 20000):
+    """Cycles (MirrorSweep + commit) until one completes the sweep. Returns (cycles, requests, codes read)."""
+    cycles, requests, read = 0, 0, set()
+    while cycles < max_cycles:
+        sweep = MirrorSweep(mirror_client(), memory, budget)
+        sweep.run()
+        sweep.commit(memory)
+        assert sweep.requests <= budget
+        cycles, requests = cycles + 1, requests + sweep.requests
+        read |= set(sweep.seen)
+        if sweep.swept:
+            return cycles, requests, read
+    raise AssertionError("the sweep never completed")
+
+
+# ---------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize(
+    ("value", "direction", "mirror_in"),
+    [
+        ("None", None, False),
+        ("", None, False),
+        (None, None, False),
+        ("Outgoing", "Out", False),
+        ("Incoming", "In", True),
+        ("Incoming And Outgoing", "Both", True),
+        (" incoming  and outgoing ", "Both", True),
+    ],
+)
+def test_mirror_direction_offers_none_incoming_outgoing_and_both(value, direction, mirror_in):
+    settings = parse_params({"credentials": {"password": API_KEY}, "mirror_direction": value})
+    assert (settings.mirror_direction, settings.mirror_in) == (direction, mirror_in)
+
+
+@pytest.mark.parametrize(
+    ("params", "close_incident", "budget"),
+    [
+        ({}, False, 5),
+        ({"close_incident": True, "mirror_max_requests": "1"}, True, 1),
+        ({"close_incident": "false", "mirror_max_requests": 100}, False, 100),
+        ({"close_incident": "true", "mirror_max_requests": " "}, True, 5),
+    ],
+)
+def test_close_incident_and_the_request_budget(params, close_incident, budget):
+    settings = parse_params({"credentials": {"password": API_KEY}, **params})
+    assert (settings.close_incident, settings.mirror_max_requests) == (close_incident, budget)
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"mirror_direction": "Both"}, "Incident Mirroring Direction (mirror_direction) must be one of None,"),
+        ({"mirror_max_requests": "0"}, "Maximum list requests per mirroring cycle (mirror_max_requests) must be"),
+        ({"mirror_max_requests": "101"}, "a whole number from 1 to 100; got '101'"),
+        ({"mirror_max_requests": "five"}, "(mirror_max_requests)"),
+        ({"close_incident": "sometimes"}, "Close Mirrored XSOAR Incident (close_incident) must be true or false"),
+    ],
+)
+def test_bad_mirroring_settings_are_refused_naming_label_and_parameter(params, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        parse_params({"credentials": {"password": API_KEY}, **params}, fetch=False, mirroring=True)
+
+
+def test_commands_other_than_fetch_and_mirroring_ignore_the_mirroring_settings():
+    settings = parse_params({"credentials": {"password": API_KEY}, "mirror_max_requests": "0"}, fetch=False)
+    assert settings.mirror_max_requests == 5
+
+
+# ---------------------------------------------------------------- the memory
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("Resolved", "Resolved"),
+        ("false  positive", "False Positive"),
+        (" IN PROGRESS ", "In Progress"),
+        ("Escalated", "Escalated"),
+        ("", None),
+        (None, None),
+        (3, None),
+    ],
+)
+def test_status_of_uses_threatmon_spelling(status, expected):
+    assert status_of({"status": status}) == expected
+
+
+def test_the_memory_round_trips_through_the_context():
+    stored = load_json("mirror_context.json")[MIRROR_CONTEXT_KEY]
+    memory = MirrorMemory.load(stored)
+    assert memory.alarms == {48302: "Open", 48305: "In Progress", 48308: None}
+    assert memory.pending == {48290: {"status": "Resolved", "reported": 2}}
+    assert memory.sent == {48299: "False Positive"}
+    assert (memory.through, memory.hint, memory.order, memory.page_size) == (
+        48304,
+        {"after": 48307, "page": 3, "total": 38},
+        "descending",
+        10,
+    )
+    assert memory.to_context() == stored
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        None,
+        "not a memory",
+        {"version": 99, "alarms": {"1": "Open"}},
+        {"version": 1, "alarms": ["1"], "pending": "x", "sent": 5},
+        {"version": 1, "alarms": {}, "sent": {"x": "Ignore", "5": 3}},
+        {"version": 1, "alarms": {"x": "Open", "-3": "Open", "4": 7}, "pending": {"5": {"reported": 1}, "6": "Open"}},
+        {"version": 1, "alarms": {}, "hint": {"after": 3}, "scan": {"page": "x"}, "order": "sideways", "page_size": 0},
+    ],
+)
+def test_a_damaged_memory_reads_as_what_is_usable_in_it(stored):
+    memory = MirrorMemory.load(stored)
+    assert memory.alarms == {} and memory.pending == {} and memory.sent == {}
+    assert (memory.hint, memory.scan, memory.order, memory.page_size) == (None, None, None, None)
+
+
+def test_fetched_alarms_join_with_their_status_but_not_codeless_or_closed_ones():
+    memory = MirrorMemory()
+    incidents = [
+        {"dbotMirrorId": "7", "rawJSON": json.dumps({"alarmCode": 7, "status": "open"})},
+        {"dbotMirrorId": "8", "rawJSON": json.dumps({"alarmCode": 8})},
+        {"dbotMirrorId": "9", "rawJSON": json.dumps({"alarmCode": 9, "status": "Resolved"})},
+        {"dbotMirrorId": "10", "rawJSON": json.dumps({"alarmCode": 10, "status": "Ignore"})},
+        {"rawJSON": json.dumps({"title": "no code"})},
+    ]
+    remember_fetched_alarms(memory, incidents)
+    assert memory.alarms == {7: "Open", 8: None}
+
+
+def test_past_the_bound_the_oldest_alarms_stop_being_mirrored_and_the_log_says_so(logs):
+    memory = MirrorMemory(alarms=dict.fromkeys(range(1, MAX_MIRRORED_ALARMS + 1), "Open"))
+    incidents = [{"dbotMirrorId": str(code), "rawJSON": "{}"} for code in (MAX_MIRRORED_ALARMS + 1, MAX_MIRRORED_ALARMS + 2)]
+    remember_fetched_alarms(memory, incidents)
+    assert len(memory.alarms) == MAX_MIRRORED_ALARMS
+    assert min(memory.alarms) == 3
+    assert any("the 2 oldest (alarm codes 1 to 2) stop being mirrored in" in line for line in logs)
+
+
+# ---------------------------------------------------------------- the cost of a sweep
+
+
+def layout(name: str, count: int) -> tuple[list[int], list[int]]:
+    """(every code ThreatMon lists, the remembered ones)."""
+    if name == "neighbours":
+        return list(range(1, count + 1)), list(range(1, count + 1))
+    if name == "every third":
+        return list(range(1, 3 * count + 1)), list(range(1, 3 * count + 1, 3))
+    if name == "far apart":
+        return list(range(1, 25 * count + 1)), list(range(1, 25 * count + 1, 25))
+    if name == "random":
+        listed = list(range(1, 8 * count + 1))
+        return listed, sorted(random.Random(count).sample(listed, count))  # noqa: S311 - a fixed test layout
+    # "newer alarms too": the remembered ones, then many alarms no one remembers (closed, or not fetched)
+    return list(range(1, count + 60)), list(range(1, count + 1))
+
+
+LAYOUTS = ["neighbours", "every third", "far apart", "random", "newer alarms too"]
+
+
+def worst_requests(count: int, order: str) -> int:
+    return count if order == "asc" else 2 * count
+
+
+def neighbour_requests(count: int, order: str) -> int:
+    return math.ceil(count / 10) + (0 if order == "asc" else 2)
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("name", LAYOUTS)
+@pytest.mark.parametrize("count", [1, 9, 10, 11, 57, 200])
+@pytest.mark.parametrize("budget", [1, 2, 5])
+def test_a_sweep_reads_every_remembered_alarm_within_the_documented_cycles(order, name, count, budget):
+    listed, remembered = layout(name, count)
+    memory = MirrorMemory(alarms=dict.fromkeys(remembered, "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, listed, order)
+        cycles, requests, read = sweep_until_done(fake, memory, budget)
+    assert read == set(remembered)
+    assert requests <= worst_requests(count, order)
+    if name in ("neighbours", "newer alarms too"):
+        assert requests <= neighbour_requests(count, order)
+    assert cycles == math.ceil(requests / budget)  # every cycle but the last one spends its whole budget
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_the_next_sweep_starts_again_from_the_oldest_alarm(order):
+    memory = MirrorMemory(alarms=dict.fromkeys(range(1, 31), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 31), order)
+        first = sweep_until_done(fake, memory, 2)
+        second = sweep_until_done(fake, memory, 2)
+    assert first[2] == second[2] == set(range(1, 31))
+    assert second[1] <= first[1]
+
+
+def test_a_cycle_with_nothing_remembered_sends_nothing(context):
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 20))
+        assert cycle(fake) == []
+    assert fake.requests == []
+    assert context.writes == 0
+
+
+@pytest.mark.parametrize("direction", [None, "Out"])
+def test_without_incoming_mirroring_a_cycle_reads_and_writes_nothing(context, direction):
+    context.remember({1: "Open"})
+    before = copy.deepcopy(context.value)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1], "asc")
+        fake.set_portal_status(1, "Resolved")
+        assert cycle(fake, mirror_settings(mirror_direction=direction)) == []
+    assert fake.requests == []
+    assert context.value == before
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_the_window_of_each_remembered_alarm_is_asked_for_directly(order):
+    """Remembered alarms far apart: each window starts at afterAlarmCode = code - 1, nothing in between is read."""
+    memory = MirrorMemory(alarms={5: "Open", 500: "Open", 900: "Open"}, order="ascending" if order == "asc" else None)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 1001), order)
+        sweep_until_done(fake, memory, 10)
+    assert sorted({after for _, after in list_calls(fake)}) == [4, 499, 899]
+
+
+@pytest.mark.parametrize("page_size", [5, 20, 25])
+def test_a_page_size_other_than_ten_is_learnt_from_page_0(page_size):
+    memory = MirrorMemory(alarms=dict.fromkeys(range(1, 101), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 101), "desc", page_size=page_size)
+        _, requests, read = sweep_until_done(fake, memory, 5)
+    assert read == set(range(1, 101))
+    assert requests <= math.ceil(100 / page_size) + 2
+    assert memory.page_size == page_size
+
+
+@pytest.mark.parametrize(
+    ("order", "totals", "ignore_filter"),
+    [("unsorted", True, False), ("desc", False, False), ("asc", True, True), ("desc", True, True)],
+)
+def test_a_list_the_windows_cannot_use_is_read_page_by_page_and_nothing_is_missed(order, totals, ignore_filter):
+    memory = MirrorMemory(alarms=dict.fromkeys(range(20, 61, 4), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 71), order, total_records="exact" if totals else "missing")
+        fake.set(after_filter="ignored" if ignore_filter else "greater")
+        _, requests, read = sweep_until_done(fake, memory, 3)
+    assert read == set(range(20, 61, 4))
+    assert requests <= 2 + 7 + 1  # the window's requests, the 7 pages of the list and the empty page after them
+
+
+@pytest.mark.parametrize(
+    ("total", "order"),
+    [(95, "desc"), (95, "asc"), (3, "desc"), (3, "asc")],  # counting something else; smaller than a page
+)
+def test_a_count_that_does_not_describe_the_list_loses_nothing(total, order):
+    memory = MirrorMemory(alarms=dict.fromkeys(range(1, 31), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 31), order)
+        fake.set(total_records=total)
+        _, requests, read = sweep_until_done(fake, memory, 5)
+    assert read == set(range(1, 31))
+    assert requests <= 2 + 3 + 1
+
+
+@pytest.mark.parametrize(("before", "now"), [("descending", "asc"), ("ascending", "desc")])
+def test_a_list_whose_order_changed_since_the_last_cycle_is_still_read_whole(before, now):
+    memory = MirrorMemory(alarms=dict.fromkeys(range(1, 31), "Open"), order=before, hint={"after": 0, "page": 2})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 31), now)
+        _, _, read = sweep_until_done(fake, memory, 5)
+    assert read == set(range(1, 31))
+    assert memory.order == ("ascending" if now == "asc" else "descending")
+
+
+def test_a_remembered_alarm_above_every_listed_one_ends_the_sweep():
+    memory = MirrorMemory(alarms={3: "Open", 60: "Open"}, order="descending", through=3, hint={"after": 59, "page": 4})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 41), "desc")
+        sweep = MirrorSweep(mirror_client(), memory, 5)
+        sweep.run()
+    assert (sweep.requests, sweep.swept) == (1, True)
+    assert list_calls(fake) == [(4, 59)]
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("every", [1, 3])
+def test_alarms_created_between_requests_do_not_stop_a_sweep(order, every):
+    memory = MirrorMemory(alarms=dict.fromkeys(range(1, 101), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 101), order)
+        fake.set(insert_at=dict.fromkeys(range(0, 399, every), 1))
+        _, requests, read = sweep_until_done(fake, memory, 5)
+    assert read == set(range(1, 101))
+    assert requests <= 2 * 100
+
+
+def test_an_alarm_threatmon_no_longer_lists_is_passed_over():
+    memory = MirrorMemory(alarms={3: "Open", 40: "Open", 41: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1, 2, 41, 42], "desc")
+        _, _, read = sweep_until_done(fake, memory, 5)
+    assert read == {41}
+    assert memory.alarms == {3: "Open", 40: "Open", 41: "Open"}
+
+
+# ---------------------------------------------------------------- changes
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_a_status_set_in_threatmon_is_reported_once_and_collected_by_get_remote_data(context, order):
+    context.remember(dict.fromkeys(range(1, 26), "Open"))
+    settings = mirror_settings(close_incident=False)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 26), order)
+        fake.set_portal_status(7, "In Progress")
+        assert cycle(fake, settings) == ["7"]
+        response = get_remote_data_command({"id": "7", "lastUpdate": LAST_UPDATE}, settings)
+        requests_before = len(fake.requests)
+        assert cycle(fake, settings) == []
+    assert response.mirrored_object == {"alarmCode": 7, "status": "In Progress"}
+    assert response.entries == []
+    assert context.memory.alarms[7] == "In Progress"
+    assert len(fake.requests) > requests_before  # the next cycle read again, and found nothing new
+
+
+@pytest.mark.parametrize(
+    ("status", "close_incident", "reason"),
+    [
+        ("Resolved", True, "Resolved"),
+        ("False Positive", True, "False Positive"),
+        ("Ignore", True, "Duplicate"),
+        ("In Progress", True, None),
+        ("Open", True, None),
+        ("Resolved", False, None),
+        ("Ignore", False, None),
+    ],
+)
+def test_what_get_remote_data_answers_for_each_status(context, status, close_incident, reason):
+    context.remember({7: "Escalated"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [7])
+        fake.set_portal_status(7, status)
+        cycle(fake)
+        requests = len(fake.requests)
+        response = get_remote_data_command({"id": "7", "lastUpdate": LAST_UPDATE}, mirror_settings(close_incident=close_incident))
+    assert len(fake.requests) == requests  # answered from what the cycle read
+    assert response.mirrored_object == {"alarmCode": 7, "status": status}
+    closes = [entry["Contents"] for entry in response.entries]
+    if reason is None:
+        assert closes == []
+    else:
+        notes = f"Closed by ThreatMon: the alarm's status is {status}."
+        assert closes == [{"dbotIncidentClose": True, "closeReason": reason, "closeNotes": notes}]
+        assert response.entries[0]["Type"] == EntryType.NOTE
+
+
+def test_the_incoming_mapper_maps_every_field_of_the_mirrored_object(context):
+    """get-remote-data's object goes through the pack's incoming mapper: its status must land in ThreatMon Status."""
+    mapper = json.loads((Path(__file__).parents[2] / "Classifiers" / "classifier-mapper-incoming-ThreatMon.json").read_text())
+    fields = {rule.get("simple"): name for name, rule in mapper["mapping"]["ThreatMon Alarm"]["internalMapping"].items()}
+    context.remember({7: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [7])
+        fake.set_portal_status(7, "In Progress")
+        cycle(fake)
+    mirrored = get_remote_data_command({"id": "7", "lastUpdate": LAST_UPDATE}, mirror_settings()).mirrored_object
+    assert {key: fields.get(key) for key in mirrored} == {"alarmCode": "ThreatMon Alarm Code", "status": "ThreatMon Status"}
+
+
+def test_each_close_reason_mirrors_back_to_the_same_threatmon_status():
+    for status, reason in ThreatMon.CLOSING_STATUSES.items():
+        assert ThreatMon.close_reason_to_status(reason) == status
+
+
+@pytest.mark.parametrize("status", ["Resolved", "False Positive", "Ignore"])
+def test_an_alarm_closed_in_threatmon_leaves_the_memory(context, status):
+    context.remember({1: "Open", 2: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1, 2])
+        fake.set_portal_status(1, status)
+        assert cycle(fake) == ["1"]
+    assert context.memory.alarms == {2: "Open"}
+
+
+def test_get_remote_data_without_a_change_answers_nothing_to_update(context):
+    context.remember({7: "Open"})
+    response = get_remote_data_command({"id": "7", "lastUpdate": LAST_UPDATE}, mirror_settings())
+    assert (response.mirrored_object, response.entries, response.extract_for_local()) == ({}, [], None)
+    assert context.writes == 0
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", "-4"])
+def test_get_remote_data_refuses_an_id_that_is_not_an_alarm_code(context, value):
+    with pytest.raises(ValueError, match="The id argument must be the ThreatMon alarm code"):
+        get_remote_data_command({"id": value, "lastUpdate": LAST_UPDATE}, mirror_settings())
+
+
+def test_a_change_xsoar_does_not_collect_is_reported_a_few_cycles_then_dropped(context, logs):
+    context.remember({1: "Open", 2: "Open"})
+    reports = []
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1, 2])
+        fake.set_portal_status(1, "In Progress")
+        for _ in range(MIRROR_PENDING_REPORTS + 2):
+            reports.append(cycle(fake))
+    assert reports == [["1"]] * MIRROR_PENDING_REPORTS + [[], []]
+    assert any("did not collect the change of alarm 1" in line for line in logs)
+
+
+def test_a_newer_status_replaces_a_change_not_collected_yet(context):
+    context.remember({1: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1])
+        fake.set_portal_status(1, "In Progress")
+        cycle(fake)
+        fake.set_portal_status(1, "Resolved")
+        assert cycle(fake) == ["1"]
+    response = get_remote_data_command({"id": "1", "lastUpdate": LAST_UPDATE}, mirror_settings())
+    assert response.mirrored_object["status"] == "Resolved"
+    assert len(response.entries) == 1
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_a_failed_first_request_raises_and_leaves_the_memory_untouched(context):
+    context.remember(dict.fromkeys(range(1, 40), "Open"), through=12)
+    before = copy.deepcopy(context.value)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 40))
+        fake.set_portal_status(20, "Resolved")
+        fake.set(faults=[f"#{1 - 1}=429"])
+        with pytest.raises(ThreatMon.ThreatMonError, match="rate limiting"):
+            cycle(fake)
+    assert len(fake.requests) == 1  # no retry: a retry would be a request over the budget
+    assert context.value == before
+
+
+@pytest.mark.parametrize("failing", [2, 3, 5])
+def test_a_failure_mid_cycle_keeps_what_was_read_and_the_next_cycle_carries_on(context, failing):
+    context.remember(dict.fromkeys(range(1, 101), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 101))
+        fake.set_portal_status(5, "Resolved")
+        fake.set_portal_status(95, "Ignore")
+        fake.set(faults=[f"#{failing - 1}=503"])
+        first = cycle(fake)
+        through = context.memory.through
+        seen = []
+        for _ in range(5):
+            seen += cycle(fake)
+    assert first == ["5"]
+    assert through == 10 * (failing - 1)
+    assert "95" in seen
+    assert context.memory.alarms.keys() == set(range(1, 101)) - {5, 95}
+
+
+def test_a_cycle_whose_context_changed_meanwhile_keeps_both(context, monkeypatch):
+    """A fetch adds alarms and an outgoing close takes one out while a cycle reads ThreatMon: the cycle's write
+    keeps both, and reports nothing for the alarm that left."""
+    context.remember({1: "Open", 2: "Open", 3: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1, 2, 3])
+        fake.set_portal_status([2, 3], "Resolved")
+        real_list = Client.list_alarms
+
+        def list_while_others_write(self, page, after_alarm_code=None):
+            ThreatMon.update_mirror_memory(lambda memory: memory.remember({9: "Open"}))
+            ThreatMon.update_mirror_memory(lambda memory: memory.forget(3))
+            return real_list(self, page, after_alarm_code)
+
+        monkeypatch.setattr(Client, "list_alarms", list_while_others_write)
+        assert cycle(fake) == ["2"]
+    assert context.memory.alarms == {1: "Open", 9: "Open"}
+
+
+# ---------------------------------------------------------------- outgoing closes do not come back
+
+
+def close_args(code: int = 7, notes: str = "done") -> dict:
+    return {
+        "remoteId": str(code),
+        "status": IncidentStatus.DONE,
+        "incidentChanged": True,
+        "delta": {"closeReason": "False Positive", "closeNotes": notes},
+        "data": {},
+    }
+
+
+def test_an_outgoing_close_is_recorded_before_it_is_sent_and_the_alarm_leaves_after(context):
+    context.remember({7: "Open", 8: "Open"})
+    seen_during_patch = []
+    with requests_mock.Mocker() as mocker:
+
+        def patch(request, _context):
+            seen_during_patch.append(copy.deepcopy(context.memory.sent))
+            return ""
+
+        mocker.patch(STATUS_URL, text=patch)
+        update_remote_system_command(mirror_client(), close_args(), mirror_in=True)
+    assert seen_during_patch == [{7: "False Positive"}]
+    assert context.memory.alarms == {8: "Open"}
+    assert context.memory.sent == {}
+
+
+def test_what_the_list_says_about_an_alarm_xsoar_is_closing_is_no_incoming_change(context):
+    context.remember({7: "Open"}, sent={7: "False Positive"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [7])
+        fake.set_portal_status(7, "False Positive")
+        assert cycle(fake) == []
+    assert context.memory.pending == {}
+
+
+def test_a_failed_outgoing_close_keeps_the_alarm_marked_as_being_closed(context):
+    context.remember({7: "Open"})
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, status_code=500)
+        with pytest.raises(ThreatMon.ThreatMonError):
+            update_remote_system_command(mirror_client(), close_args(), mirror_in=True)
+    assert context.memory.sent == {7: "False Positive"}
+    assert context.memory.alarms == {7: "Open"}
+
+
+def test_a_close_that_threatmon_sent_in_is_not_sent_back(context):
+    context.remember({7: "Open"})
+    with requests_mock.Mocker() as mocker:
+        patch = mocker.patch(STATUS_URL, text="")
+        notes = f"{CLOSED_BY_THREATMON}: the alarm's status is Resolved."
+        assert update_remote_system_command(mirror_client(), close_args(notes=notes), mirror_in=True) == "7"
+    assert patch.call_count == 0
+
+
+def test_an_outgoing_close_without_incoming_mirroring_writes_no_context(context):
+    with requests_mock.Mocker() as mocker:
+        patch = mocker.patch(STATUS_URL, text="")
+        update_remote_system_command(mirror_client(), close_args(), mirror_in=False)
+    assert patch.call_count == 1
+    assert context.writes == 0
+
+
+# ---------------------------------------------------------------- main
+
+
+@pytest.fixture
+def server(monkeypatch, context):
+    """demistomock patched like the server for main(): params, command, args; results and incidents recorded."""
+
+    class Server:
+        params = {"url": BASE, "credentials": {"password": API_KEY}, "mirror_direction": "Incoming And Outgoing"}
+        command = "fetch-incidents"
+        args: dict = {}
+        last_run: dict = {}
+        results: list = []
+        incidents: list = []
+
+    srv = Server()
+    srv.results, srv.incidents = [], []
+    monkeypatch.setattr(demisto, "params", lambda: srv.params)
+    monkeypatch.setattr(demisto, "command", lambda: srv.command)
+    monkeypatch.setattr(demisto, "args", lambda: srv.args)
+    monkeypatch.setattr(demisto, "integrationInstance", lambda: "ThreatMon_instance_1")
+    monkeypatch.setattr(demisto, "getLastRun", lambda: srv.last_run)
+    monkeypatch.setattr(demisto, "setLastRun", lambda value: setattr(srv, "last_run", value))
+    monkeypatch.setattr(demisto, "incidents", lambda value: srv.incidents.append(value))
+    monkeypatch.setattr(demisto, "results", lambda value: srv.results.append(value))
+    monkeypatch.setattr(ThreatMon.time, "sleep", lambda seconds: None)
+    return srv
+
+
+def run_mirror_main(srv, command: str, args: dict | None = None) -> list:
+    srv.command, srv.args, srv.results = command, args or {}, []
+    with contextlib.suppress(SystemExit):
+        ThreatMon.main()
+    return srv.results
+
+
+def test_main_fetch_with_incoming_mirroring_remembers_the_fetched_alarms(server, context):
+    with requests_mock.Mocker() as mocker:
+        alarm_list(mocker, range(1, 13))
+        run_mirror_main(server, "fetch-incidents")
+    incidents = server.incidents[0]
+    assert {incident["dbotMirrorDirection"] for incident in incidents} == {"Both"}
+    assert context.memory.alarms == dict.fromkeys(range(1, 13), "Open")
+
+
+@pytest.mark.parametrize("direction", ["None", "Outgoing", "", None])
+def test_main_fetch_without_incoming_mirroring_sends_the_same_requests_and_writes_no_context(server, context, direction):
+    def requests_of(params):
+        server.params, server.last_run = params, {}
+        with requests_mock.Mocker() as mocker:
+            fake = alarm_list(mocker, range(1, 26), "desc")
+            run_mirror_main(server, "fetch-incidents")
+        return list_calls(fake)
+
+    incoming = requests_of({**server.params, "mirror_direction": "Incoming"})
+    context.value, context.writes = {}, 0
+    assert requests_of({**server.params, "mirror_direction": direction}) == incoming
+    assert context.writes == 0
+
+
+def test_main_runs_a_mirroring_cycle_then_get_remote_data(server, context):
+    server.params = {**server.params, "close_incident": "true", "mirror_max_requests": "2"}
+    context.remember(dict.fromkeys(range(1, 60), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 60))
+        fake.set_portal_status(3, "Resolved")
+        modified = run_mirror_main(server, "get-modified-remote-data", {"lastUpdate": LAST_UPDATE})
+        remote = run_mirror_main(server, "get-remote-data", {"id": "3", "lastUpdate": LAST_UPDATE})
+    assert len(fake.requests) == 2
+    assert modified == [{"Contents": ["3"], "Type": EntryType.NOTE, "ContentsFormat": EntryFormat.JSON}]
+    assert remote[0][0] == {"alarmCode": 3, "status": "Resolved"}
+    assert remote[0][1]["Contents"]["dbotIncidentClose"] is True
+
+
+def test_main_a_cycle_that_read_nothing_tells_xsoar_to_skip_the_update(server, context):
+    context.remember({1: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1])
+        fake.set(faults=[f"#{1 - 1}=502"])
+        results = run_mirror_main(server, "get-modified-remote-data", {"lastUpdate": LAST_UPDATE})
+    assert len(fake.requests) == 1
+    assert results[-1]["Type"] == EntryType.ERROR
+    assert results[-1]["Contents"].startswith("skip update. error: Failed to execute get-modified-remote-data: ThreatMon")
+
+
+def test_main_update_remote_system_with_incoming_mirroring_forgets_the_closed_alarm(server, context):
+    context.remember({7: "Open"})
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, text="")
+        results = run_mirror_main(server, "update-remote-system", close_args())
+    assert results == ["7"]
+    assert context.memory.alarms == {}
+
+
+def test_fetch_incidents_itself_never_touches_the_context(context):
+    with requests_mock.Mocker() as mocker:
+        alarm_list(mocker, range(1, 5))
+        _, incidents = fetch_incidents(mirror_client(), {}, mirror_settings(mirror_instance="x"))
+    assert len(incidents) == 4
+    assert context.writes == 0

@@ -13,12 +13,32 @@ import requests
 import ThreatMonThreatFeed as feed
 import yaml
 
-from simulator.mock import FakeClock
-
 BASE = "https://ioc.threatmonit.io"
 ENDPOINT = f"{BASE}/api/daily-ioc-details/"
 TOKEN = "tm-Secret+Token/42="  # has characters that URL-encoding changes
 TEST_DATA = Path(__file__).parent / "test_data"
+
+
+class FakeClock:
+    """A monotonic clock, a wall clock and a sleep for a client under test: sleeping only moves the clock."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return 1_741_000_000.0 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        """Time that passes without the client sleeping (a slow answer)."""
+        self.now += seconds
 
 
 def load(name: str):
