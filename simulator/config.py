@@ -88,6 +88,12 @@ class SimConfig:
         "what afterAlarmCode keeps: greater (codes above it, as documented); inclusive (at or above it); ignored",
         choices=AFTER_FILTERS,
     )
+    open_only: bool = knob(
+        False,
+        "the alarm list shows Open and In Progress alarms only: an alarm closed (Resolved, False Positive, Ignore) leaves "
+        "it, and comes back if reopened (whether ThreatMon's list keeps closed alarms is not documented)",
+        parse=bool,
+    )
     last_page_repeat: bool = knob(False, "a short last page lists its first alarm a second time at its end", parse=bool)
     codeless_pinned: int = knob(
         0, "alarms without any code, listed first in every answer whatever afterAlarmCode says", parse=int, metavar="N"

@@ -22,6 +22,7 @@ from simulator.config import SimConfig
 from simulator.faults import Fault, FaultPlan
 
 OPPOSITE = {"asc": "desc", "desc": "asc"}
+OPEN_STATUSES = ("Open", "In Progress")  # what a list of open alarms only shows (knob open_only)
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,9 @@ class ThreatMonState:
     def listing(self, after: int | None, order: str | None = None) -> list[dict]:
         """The whole list afterAlarmCode keeps, as served, in ``order`` (default: the knob's), without paging."""
         with self.lock:
-            return self._pinned + [a.wire() for a in self._ordered(self._start(after), order or self.config.order)]
+            listed = self._listed()
+            start = self._start(after, listed)
+            return self._pinned + [a.wire() for a in self._ordered(listed, start, order or self.config.order)]
 
     def _order_now(self) -> str:
         """The order of this list request: the knob's, or its opposite when the order flips between requests."""
@@ -204,42 +207,50 @@ class ThreatMonState:
     def _page(self, after: int | None, page: int, order: str) -> tuple[list[dict], int]:
         """One page of the alarms afterAlarmCode keeps, in ``order``, and how many totalRecords counts."""
         cfg = self.config
-        start = self._start(after)
-        count = len(self._alarms)
+        listed = self._listed()
+        start = self._start(after, listed)
+        count = len(listed)
         total = (count if cfg.total_records == "all" else count - start) + len(self._pinned)
         step = cfg.page_size - cfg.page_overlap
         low, high = page * step, page * step + cfg.page_size
         if self._pinned or order == "unsorted":
-            listed = self._pinned + [a.wire() for a in self._ordered(start, order)]
-            chosen = listed[low:high]
-            end = len(listed)
+            served = self._pinned + [a.wire() for a in self._ordered(listed, start, order)]
+            chosen = served[low:high]
+            end = len(served)
         else:
             kept = count - start
             if order == "asc":
-                alarms = self._alarms[start + min(low, kept) : start + min(high, kept)]
+                alarms = listed[start + min(low, kept) : start + min(high, kept)]
             else:
-                alarms = self._alarms[max(start, count - high) : max(start, count - low)][::-1]
+                alarms = listed[max(start, count - high) : max(start, count - low)][::-1]
             chosen = [a.wire() for a in alarms]
             end = kept
         if cfg.last_page_repeat and chosen and high >= end and len(chosen) < cfg.page_size:
             chosen.append(dict(chosen[0]))
         return chosen, total
 
-    def _start(self, after: int | None) -> int:
-        """Where the alarms afterAlarmCode keeps begin in the ascending list."""
+    def _listed(self) -> list[data.Alarm]:
+        """The alarms the list shows, ascending by code: all of them, or (knob open_only) the Open and In Progress ones."""
+        if not self.config.open_only:
+            return self._alarms
+        return [a for a in self._alarms if a.status in OPEN_STATUSES]
+
+    def _start(self, after: int | None, listed: list[data.Alarm]) -> int:
+        """Where the alarms afterAlarmCode keeps begin in the ascending list ``listed``."""
         if after is None or self.config.after_filter == "ignored":
             return 0
+        codes = self._codes if listed is self._alarms else [a.code for a in listed]
         if self.config.after_filter == "inclusive":
-            return bisect.bisect_left(self._codes, after)
-        return bisect.bisect_right(self._codes, after)
+            return bisect.bisect_left(codes, after)
+        return bisect.bisect_right(codes, after)
 
-    def _ordered(self, start: int, order: str) -> list[data.Alarm]:
+    def _ordered(self, listed: list[data.Alarm], start: int, order: str) -> list[data.Alarm]:
         if order == "asc":
-            return self._alarms[start:]
+            return listed[start:]
         if order == "desc":
-            return self._alarms[start:][::-1]
+            return listed[start:][::-1]
         seed = self.config.seed
-        return sorted(self._alarms[start:], key=lambda a: ((a.code * 2654435761) ^ seed) & 0xFFFFFFFF)
+        return sorted(listed[start:], key=lambda a: ((a.code * 2654435761) ^ seed) & 0xFFFFFFFF)
 
     # -- status, takedown ------------------------------------------------------------------------------
 

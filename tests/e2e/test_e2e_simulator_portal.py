@@ -85,3 +85,38 @@ def test_set_portal_status_refuses_an_unknown_status_or_alarm(make_sim):
         sim.set_portal_status(sim.codes()[0], "Done")
     with pytest.raises(KeyError):
         sim.set_portal_status(123456789, "Resolved")
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_open_only_lists_open_alarms_only_and_a_closed_alarm_leaves_the_list_and_its_count(make_sim, order):
+    sim = make_sim(alarms=25, order=order, page_size=5, open_only=True)
+    statuses = {alarm["alarmCode"]: alarm["status"] for alarm in sim.alarms()}
+    listed = [code for code, status in statuses.items() if status in ("Open", "In Progress")]
+    assert 0 < len(listed) < len(statuses)  # the seeded data has closed alarms: the list leaves them out
+
+    def served(after=None) -> tuple[list[int], int]:
+        codes, total = [], None
+        for page in range(20):
+            body = list_page(sim, page, after)
+            total = body["totalRecords"] if total is None else total
+            if not body["data"]:
+                return codes, total
+            codes += [alarm["alarmCode"] for alarm in body["data"]]
+        raise AssertionError("the list did not end")
+
+    codes, total = served()
+    assert codes == (sorted(listed) if order == "asc" else sorted(listed, reverse=True)) and total == len(listed)
+    closed = sorted(listed)[2]
+    sim.set_portal_status(closed, "Ignore")
+    codes, total = served(after=closed - 1)
+    assert closed not in codes and total == len([c for c in listed if c > closed - 1]) - 1
+    sim.set_portal_status(closed, "In Progress")  # reopened in the portal: listed again
+    assert closed in served(after=closed - 1)[0]
+    assert sim.alarm(closed)["status"] == "In Progress"  # the alarm itself is still there, whatever the list shows
+
+
+def test_by_default_the_list_keeps_closed_alarms(make_sim):
+    sim = make_sim(alarms=12)
+    code = sim.codes()[0]
+    sim.set_portal_status(code, "Resolved")
+    assert code in [alarm["alarmCode"] for alarm in list_page(sim)["data"]]
