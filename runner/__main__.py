@@ -11,7 +11,9 @@ The lastRun is kept in the --last-run file between invocations; a fetch's output
 or says that it saved none. The integration context and the time of the last mirroring cycle are kept in the --state
 file. ``--mirror-cycle`` runs incoming mirroring as the server does (get-modified-remote-data, then get-remote-data
 for each id). Credentials never appear in the output.
-Exit status: 0 when the command succeeded, 1 when it failed, 2 for a usage error.
+Exit status: 0 when the command succeeded, 1 when it failed, 2 for a usage error (each names the option and the
+file or variable: a params, args or incident file that is missing or not JSON, an unset --api-key-env variable, a
+credentials parameter still holding a sample file's placeholder key, which is refused before any request).
 """
 
 from __future__ import annotations
@@ -26,19 +28,62 @@ from runner.core import IntegrationRunner
 from runner.display import render_mirror_cycle, render_result, secrets_of
 from runner.runtime import RuntimeSelectionError, explain_environment
 
+PLACEHOLDER_PREFIX = "REPLACE-WITH-"  # how the sample params files (runner/params/*.example.json) mark the key
+
+
+class UsageError(Exception):
+    """A mistake on the command line: reported in one sentence, exit status 2."""
+
 
 def _json_arg(text: str | None, what: str) -> dict:
+    """The object an option gives, as a JSON file or inline JSON; a missing file or bad JSON names the file."""
     if not text:
         return {}
+    inline = text.lstrip().startswith(("{", "["))
     path = Path(text)
-    source = path.read_text(encoding="utf-8") if not text.lstrip().startswith("{") and path.is_file() else text
+    if not inline and not path.is_file():
+        raise UsageError(f"--{what}: there is no file {text} (give a JSON file or an inline JSON object).")
+    where = "the inline JSON" if inline else f"the file {text}"
     try:
-        value = json.loads(source)
+        value = json.loads(text if inline else path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise SystemExit(f"--{what}: neither a JSON file nor inline JSON ({exc})") from None
+        raise UsageError(f"--{what}: {where} is not valid JSON ({exc}).") from None
     if not isinstance(value, dict):
-        raise SystemExit(f"--{what}: expected a JSON object")
+        raise UsageError(f"--{what}: {where} holds {type(value).__name__}, not a JSON object.")
     return value
+
+
+def _placeholders(params: dict) -> list[str]:
+    """The parameters still holding a sample file's placeholder key (``"REPLACE-WITH-..."``, plain or in the
+    server's form), so that no request goes out with it."""
+    found = []
+    for name, value in params.items():
+        key = value.get("password") if isinstance(value, dict) else value
+        if isinstance(key, str) and key.strip().startswith(PLACEHOLDER_PREFIX):
+            found.append(name)
+    return found
+
+
+def _params(ns: argparse.Namespace) -> dict:
+    """The instance parameters: --params, then each --param, then --api-key-env; a placeholder key is refused."""
+    params = _json_arg(ns.params, "params")
+    for item in ns.param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--param {item!r}: expected NAME=VALUE.")
+        params[name.strip()] = value
+    if ns.api_key_env:
+        if ns.api_key_env not in os.environ:
+            raise UsageError(f"--api-key-env: the environment variable {ns.api_key_env} is not set.")
+        credentials = params.get("credentials") if isinstance(params.get("credentials"), dict) else {"identifier": ""}
+        params["credentials"] = {**credentials, "password": os.environ[ns.api_key_env]}
+    for name in _placeholders(params):
+        source = f" (from {ns.params})" if ns.params and not ns.params.lstrip().startswith("{") else ""
+        raise UsageError(
+            f"the parameter {name}{source} still holds the sample's placeholder key; nothing was sent: give the key "
+            f"with --api-key-env VAR or --param {name}=KEY, or put it in your copy of the params file."
+        )
+    return params
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,19 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     if not ns.command and not ns.mirror_cycle:
         parser.error("give --command (or --mirror-cycle)")
-    params = _json_arg(ns.params, "params")
-    for item in ns.param:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--param {item!r}: expected NAME=VALUE")
-        params[name.strip()] = value
-    if ns.api_key_env:
-        if ns.api_key_env not in os.environ:
-            raise SystemExit(f"--api-key-env: ${ns.api_key_env} is not set")
-        credentials = params.get("credentials") if isinstance(params.get("credentials"), dict) else {"identifier": ""}
-        params["credentials"] = {**credentials, "password": os.environ[ns.api_key_env]}
-    args = _json_arg(ns.args, "args")
-    incident = _json_arg(ns.incident, "incident") if ns.incident else None
+    try:
+        params = _params(ns)
+        args = _json_arg(ns.args, "args")
+        incident = _json_arg(ns.incident, "incident") if ns.incident else None
+    except UsageError as exc:
+        print(f"runner: {exc}", file=sys.stderr)
+        return 2
     try:
         runner = IntegrationRunner(
             ns.integration, params, last_run_file=ns.last_run, incident=incident, runtime=ns.runtime_dir, state_file=ns.state

@@ -240,7 +240,7 @@ class IntegrationRunner:
             text = self.last_run_file.read_text(encoding="utf-8").strip()
             self.last_run = json.loads(text) if text else {}
         self.integration_context: dict = {}
-        self.context_version = 0
+        self.context_version = 0  # how many times the integration context was written
         self.last_mirror_update: str | None = None  # lastUpdate of the next mirroring cycle
         self.state_file = Path(state_file) if state_file else None
         if self.state_file and self.state_file.is_file():
@@ -248,7 +248,6 @@ class IntegrationRunner:
             state = json.loads(text) if text else {}
             self.integration_context = state.get("integration_context") or {}
             self.last_mirror_update = state.get("last_mirror_update")
-        self.last_mirror_run: dict = {}
         self.history: list[RunResult] = []
 
     # -- the run ---------------------------------------------------------------------------------------
@@ -364,17 +363,10 @@ class IntegrationRunner:
             self.context_version += 1
             return {}
 
-        def set_context_versioned(context, version=-1, sync=False):
-            set_context(context)
-
-        def set_mirror_run(obj):
-            self.last_mirror_run = _json_roundtrip(obj, "the last mirror run")
-
         return {
             "params": lambda: copy.deepcopy(params),
             "args": lambda: dict(args),
             "command": lambda: command,
-            "getParam": lambda name: params.get(name),
             "getArg": lambda name: args.get(name),
             "getLastRun": lambda: copy.deepcopy(self.last_run),
             "setLastRun": set_last_run,
@@ -389,13 +381,6 @@ class IntegrationRunner:
             "createIndicators": create_indicators,
             "getIntegrationContext": lambda: copy.deepcopy(self.integration_context),
             "setIntegrationContext": set_context,
-            "getIntegrationContextVersioned": lambda refresh=False: {
-                "context": copy.deepcopy(self.integration_context),
-                "version": self.context_version,
-            },
-            "setIntegrationContextVersioned": set_context_versioned,
-            "getLastMirrorRun": lambda: copy.deepcopy(self.last_mirror_run),
-            "setLastMirrorRun": set_mirror_run,
             "updateModuleHealth": lambda message, is_error=False: result.logs.append(("health", str(message))),
             "demistoVersion": lambda: dict(SERVER_VERSION),
             "investigation": lambda: {"id": (self.incident or {}).get("investigationId", "playground")},

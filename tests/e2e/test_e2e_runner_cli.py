@@ -211,3 +211,44 @@ def test_the_sample_params_files_run_against_the_simulator(make_sim):
             "--api-key-env", variable, "--command", "test-module", env=env,
         )  # fmt: skip
         assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stdout + done.stderr
+
+
+# -- usage errors: exit status 2 and one line naming the file or variable ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--params", "no-such-params.json"], "--params: there is no file no-such-params.json"),
+        (["--params", "{not json"], "--params: the inline JSON is not valid JSON"),
+        (["--args", "{'limit': 5}"], "--args: the inline JSON is not valid JSON"),
+        (["--args", "[1, 2]"], "--args: the inline JSON holds list, not a JSON object."),
+        (["--api-key-env", "RUNNER_TEST_UNSET_VARIABLE"], "--api-key-env: the environment variable RUNNER_TEST_UNSET_VARIABLE"),
+        (["--param", "credentials"], "--param 'credentials': expected NAME=VALUE."),
+    ],
+)
+def test_a_usage_error_exits_2_naming_the_option_and_the_file_or_variable(options, message):
+    env = {"PATH": "/usr/bin:/bin"}
+    done = run_cli("--integration", str(THREATMON), "--command", "test-module", *options, env=env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"runner: {message}") and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_a_params_file_that_is_not_json_is_named(tmp_path):
+    params = tmp_path / "params.json"
+    params.write_text("url: https://external.threatmonit.io\n", encoding="utf-8")
+    done = run_cli("--integration", str(THREATMON), "--command", "test-module", "--params", str(params))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"runner: --params: the file {params} is not valid JSON (")
+
+
+@pytest.mark.parametrize(("name", "integration"), EXAMPLES.items())
+def test_the_placeholder_key_of_a_sample_params_file_is_refused_before_any_request(make_sim, name, integration):
+    sim = make_sim(alarms=1)
+    sample = f"runner/params/{name}"
+    done = run_cli("--integration", str(integration), "--params", sample, "--param", f"url={sim.url}", "--command", "test-module")
+    assert (done.returncode, done.stdout, sim.requests) == (2, "", [])
+    assert done.stderr == (
+        f"runner: the parameter credentials (from {sample}) still holds the sample's placeholder key; nothing was sent: "
+        "give the key with --api-key-env VAR or --param credentials=KEY, or put it in your copy of the params file.\n"
+    )

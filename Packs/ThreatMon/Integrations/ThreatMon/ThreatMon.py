@@ -461,11 +461,12 @@ class Settings:
 RELATIVE_TIME = re.compile(r"\d+\s+(minute|hour|day|week|month|year)s?(\s+ago)?", re.IGNORECASE)
 
 
-def parse_first_fetch(text: str) -> datetime:
+def parse_first_fetch(text: str, now: datetime | None = None) -> datetime:
     """'7 days' / '12 hours ago' (relative to now) or a date ('2024-01-31', ISO-8601), as an aware UTC datetime.
 
     Relative times go through arg_to_datetime; other text is not handed to it, because on text that is no date at
-    all the date parser can spend many seconds (it tries every language) before giving up.
+    all the date parser can spend many seconds (it tries every language) before giving up. A time after ``now`` is
+    refused: the first run would skip every alarm listed until then, and the cutoff it saves would keep them out.
     """
     moment = parse_time(text)
     if moment is None and RELATIVE_TIME.fullmatch(text):
@@ -475,7 +476,13 @@ def parse_first_fetch(text: str) -> datetime:
             f"{param_title('first_fetch', PARAM_LABELS)} must be a time such as '7 days', '12 hours' or '2024-01-31'; "
             f"got '{text}'."
         )
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment > (now or datetime.now(UTC)):
+        raise ValueError(
+            f"{param_title('first_fetch', PARAM_LABELS)} must be a time in the past such as '7 days' or '2024-01-31' "
+            f"(a future time would make the first fetch skip every alarm ThreatMon lists now); got '{text}'."
+        )
+    return moment
 
 
 def _flag(value: Any, name: str = "value") -> bool:

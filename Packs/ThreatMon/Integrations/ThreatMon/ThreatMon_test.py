@@ -1479,6 +1479,24 @@ def test_first_fetch_dates(text, expected):
     assert ThreatMon.parse_first_fetch(text) == expected
 
 
+FUTURE_RULE = (
+    "First fetch time (first_fetch) must be a time in the past such as '7 days' or '2024-01-31' "
+    "(a future time would make the first fetch skip every alarm ThreatMon lists now); got"
+)
+
+
+@pytest.mark.parametrize("text", ["2099-01-01", "2024-01-31T10:00:01+00:00"])
+def test_first_fetch_in_the_future_is_refused(text):
+    with pytest.raises(ValueError) as error:
+        ThreatMon.parse_first_fetch(text, now=datetime(2024, 1, 31, 10, tzinfo=UTC))
+    assert str(error.value) == f"{FUTURE_RULE} '{text}'."
+
+
+def test_first_fetch_at_now_is_accepted():
+    now = datetime(2024, 1, 31, 10, tzinfo=UTC)
+    assert ThreatMon.parse_first_fetch("2024-01-31T10:00:00Z", now=now) == now
+
+
 def test_parse_params_reads_every_parameter():
     settings = parse_params(valid_params(insecure="true"))
     assert settings.base_url == BASE
@@ -1518,6 +1536,7 @@ URL_RULE = "Server URL (url) must be an http(s) URL such as https://external.thr
             {"first_fetch": "the dawn of time"},
             "First fetch time (first_fetch) must be a time such as '7 days', '12 hours' or '2024-01-31'; got 'the dawn of time'.",
         ),
+        ({"first_fetch": "2099-01-01"}, f"{FUTURE_RULE} '2099-01-01'."),
         (
             {"min_severity": "Severe"},
             "Minimum severity to fetch (min_severity) must be one of Information, Low, Medium, High, Critical; got 'Severe'.",
