@@ -345,7 +345,19 @@ class Demo:
             f"fetch-indicators read {len(sim.iocs())} records of the daily list and created {len(result.indicators)} indicators:"
         )
         self.show(table(sorted(kinds.items()), ["indicator type", "count"], TABLE_WIDTH))
-        self.show("(e-mail addresses, unknown kinds and malformed values in the list were skipped and counted)")
+        summary = next((text for _level, text in result.logs if text.startswith("ThreatMon Threat Feed: ")), "")
+        skipped = [part for part in summary.split("; ") if part.endswith(")") and " skipped (" in part]
+        self.show(
+            "Skipped and counted in the run's summary line (kinds with no XSOAR indicator type, values that do not "
+            "fit their type):"
+        )
+        for part in skipped:
+            self.show(f"  {part}")
+        self.expect(len(skipped) == 2, f"the feed's summary line does not count what it skipped: {summary!r}")
+        planted = sim.ioc_kinds()[: int(params["limit"])].count("malformed")  # the records the simulator served
+        self.expect(
+            skipped[0].startswith(f"{planted} malformed values skipped"), f"{skipped[0]!r}: the simulator served {planted}"
+        )
         again = feed.run("fetch-indicators")
         self.show(f"A second run right after: {len(again.indicators)} new indicators (only records newer than the last run).")
         self.say()

@@ -283,9 +283,11 @@ def render_result(
         parts.append(f"{len(result.incidents)} incident(s)")
         if result.incidents:
             parts.append(incidents_table(result.incidents, incident_limit, width))
-    if result.indicators:
-        parts.append(f"{len(result.indicators)} indicator(s)")
-        parts.append(indicators_table(result.indicators, width=width))
+    if result.command == "fetch-indicators" or result.indicators:
+        # the batches count what createIndicators received, also when the runner keeps no indicators
+        parts.append(f"{max(len(result.indicators), sum(result.indicator_batches))} indicator(s)")
+        if result.indicators:
+            parts.append(indicators_table(result.indicators, width=width))
     parts += _last_run_lines(result)
     if result.error and not any(e.get("Type") == ERROR_ENTRY_TYPE for e in result.entries):
         parts.append(f"ERROR: {result.error}")

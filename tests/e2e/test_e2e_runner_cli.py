@@ -134,6 +134,24 @@ def test_json_output_has_the_last_run_only_when_the_run_saved_it():
     assert (raw["last_run"], raw["last_run_saved"]) == ({"n": 1}, True)
 
 
+def test_a_feed_run_with_nothing_new_says_0_indicators(make_sim):
+    sim = make_sim(alarms=0)
+    feed = IntegrationRunner(FEED, {"url": sim.url, "credentials": sim.ioc_token})
+    first = render_result(feed.run("fetch-indicators")).splitlines()
+    again = feed.run("fetch-indicators")
+    assert again.ok and again.indicators == []
+    assert first[0] != "0 indicator(s)" and first[0].endswith(" indicator(s)")
+    assert render_result(again).splitlines()[0] == "0 indicator(s)"
+
+
+def test_a_feed_run_kept_without_its_indicators_counts_what_it_created(make_sim):
+    sim = make_sim(alarms=0)
+    feed = IntegrationRunner(FEED, {"url": sim.url, "credentials": sim.ioc_token}, keep_indicators=False)
+    result = feed.run("fetch-indicators")
+    assert render_result(result).splitlines()[0] == f"{sum(result.indicator_batches)} indicator(s)"
+    assert sum(result.indicator_batches) > 0
+
+
 # -- a command that returns an object -------------------------------------------------------------------------------------
 
 

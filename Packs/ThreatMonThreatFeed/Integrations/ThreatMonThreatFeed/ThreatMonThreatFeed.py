@@ -230,7 +230,7 @@ def parse_settings(params: dict) -> FeedSettings:
         data_type=parse_data_type(params.get("data_type")),
         limit=parse_int(params.get("limit"), "limit", minimum=1, maximum=MAX_LIMIT, label=PARAM_LABELS["limit"]) or DEFAULT_LIMIT,
         collection_ids=",".join(str(item).strip() for item in argToList(params.get("collection_ids")) if str(item).strip()),
-        feed_tags=tuple(str(tag).strip() for tag in argToList(params.get("feedTags")) if str(tag).strip()),
+        feed_tags=tuple(Tags(str(tag).strip() for tag in argToList(params.get("feedTags")) if str(tag).strip()).names()),
         tlp_color=parse_tlp_color(params.get("tlp_color")),
         reputation_score=reputation_score(params.get("feedReputation")),
         incremental=parse_flag(params.get("feedIncremental", True), "feedIncremental", label=PARAM_LABELS["feedIncremental"]),
@@ -517,6 +517,25 @@ def _labels(value: Any) -> list[str]:
     return labels
 
 
+class Tags:
+    """An indicator's tags in the order first seen, one per name in any letter case ("Phishing" and "phishing" are
+    one tag: XSOAR would otherwise show both). The first spelling stays, except that the instance's own tags
+    (ThreatMon and Tags) keep the spelling the instance gives them, which saved searches use."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._names: dict[str, str] = {}
+        self.add(names)
+
+    def add(self, names: Iterable[str], spelling: bool = False) -> None:
+        for name in names:
+            key = name.casefold()
+            if spelling or key not in self._names:
+                self._names[key] = name
+
+    def names(self) -> list[str]:
+        return list(self._names.values())
+
+
 # --- indicator building -----------------------------------------------------------------------------------
 
 
@@ -546,7 +565,9 @@ class RunStats:
         if incremental:
             parts.append(f"{self.older} not newer than the last run")
         parts.append(f"{self.untimed} without a usable timestamp (sent anyway)")
-        if self.received >= limit:
+        if self.received >= limit and limit >= MAX_LIMIT:  # the API offers no paging: nothing reads past the answer
+            parts.append(f"the answer was full (limit {limit}, the maximum): more records may exist that no fetch can read")
+        elif self.received >= limit:
             parts.append(f"the answer was full (limit {limit}): more records may exist, raise the limit to get them")
         return "; ".join(parts)
 
@@ -619,11 +640,10 @@ class IndicatorBuilder:
         united, first/last seen widened, and the highest score kept."""
         record, (moment, first_seen, last_seen) = entries[0]
         score = self.score(record)
-        tags = dict.fromkeys(_labels(record.get("tags")) + _labels(record.get("categories")) + _labels(record.get("source")))
+        tags = Tags()
+        for other, _ in entries:
+            tags.add(_labels(other.get("tags")) + _labels(other.get("categories")) + _labels(other.get("source")))
         for other, (other_moment, other_first, other_last) in entries[1:]:
-            tags.update(
-                dict.fromkeys(_labels(other.get("tags")) + _labels(other.get("categories")) + _labels(other.get("source")))
-            )
             score = max(score, self.score(other))
             if other_moment is not None and (moment is None or other_moment > moment):
                 record, moment = other, other_moment
@@ -631,9 +651,8 @@ class IndicatorBuilder:
                 first_seen = other_first
             if other_last is not None and (last_seen is None or other_last > last_seen):
                 last_seen = other_last
-        tags[SOURCE_TAG] = None
-        tags.update(dict.fromkeys(self.settings.feed_tags))
-        fields: dict[str, Any] = {"tags": list(tags), "description": describe(record, value)}
+        tags.add((SOURCE_TAG, *self.settings.feed_tags), spelling=True)
+        fields: dict[str, Any] = {"tags": tags.names(), "description": describe(record, value)}
         if self.settings.tlp_color:
             fields["trafficlightprotocol"] = self.settings.tlp_color
         for field, key in (("confidence", "confidence_level"), ("severity", "severity")):

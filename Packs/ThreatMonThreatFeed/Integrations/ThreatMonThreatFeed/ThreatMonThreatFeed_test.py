@@ -298,6 +298,23 @@ def test_tags_drop_blanks_and_accept_single_strings():
     assert indicator["fields"]["tags"] == ["c2", "botnet", "abuse.ch", "ThreatMon"]
 
 
+def test_tags_differing_only_in_letter_case_are_one_tag_spelt_as_first_seen():
+    first = record("192.0.2.1", tags=["Phishing", "c2"], categories=["PHISHING"], source=["abuse.ch"])
+    second = record("192.0.2.1", tags=["C2", "phishing", "Abuse.CH", "new"])
+    indicator = only(feed.build_indicators([first, second], settings(), feed.RunStats()))
+    assert indicator["fields"]["tags"] == ["Phishing", "c2", "abuse.ch", "new", "ThreatMon"]
+
+
+def test_the_instance_tags_keep_the_instance_spelling():
+    rec = record("192.0.2.1", tags=["threatmon", "WATCHLIST", "c2"])
+    indicator = only(feed.build_indicators([rec], settings(feed_tags=("Watchlist",)), feed.RunStats()))
+    assert indicator["fields"]["tags"] == ["ThreatMon", "Watchlist", "c2"]
+
+
+def test_the_tags_setting_merges_letter_case_repeats():
+    assert feed.parse_settings({"feedTags": "Watchlist, watchlist,C2 ,WATCHLIST"}).feed_tags == ("Watchlist", "C2")
+
+
 @pytest.mark.parametrize("listed", [[], ["ThreatMon"], ["threatmon-lab", "ThreatMon"]])
 def test_every_indicator_is_tagged_threatmon_once_as_the_1x_feed_did(listed):
     rec = record("192.0.2.1", tags=listed)
@@ -610,6 +627,14 @@ def test_debug_line_warns_when_the_answer_is_full(requests_mock, client, monkeyp
     monkeypatch.setattr(demisto, "debug", lambda msg, *args: lines.append(msg))
     fetch(requests_mock, client, "iocs_run1.json", {}, limit=5)
     assert "the answer was full (limit 5)" in lines[0]
+
+
+def test_a_full_answer_at_the_maximum_limit_does_not_advise_raising_it():
+    stats = feed.RunStats()
+    stats.received = feed.MAX_LIMIT
+    line = stats.summary(feed.MAX_LIMIT, incremental=True)
+    assert f"the answer was full (limit {feed.MAX_LIMIT}, the maximum): more records may exist that no fetch can read" in line
+    assert "raise" not in line
 
 
 def test_fetch_asks_for_the_configured_kind_size_and_collections(requests_mock, client):
