@@ -84,8 +84,9 @@ validate: install
 
 # Each pack prepared for each marketplace it ships to (demisto-sdk prepare-content -mp xsoar/marketplacev2/platform,
 # which resolves the marketplace-only keys such as closeReason:marketplacev2): see tools/build_zips.py.
+# Each target owns its folder under build/: zip build/uploadable_packs/ (and its staging folder), bench build/bench/.
 zip: install
-	rm -rf $(BUILD)
+	rm -rf $(BUILD)/uploadable_packs $(BUILD)/prepare-content
 	DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(PY) tools/build_zips.py -o $(BUILD) $(PACKS)
 	@for zip in $(ZIPS); do test -f $$zip || { echo "make zip did not produce $$zip"; exit 1; }; done
 
@@ -108,7 +109,7 @@ playbook-images: install
 
 bench: $(VENV)/.runtime-installed
 	@$(PY) -m runner.runtime
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --out $(BUILD)/bench
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .ruff_cache .coverage htmlcov

@@ -4,8 +4,9 @@
     python -m benchmarks --rounds 3            # best of three rounds per row, for a busy machine
     python -m benchmarks --alarms 20000 --latency-ms 50 --max-fetch 1000 --order desc --no-feed
 
-Shows progress on stderr, prints the table and a PASS/FAIL line per target, writes the table to build/bench.md
-and the chart (wall time against the floor per row) to build/bench.svg; exits 0 when every target holds, 1
+Shows progress on stderr, prints the table and a PASS/FAIL line per target, writes the table to build/bench/bench.md
+and the chart (wall time against the floor per row) to build/bench/bench.svg (build/bench/ is the bench's own folder:
+`make zip` leaves it alone); exits 0 when every target holds, 1
 naming each row that missed one. A benchmark, not a test: what is measured and how, benchmarks/README.md.
 """
 
@@ -35,7 +36,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-feed", action="store_true", help="skip the feed benchmark")
     parser.add_argument("--feed-records", type=int, default=bench_feed.DEFAULT_RECORDS, help="IOC records for the feed")
     parser.add_argument("--runtime", default=None, help="official runtime folder (default: $XSOAR_RUNTIME_DIR, else stand-ins)")
-    parser.add_argument("--out", default=str(bench_fetch.REPO_ROOT / "build"), help="folder for bench.md and bench.svg")
+    parser.add_argument("--out", default=str(bench_fetch.REPO_ROOT / "build" / "bench"), help="folder for bench.md and bench.svg")
     ns = parser.parse_args(argv)
     try:
         ns.max_fetches = [int(v) for v in str(ns.max_fetch).split(",") if v.strip()]
@@ -70,7 +71,7 @@ def _progress(text: str, end: str = "\n") -> None:
 
 
 def _document(ns, machine: str, loads: tuple[str, str], speed_ms: float, kind: str, results, checks, feed) -> str:
-    """build/bench.md: the machine, the workload, the table, the chart, every target's verdict, the feed."""
+    """build/bench/bench.md: the machine, the workload, the table, the chart, every target's verdict, the feed."""
     full_pages = ns.alarms // report.PAGE_SIZE
     legacy = report.legacy_estimate_s(ns.alarms, ns.latency_ms)
     slowest = max(r.wall_s for r in results if r.max_fetch is not None)
