@@ -3,6 +3,7 @@
 #   make test   - every check: lint, the whole pytest suite with coverage, validate, zip (both packs)
 #   make bench  - the fetch (and feed) benchmarks
 #   make bc     - (part of make test) demisto-sdk's backward-compatibility and release-notes checks against the 1.x packs
+# tox and pre-commit call these targets (tox with VENV= its own venv); nothing here is repeated there.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -61,9 +62,14 @@ demo: $(VENV)/.runtime-installed
 	@$(PY) -m runner.runtime
 	$(PY) -m runner.demo
 
+# FILES=...: lint, mypy, xsoar-lint and secrets check only those of their files that are given (pre-commit gives
+# the staged ones; a check given none of its files does nothing). Empty (the default): every file.
+FILES ?=
+LINT_PATHS = $(if $(strip $(FILES)),$(filter %.py %.pyi,$(FILES)),.)
+
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(if $(LINT_PATHS),$(VENV)/bin/ruff check --force-exclude $(LINT_PATHS),@echo "lint: no Python file given")
+	$(if $(LINT_PATHS),$(VENV)/bin/ruff format --check --force-exclude $(LINT_PATHS),@:)
 
 unit: install
 	$(PY) -m pytest --cov --cov-report=term-missing
@@ -71,13 +77,12 @@ unit: install
 
 # mypy with demisto/content's settings ([tool.mypy] in pyproject.toml, Python 3.12) and demisto-sdk xsoar-lint
 # (content's pylint rules; any message fails) on every integration and API module; the official runtime files go
-# first on mypy's path when XSOAR_RUNTIME_DIR names them. tools/code_checks.py holds the file lists (tox and
-# pre-commit run it too).
+# first on mypy's path when XSOAR_RUNTIME_DIR names them. tools/code_checks.py holds the file lists.
 mypy: install
-	$(PY) tools/code_checks.py mypy
+	$(PY) tools/code_checks.py mypy $(FILES)
 
 xsoar-lint: install
-	$(PY) tools/code_checks.py xsoar-lint
+	$(PY) tools/code_checks.py xsoar-lint $(FILES)
 
 validate: install
 	$(SDK) validate -i $(PACK_LIST),$(API_MODULES) --config-path validation_config.toml
@@ -101,7 +106,7 @@ test: lint mypy xsoar-lint unit validate secrets zip bc
 # demisto-sdk's secrets check on every text file of the packs, with content's pre-commit settings (regexes for
 # IPs, URLs, e-mail addresses and hashes; no entropy guess). Example values live in each pack's .secrets-ignore.
 secrets: install
-	$(PY) tools/code_checks.py secrets
+	$(PY) tools/code_checks.py secrets $(FILES)
 
 # Each playbook's image (Packs/<pack>/doc_files/<playbook>.png), drawn from its yml; a test fails when one is stale.
 playbook-images: install

@@ -3,8 +3,10 @@
     python tools/code_checks.py mypy          # content's mypy settings ([tool.mypy] in pyproject.toml), Python 3.12
     python tools/code_checks.py xsoar-lint    # content's pylint rules for integrations
     python tools/code_checks.py secrets       # content's secrets check on every text file of the packs
+    python tools/code_checks.py xsoar-lint Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py   # only these files
 
-make, tox and pre-commit all run this one script, so the three of them check the same files the same way.
+Given files (`make xsoar-lint FILES=...`, as pre-commit gives the staged ones), a check reads only those of its own
+files among them, and nothing when none is. make runs this one script; tox and pre-commit run make.
 The tools are taken from the folder of the Python that runs the script (the venv's), and run offline.
 """
 
@@ -48,15 +50,28 @@ def sdk_env() -> dict[str, str]:
     return {**os.environ, "DEMISTO_SDK_IGNORE_CONTENT_WARNING": "1"}
 
 
-def run_mypy() -> int:
+def chosen(own: list[str], given: list[str] | None) -> list[str]:
+    """A check's own files, or, when files are given, those of them that are given (in the check's order)."""
+    if given is None:
+        return own
+    wanted = {Path(name).as_posix().removeprefix("./") for name in given}
+    return [name for name in own if name in wanted]
+
+
+def run_mypy(given: list[str] | None = None) -> int:
+    files = chosen(xsoar_code(), given)
+    if not files:
+        return 0
     env = dict(os.environ)
     if env.get("XSOAR_RUNTIME_DIR"):  # the official files first, ahead of pyproject's mypy_path (the stand-ins)
         env["MYPYPATH"] = env["XSOAR_RUNTIME_DIR"]
-    return subprocess.run([tool("mypy"), *xsoar_code()], cwd=REPO, env=env, check=False).returncode  # noqa: S603  (our own venv tools)
+    return subprocess.run([tool("mypy"), *files], cwd=REPO, env=env, check=False).returncode  # noqa: S603  (our own venv tools)
 
 
-def run_xsoar_lint() -> int:
-    files = xsoar_code()
+def run_xsoar_lint(given: list[str] | None = None) -> int:
+    files = chosen(xsoar_code(), given)
+    if not files:
+        return 0
     done = subprocess.run(  # noqa: S603  (our own venv tools)
         [tool("demisto-sdk"), "xsoar-lint", *files], cwd=REPO, env=sdk_env(), capture_output=True, text=True, check=False
     )
@@ -69,8 +84,11 @@ def run_xsoar_lint() -> int:
     return 0
 
 
-def run_secrets() -> int:
-    command = [tool("demisto-sdk"), "secrets", "--ignore-entropy", "-i", ",".join(pack_text_files())]
+def run_secrets(given: list[str] | None = None) -> int:
+    files = chosen(pack_text_files(), given)
+    if not files:
+        return 0
+    command = [tool("demisto-sdk"), "secrets", "--ignore-entropy", "-i", ",".join(files)]
     return subprocess.run(command, cwd=REPO, env=sdk_env(), check=False).returncode  # noqa: S603
 
 
@@ -78,10 +96,10 @@ CHECKS = {"mypy": run_mypy, "xsoar-lint": run_xsoar_lint, "secrets": run_secrets
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in CHECKS:
-        print(f"usage: python tools/code_checks.py {{{','.join(CHECKS)}}}", file=sys.stderr)
+    if not argv or argv[0] not in CHECKS:
+        print(f"usage: python tools/code_checks.py {{{','.join(CHECKS)}}} [FILE ...]", file=sys.stderr)
         return 2
-    return CHECKS[argv[0]]()
+    return CHECKS[argv[0]](argv[1:] or None)
 
 
 if __name__ == "__main__":

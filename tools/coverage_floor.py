@@ -1,4 +1,4 @@
-"""Hold every integration file to the coverage floor, after a ``pytest --cov`` run (make unit, tox, pre-commit).
+"""Hold every integration file to the coverage floor, after a ``pytest --cov`` run (make unit).
 
     python tools/coverage_floor.py        # 95 percent, the floor in pyproject.toml's [tool.coverage.report]
     python tools/coverage_floor.py 90

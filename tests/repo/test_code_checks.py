@@ -53,4 +53,22 @@ def test_every_pylint_message_counts(output, messages):
 
 def test_an_unknown_check_is_a_usage_error(capsys):
     assert code_checks.main(["pylint"]) == 2
-    assert "usage: python tools/code_checks.py {mypy,xsoar-lint,secrets}" in capsys.readouterr().err
+    assert "usage: python tools/code_checks.py {mypy,xsoar-lint,secrets} [FILE ...]" in capsys.readouterr().err
+
+
+def test_given_files_narrow_a_check_to_those_of_its_own_files():
+    own = ["Packs/A/Integrations/A/A.py", "Packs/B/Integrations/B/B.py"]
+    assert code_checks.chosen(own, None) == own
+    assert code_checks.chosen(own, ["./Packs/B/Integrations/B/B.py", "tools/x.py", "Packs/A/Integrations/A/A_test.py"]) == [
+        "Packs/B/Integrations/B/B.py"
+    ]
+    assert code_checks.chosen(own, ["README.md"]) == []
+
+
+@pytest.mark.parametrize("check", ["mypy", "xsoar-lint", "secrets"])
+def test_a_check_given_none_of_its_files_runs_nothing(check, monkeypatch):
+    def run(*_args, **_kwargs):
+        raise AssertionError("nothing should run")
+
+    monkeypatch.setattr(code_checks.subprocess, "run", run)
+    assert code_checks.main([check, "README.md", "tools/code_checks.py"]) == 0
