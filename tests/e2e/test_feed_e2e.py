@@ -119,8 +119,9 @@ def test_indicators_carry_hash_kind_tags_tlp_and_the_record():
         for indicator in result.indicators:
             fields, record = indicator["fields"], indicator["rawJSON"]
             assert "e2e" in fields["tags"]
-            assert set(record["categories"]) <= set(fields["tags"])
-            assert set(record["source"]) <= set(fields["tags"])
+            tags = {tag.casefold() for tag in fields["tags"]}
+            assert len(tags) == len(fields["tags"])  # tags that differ only in letter case are one tag
+            assert {label.casefold() for label in (*record["categories"], *record["source"])} <= tags
             assert fields["trafficlightprotocol"] == "AMBER"
             assert fields["firstseenbysource"].endswith("Z")
             assert indicator["score"] in (0, 2, 3)
@@ -204,7 +205,7 @@ def test_test_module_is_ok():
     "knobs, params, fragment",
     [
         ({}, {"credentials": {"identifier": "", "password": "wrong-token"}}, "ThreatMon refused the API token (HTTP 401;"),
-        ({"refuse_ip": True}, {}, "allows requests from this engine's IP address"),
+        ({"refuse_ip": True}, {}, "ThreatMon has allow-listed the public IP address of this XSOAR server or engine"),
         ({}, {"url": "{url}/some/other/path"}, "/some/other/path/api/daily-ioc-details/ (ThreatMon said: "),
         ({"faults": [parse_fault("*=503,times=9")]}, {}, "unavailable or failing (HTTP 503"),
         ({"faults": [parse_fault("*=html:502,times=9")]}, {}, "unavailable or failing (HTTP 502"),

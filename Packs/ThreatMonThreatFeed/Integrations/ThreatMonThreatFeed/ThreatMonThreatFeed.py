@@ -124,7 +124,7 @@ class Client(ThreatMonClient):
     HINTS = ApiHints(
         credential="API token",
         credential_check="that the API Token field holds the IOC API token (not the incident API key), that it has not "
-        "expired, and that ThreatMon allows requests from this engine's IP address",
+        "expired, and that ThreatMon has allow-listed the public IP address of this XSOAR server or engine",
         server_url=f"the ThreatMon IOC API host, {DEFAULT_URL} unless ThreatMon gave you another",
         rejected_check=f"the {param_title('data_type', PARAM_LABELS)}, {param_title('collection_ids', PARAM_LABELS)} and "
         f"{param_title('limit', PARAM_LABELS)} settings",
@@ -800,7 +800,7 @@ def main() -> None:
     try:
         if not token:
             raise ValueError(
-                f"{param_title('credentials', PARAM_LABELS)} is empty: enter ThreatMon's IOC token in the instance settings."
+                f"{param_title('credentials', PARAM_LABELS)} is empty: paste the IOC API token issued by ThreatMon."
             )
         settings = parse_settings(params)
         client = Client(
@@ -831,7 +831,9 @@ def main() -> None:
         failure = scrub(f"{type(exc).__name__}: {exc}", token)
     if failure:
         # Outside the except block on purpose: return_error then adds no traceback (which could hold a URL).
-        return_error(f"Failed to execute {command} command. {failure}")
+        # Worded as the ThreatMon integration words its failures: "Failed to execute <command>: <one sentence>."
+        failure = failure.strip() if failure.strip().endswith((".", "!", "?")) else failure.strip() + "."
+        return_error(f"Failed to execute {command}: {failure}")
 
 
 """ ENTRY POINT """

@@ -697,9 +697,9 @@ def test_an_error_object_echoing_the_token_is_scrubbed(requests_mock, client):
             "auth",
             "ThreatMon refused the API token (HTTP 401; ThreatMon said: bad size for api_token=<redacted>): check that the "
             "API Token field holds the IOC API token (not the incident API key), that it has not expired, and that "
-            "ThreatMon allows requests from this engine's IP address.",
+            "ThreatMon has allow-listed the public IP address of this XSOAR server or engine.",
         ),
-        (403, "auth", "allows requests from this engine's IP address"),
+        (403, "auth", "ThreatMon has allow-listed the public IP address of this XSOAR server or engine"),
         (
             404,
             "not_found",
@@ -1010,7 +1010,7 @@ def test_main_fetch_keeps_the_state_when_creating_indicators_fails(requests_mock
     requests_mock.get(ENDPOINT, json=load("iocs_run1.json"))
     run_main(xsoar, "fetch-indicators")
     assert xsoar["last_run"] is None
-    assert xsoar["errors"] == ["Failed to execute fetch-indicators command. RuntimeError: indicator store unavailable"]
+    assert xsoar["errors"] == ["Failed to execute fetch-indicators: RuntimeError: indicator store unavailable."]
 
 
 def test_main_fetch_reads_the_last_run(requests_mock, xsoar):
@@ -1054,7 +1054,7 @@ def test_main_test_module_failure_is_an_error_not_text(requests_mock, xsoar, mon
     run_main(xsoar, "test-module")
     assert xsoar["results"] == []
     assert len(xsoar["errors"]) == 1
-    assert xsoar["errors"][0].startswith("Failed to execute test-module command. ")
+    assert xsoar["errors"][0].startswith("Failed to execute test-module: ")
     assert fragment in xsoar["errors"][0]
     assert TOKEN not in xsoar["errors"][0]
 
@@ -1099,7 +1099,7 @@ def test_main_scrubs_the_token_from_unexpected_failures(xsoar, monkeypatch):
     monkeypatch.setattr(feed, "fetch_indicators", explode)
     run_main(xsoar, "fetch-indicators")
     assert xsoar["errors"] == [
-        "Failed to execute fetch-indicators command. KeyError: 'unexpected answer for api_token=<redacted>'"
+        "Failed to execute fetch-indicators: KeyError: 'unexpected answer for api_token=<redacted>'."
     ]
     assert len(xsoar["debug"]) == 1 and "Traceback" in xsoar["debug"][0]
     assert TOKEN not in xsoar["debug"][0]
