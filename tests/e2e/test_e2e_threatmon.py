@@ -390,6 +390,25 @@ def test_status_change_lands_in_the_simulator(make_sim, threatmon, status_body):
     assert len([r for r in sim.requests if r["method"] == "PATCH"]) == 1
 
 
+def test_status_change_with_an_unknown_code_says_which_alarms_changed(make_sim, threatmon):
+    sim = make_sim(alarms=10)  # the simulator refuses a request naming an unknown code as a whole (404)
+    first, second = sim.codes()[2], sim.codes()[5]
+    unknown = sim.codes()[-1] + 1000
+    result = threatmon(sim).run(
+        "threatmon_update_incident_status", {"alarmId": f"{first},{unknown},{second}", "status": "Ignore"}
+    )
+    assert sim.alarm(first)["status"] == sim.alarm(second)["status"] == "Ignore"
+    assert [r["status"] for r in sim.requests if r["method"] == "PATCH"] == [404, 200, 404, 200]
+    assert result.context["ThreatMon.Alarm(val.alarmCode && val.alarmCode == obj.alarmCode)"] == [
+        {"alarmCode": first, "status": "Ignore"},
+        {"alarmCode": second, "status": "Ignore"},
+    ]
+    assert result.error.startswith(
+        f"ThreatMon did not set the status Ignore of alarm(s) {unknown} (alarm(s) {first}, {second} now have it):\n"
+        f"Alarm {unknown}: ThreatMon answered HTTP 404"
+    )
+
+
 @pytest.mark.parametrize("fault", ["PATCH /incident/status=503,retry-after=1", "PATCH /incident/status=429"])
 def test_status_change_survives_a_refused_first_attempt_and_lands_once(make_sim, threatmon, fault):
     sim = make_sim(alarms=5, faults=[fault])

@@ -1818,11 +1818,22 @@ def parse_alarm_ids(value: Any) -> list[int]:
     return codes
 
 
+# The refusals of a status change that may concern some of its alarm codes rather than the request as a whole.
+STATUS_CODE_REFUSALS = ("not_found", "rejected")
+
+
 def update_incident_status_command(
     client: Client, args: dict[str, Any], incident: dict[str, Any] | None = None
-) -> CommandResults:
+) -> CommandResults | list[CommandResults]:
     """Set the ThreatMon status of one or more alarms with one PATCH. Without alarmId, inside a ThreatMon incident,
-    the incident's own alarm code is used. Everything is validated before any request."""
+    the incident's own alarm code is used. Everything is validated before any request.
+
+    ThreatMon documents a success (HTTP 200, its body undocumented) but not what it answers when some of several
+    codes are unknown, nor whether it then changed the others. So when it refuses a PATCH of several codes (400 or
+    404), each code is sent on its own: setting a status is idempotent, and the answers say which alarms now have
+    the status and which ThreatMon refused. A 200 for several codes reports them all changed: the answer cannot say
+    more, per the documentation. When some were changed and some not, the command returns the changed ones and an
+    error entry naming the others."""
     status = parse_choice(args.get("status"), "status", ALARM_STATUSES)
     if status is None:
         raise ValueError(f"The status argument is required: one of {', '.join(ALARM_STATUSES)}.")
@@ -1834,16 +1845,55 @@ def update_incident_status_command(
                 "The alarmId argument is required outside a ThreatMon incident: give one or more alarm codes separated by commas."
             )
         codes = [code]
-    raw = client.update_alarm_status(codes, status)
-    outputs = [{"alarmCode": code, "status": status} for code in codes]
-    readable = "\n".join(f"Alarm {code}: status set to {status} in ThreatMon." for code in codes)
-    return CommandResults(
-        outputs_prefix="ThreatMon.Alarm",
-        outputs_key_field="alarmCode",
-        outputs=outputs,
-        readable_output=readable,
-        raw_response=raw,
+    try:
+        raw = client.update_alarm_status(codes, status)
+        changed, refused = codes, {}
+    except ThreatMonError as exc:
+        if len(codes) == 1 or exc.kind not in STATUS_CODE_REFUSALS:
+            raise
+        raw = None
+        changed, refused = status_one_by_one(client, codes, status)
+    outputs = [{"alarmCode": code, "status": status} for code in changed]
+    readable = "\n".join(f"Alarm {code}: status set to {status} in ThreatMon." for code in changed)
+    if not refused:
+        return CommandResults(
+            outputs_prefix="ThreatMon.Alarm",
+            outputs_key_field="alarmCode",
+            outputs=outputs,
+            readable_output=readable,
+            raw_response=raw,
+        )
+    done = f"alarm(s) {', '.join(map(str, changed))} now have it" if changed else "no alarm was changed"
+    failure = f"ThreatMon did not set the status {status} of alarm(s) {', '.join(map(str, refused))} ({done}):\n" + "\n".join(
+        f"Alarm {code}: {reason}" for code, reason in refused.items()
     )
+    if not changed:
+        raise DemistoException(failure)
+    return [
+        CommandResults(
+            outputs_prefix="ThreatMon.Alarm", outputs_key_field="alarmCode", outputs=outputs, readable_output=readable
+        ),
+        CommandResults(readable_output=failure, raw_response=failure, entry_type=EntryType.ERROR),  # shown as an error
+    ]
+
+
+def status_one_by_one(client: Client, codes: list[int], status: str) -> tuple[list[int], dict[int, str]]:
+    """(the codes ThreatMon set to ``status``, {code: why not} for the others), one PATCH per code. A failure that is
+    not about the code (a refused key, a rate limit, ThreatMon down) stops there: the codes after it are not sent."""
+    changed: list[int] = []
+    refused: dict[int, str] = {}
+    for number, code in enumerate(codes):
+        try:
+            client.update_alarm_status([code], status)
+        except ThreatMonError as exc:
+            refused[code] = str(exc)
+            if exc.kind in STATUS_CODE_REFUSALS:
+                continue
+            for rest in codes[number + 1 :]:
+                refused[rest] = f"not sent, after the failure of alarm {code}."
+            break
+        changed.append(code)
+    return changed, refused
 
 
 def finding_arguments(args: dict[str, Any], incident: dict[str, Any] | None, action: str) -> tuple[int, str]:

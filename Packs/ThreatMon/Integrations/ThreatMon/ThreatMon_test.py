@@ -1855,6 +1855,73 @@ def test_update_status_unknown_alarm_code_is_named_in_the_error():
             update_incident_status_command(make_client(), {"alarmId": "3", "status": "Open"})
 
 
+def status_answers(known: set[int], refuse: set[int] = frozenset()):
+    """A status endpoint that changes nothing unless every code is known (one reading the documentation allows),
+    answering 404 naming the unknown codes, and 403 for known codes that include one of ``refuse``."""
+
+    def answer(request, context):
+        codes = request.json()["alarmIds"]
+        unknown = [code for code in codes if code not in known]
+        if unknown:
+            context.status_code = 404
+            return {"message": f"Alarm(s) not found: {', '.join(map(str, unknown))}"}
+        if set(codes) & refuse:
+            context.status_code = 403
+            return {"message": "Forbidden"}
+        return {"success": True}
+
+    return answer
+
+
+def test_update_status_with_an_unknown_code_among_several_says_which_were_changed():
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, json=status_answers(known={1, 3}))
+        changed, failed = update_incident_status_command(make_client(), {"alarmId": "1,2,3", "status": "Resolved"})
+        sent = [request.json()["alarmIds"] for request in mocker.request_history]
+    assert sent == [[1, 2, 3], [1], [2], [3]]  # the refused PATCH, then one per code
+    assert changed.outputs == [{"alarmCode": 1, "status": "Resolved"}, {"alarmCode": 3, "status": "Resolved"}]
+    assert changed.readable_output.splitlines() == [
+        "Alarm 1: status set to Resolved in ThreatMon.",
+        "Alarm 3: status set to Resolved in ThreatMon.",
+    ]
+    assert failed.entry_type == EntryType.ERROR and failed.outputs is None
+    lines = failed.readable_output.splitlines()
+    assert lines[0] == "ThreatMon did not set the status Resolved of alarm(s) 2 (alarm(s) 1, 3 now have it):"
+    assert lines[1].startswith("Alarm 2: ThreatMon answered HTTP 404 for PATCH ")
+    assert "(ThreatMon said: Alarm(s) not found: 2)" in lines[1]
+
+
+def test_update_status_with_every_code_unknown_is_an_error_naming_each():
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, json=status_answers(known=set()))
+        with pytest.raises(DemistoException) as caught:
+            update_incident_status_command(make_client(), {"alarmId": "7,8", "status": "Open"})
+        assert mocker.call_count == 3
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "ThreatMon did not set the status Open of alarm(s) 7, 8 (no alarm was changed):"
+    assert [line.split(":")[0] for line in lines[1:]] == ["Alarm 7", "Alarm 8"]
+
+
+def test_update_status_one_by_one_stops_at_a_failure_that_is_not_about_the_code():
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, json=status_answers(known={1, 3}, refuse={3}))
+        changed, failed = update_incident_status_command(make_client(), {"alarmId": "1,2,3,4", "status": "Ignore"})
+        assert mocker.call_count == 4  # the refused PATCH, 1, 2, then 3 refused as a whole: 4 is not sent
+    assert [row["alarmCode"] for row in changed.outputs] == [1]
+    lines = failed.readable_output.splitlines()
+    assert lines[0] == "ThreatMon did not set the status Ignore of alarm(s) 2, 3, 4 (alarm(s) 1 now have it):"
+    assert lines[2].startswith("Alarm 3: ThreatMon refused the API key (HTTP 403")
+    assert lines[3] == "Alarm 4: not sent, after the failure of alarm 3."
+
+
+def test_update_status_of_several_codes_refused_as_a_whole_is_one_error():
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, status_code=401)
+        with pytest.raises(ThreatMonError, match="refused the API key"):
+            update_incident_status_command(make_client(), {"alarmId": "1,2", "status": "Open"})
+        assert mocker.call_count == 1
+
+
 def test_update_status_failure_is_an_error():
     with requests_mock.Mocker() as mocker:
         mocker.patch(STATUS_URL, status_code=403)

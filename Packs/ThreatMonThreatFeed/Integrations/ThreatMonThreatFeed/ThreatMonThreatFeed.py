@@ -799,9 +799,7 @@ def main() -> None:
     failure = ""
     try:
         if not token:
-            raise ValueError(
-                f"{param_title('credentials', PARAM_LABELS)} is empty: paste the IOC API token issued by ThreatMon."
-            )
+            raise ValueError(f"{param_title('credentials', PARAM_LABELS)} is empty: paste the IOC API token issued by ThreatMon.")
         settings = parse_settings(params)
         client = Client(
             settings.base_url,

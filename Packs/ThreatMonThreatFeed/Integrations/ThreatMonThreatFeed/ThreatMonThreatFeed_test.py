@@ -1098,9 +1098,7 @@ def test_main_scrubs_the_token_from_unexpected_failures(xsoar, monkeypatch):
 
     monkeypatch.setattr(feed, "fetch_indicators", explode)
     run_main(xsoar, "fetch-indicators")
-    assert xsoar["errors"] == [
-        "Failed to execute fetch-indicators: KeyError: 'unexpected answer for api_token=<redacted>'."
-    ]
+    assert xsoar["errors"] == ["Failed to execute fetch-indicators: KeyError: 'unexpected answer for api_token=<redacted>'."]
     assert len(xsoar["debug"]) == 1 and "Traceback" in xsoar["debug"][0]
     assert TOKEN not in xsoar["debug"][0]
 
