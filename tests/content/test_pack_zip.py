@@ -126,6 +126,19 @@ def test_integrations_are_unified_with_code_and_image(pack_zips, marketplace, pa
 
 @pytest.mark.parametrize("marketplace", MARKETPLACES)
 @pytest.mark.parametrize(("pack", "folder", "integration_id", "marker"), INTEGRATIONS)
+def test_integrations_are_shown_as_community_contributions(pack_zips, marketplace, pack, folder, integration_id, marker):
+    """demisto-sdk adds " (Community Contribution)" to the display name of a community pack's integrations, and the
+    README tells a new user to look for that name."""
+    metadata = json.loads((REPO / "Packs" / pack / "pack_metadata.json").read_text(encoding="utf-8"))
+    source = load_yml((REPO / "Packs" / pack / "Integrations" / folder / f"{folder}.yml").read_bytes())
+    unified = load_yml(pack_zips[marketplace, pack].read(f"Integrations/integration-{folder}.yml"))
+    assert metadata["support"] == "community"
+    assert unified["display"] == f"{source['display']} (Community Contribution)"
+    assert f"**{unified['display']}**" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("marketplace", MARKETPLACES)
+@pytest.mark.parametrize(("pack", "folder", "integration_id", "marker"), INTEGRATIONS)
 def test_integrations_carry_the_api_module_code_in_place_of_its_import(
     pack_zips, marketplace, pack, folder, integration_id, marker
 ):
