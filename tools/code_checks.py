@@ -19,10 +19,13 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+import sdk_summary  # noqa: E402  (tools/sdk_summary.py: demisto-sdk's output without its noise)
+
 TEXT_SUFFIXES = (".py", ".yml", ".json", ".md", ".txt")
 # A pylint message: "path:line:column: C0123 ..." (xsoar-lint exits 0 on warnings, so the messages decide).
 LINT_MESSAGE = re.compile(r":\d+:\d+: [A-Z]\d{4}")
-SDK_NOISE = "Could not get repository"
+SDK_NOISE = sdk_summary.REPOSITORY_NOISE
 
 
 def xsoar_code(root: Path = REPO) -> list[str]:
@@ -77,7 +80,8 @@ def run_xsoar_lint(given: list[str] | None = None) -> int:
     )
     output = done.stdout + done.stderr
     if done.returncode != 0 or lint_messages(output):
-        print("\n".join(line for line in output.splitlines() if SDK_NOISE not in line))
+        lines = (line for line in output.splitlines() if SDK_NOISE not in line)
+        print("\n".join(line if sdk_summary.colours_wanted() else sdk_summary.ANSI.sub("", line) for line in lines))
         print("xsoar-lint: problems found (above)")
         return 1
     print(f"xsoar-lint: no message on {len(files)} files ({' '.join(files)})")
@@ -88,8 +92,7 @@ def run_secrets(given: list[str] | None = None) -> int:
     files = chosen(pack_text_files(), given)
     if not files:
         return 0
-    command = [tool("demisto-sdk"), "secrets", "--ignore-entropy", "-i", ",".join(files)]
-    return subprocess.run(command, cwd=REPO, env=sdk_env(), check=False).returncode  # noqa: S603
+    return sdk_summary.run([tool("demisto-sdk"), "secrets", "--ignore-entropy", "-i", ",".join(files)], cwd=REPO, env=sdk_env())
 
 
 CHECKS = {"mypy": run_mypy, "xsoar-lint": run_xsoar_lint, "secrets": run_secrets}

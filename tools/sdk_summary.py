@@ -1,6 +1,16 @@
-"""Run a demisto-sdk command and pass its output through, except one misleading summary.
+"""Run a demisto-sdk command and pass its output through, except one misleading summary and two kinds of noise.
 
     python tools/sdk_summary.py .venv/bin/demisto-sdk validate -i Packs/ThreatMon --config-path validation_config.toml
+
+`make validate` runs demisto-sdk through it, and tools/code_checks.py runs `secrets` through run().
+
+Noise, dropped at the source of what make prints:
+- "Could not get repository properties: ...": demisto-sdk warns so on every content item when the clone's origin is
+  not a GitHub or GitLab URL (a local path, or no origin); it looks there only for the upstream repository's settings
+  and goes on with its defaults, so nothing is lost (dropped whatever the command's outcome).
+- Colour codes: demisto-sdk colours its log lines even when they go to a file or a CI log (its own switch,
+  DEMISTO_SDK_LOG_NO_COLORS, prints the colour tags instead). When the output is not a terminal (or NO_COLOR is
+  set), the codes are removed from every line.
 
 Why: after "All validations passed." demisto-sdk 1.39.13's validate logs a red "Validate summary" saying "The
 following errors were thrown as a part of this pr: ." and a note about force-merging a pull request. Its
@@ -15,11 +25,14 @@ or the summary lists any error code, everything is shown unchanged. The exit sta
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+REPOSITORY_NOISE = "Could not get repository properties:"
 SUMMARY_START = "Validate summary"
 EMPTY_LIST = re.compile(r"The following errors were thrown as a part of this pr: *\.\s*$")
 WARNINGS = "The following errors were reported as warnings:"
@@ -41,21 +54,41 @@ def summary_replacement(summary: list[str], returncode: int) -> list[str]:
     return [*kept, NOTHING_FAILED + "\n"]
 
 
+def colours_wanted(stream=None) -> bool:
+    stream = stream or sys.stdout
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def run(argv: Sequence[str], cwd: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run the command, its output passed through with the noise and an empty validate summary left out."""
+    colours = colours_wanted()
+
+    def write(lines: list[str]) -> None:
+        sys.stdout.writelines(line if colours else ANSI.sub("", line) for line in lines)
+        sys.stdout.flush()
+
+    with subprocess.Popen(  # noqa: S603
+        argv, stdout=subprocess.PIPE, text=True, errors="replace", cwd=cwd, env=env
+    ) as child:
+        assert child.stdout is not None  # stdout=PIPE
+        summary: list[str] = []
+        for line in child.stdout:
+            if plain(line).startswith(REPOSITORY_NOISE):
+                continue
+            if summary or plain(line) == SUMMARY_START:
+                summary.append(line)
+            else:
+                write([line])
+        returncode = child.wait()
+    write(summary_replacement(summary, returncode))
+    return returncode
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python tools/sdk_summary.py DEMISTO-SDK-COMMAND [ARGS...]", file=sys.stderr)
         return 2
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, errors="replace") as child:  # noqa: S603
-        summary: list[str] = []
-        for line in child.stdout:
-            if summary or plain(line) == SUMMARY_START:
-                summary.append(line)
-            else:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-        returncode = child.wait()
-    sys.stdout.writelines(summary_replacement(summary, returncode))
-    return returncode
+    return run(argv)
 
 
 if __name__ == "__main__":

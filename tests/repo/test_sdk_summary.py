@@ -44,10 +44,42 @@ def run(lines: list[str], exit_code: int) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
+def plain(lines: list[str]) -> list[str]:
+    return [line.replace(RED, "").replace(GREEN, "").replace(RESET, "") for line in lines]
+
+
 def test_an_empty_summary_after_a_pass_becomes_one_line():
     done = run(["Starting validate items.", f"{GREEN}All validations passed.{RESET}", *banner()], 0)
     assert done.returncode == 0 and done.stderr == ""
-    assert done.stdout.splitlines() == ["Starting validate items.", f"{GREEN}All validations passed.{RESET}", NOTHING_FAILED]
+    assert done.stdout.splitlines() == ["Starting validate items.", "All validations passed.", NOTHING_FAILED]
+
+
+REPOSITORY_WARNINGS = [
+    "Could not get repository properties: Remote named 'origin' didn't exist, using provided configs, or default.",
+    "Could not get repository properties: 'GitUrlParsed' object has no attribute 'domain', using provided configs, or default.",
+]
+
+
+@pytest.mark.parametrize("exit_code", [0, 1])
+def test_the_repository_warning_of_a_clone_without_a_github_origin_is_dropped(exit_code):
+    done = run([*REPOSITORY_WARNINGS, "Starting secrets detection", *REPOSITORY_WARNINGS, "done"], exit_code)
+    assert (done.returncode, done.stdout.splitlines()) == (exit_code, ["Starting secrets detection", "done"])
+
+
+def test_colour_codes_are_removed_when_the_output_is_not_a_terminal():
+    done = run([f"{GREEN}Starting secrets detection{RESET}", f"{RED}[BA101] the id is wrong{RESET}"], 1)
+    assert "\x1b" not in done.stdout
+    assert done.stdout.splitlines() == ["Starting secrets detection", "[BA101] the id is wrong"]
+
+
+def test_colour_codes_reach_a_terminal(monkeypatch, capfd):
+    sys.path.insert(0, str(REPO / "tools"))
+    import sdk_summary
+
+    monkeypatch.setattr(sdk_summary, "colours_wanted", lambda: True)
+    line = f"{GREEN}All validations passed.{RESET}"
+    assert sdk_summary.run([sys.executable, "-c", f"print({line!r})"]) == 0
+    assert capfd.readouterr().out == line + "\n"
 
 
 def test_warnings_in_the_summary_are_kept():
@@ -60,7 +92,7 @@ def test_a_failure_or_a_listed_error_shows_everything(codes, exit_code):
     lines = ["[BA101] the id is wrong", *banner(codes)]
     done = run(lines, exit_code)
     assert done.returncode == exit_code
-    assert done.stdout.splitlines() == lines
+    assert done.stdout.splitlines() == plain(lines)
 
 
 def test_output_without_a_summary_passes_through():

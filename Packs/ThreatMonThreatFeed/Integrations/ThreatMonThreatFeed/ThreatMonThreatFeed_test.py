@@ -667,14 +667,18 @@ def test_answer_shapes_that_hold_a_list(requests_mock, client, answer, count):
 @pytest.mark.parametrize(
     "answer, fragment, kind",
     [
-        ("error_detail.json", "ThreatMon answered without an IOC list: Invalid token.", "rejected"),
-        ("unexpected_object.json", "has no IOC list ('iocs'): check the Server URL (use the ThreatMon IOC API host", "bad_body"),
-        ("iocs_not_a_list.json", "has no IOC list", "bad_body"),
-        ("answer_string.json", "has no IOC list", "bad_body"),
+        (load("error_detail.json"), "ThreatMon answered without an IOC list: Invalid token.", "rejected"),
+        (
+            load("unexpected_object.json"),
+            "has no IOC list ('iocs'): check the Server URL (use the ThreatMon IOC API host",
+            "bad_body",
+        ),
+        (load("iocs_not_a_list.json"), "has no IOC list", "bad_body"),
+        ("ok", "has no IOC list", "bad_body"),  # a JSON string: inline, as content's secrets check reads a .json as an object
     ],
 )
 def test_answers_without_a_list_are_errors(requests_mock, client, answer, fragment, kind):
-    requests_mock.get(ENDPOINT, json=load(answer))
+    requests_mock.get(ENDPOINT, json=answer)
     with pytest.raises(feed.ThreatMonError) as caught:
         client.get_daily_iocs()
     assert fragment in str(caught.value)
