@@ -1845,9 +1845,10 @@ def update_incident_status_command(
                 "The alarmId argument is required outside a ThreatMon incident: give one or more alarm codes separated by commas."
             )
         codes = [code]
+    changed: list[int] = codes
+    refused: dict[int, str] = {}
     try:
         raw = client.update_alarm_status(codes, status)
-        changed, refused = codes, {}
     except ThreatMonError as exc:
         if len(codes) == 1 or exc.kind not in STATUS_CODE_REFUSALS:
             raise
