@@ -225,24 +225,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED {name}: {problem}")
     if options.write:
         options.write.parent.mkdir(parents=True, exist_ok=True)
-        options.write.write_text(json.dumps({name: r["requests"] for name, r in results.items()}, indent=0, sort_keys=True))
+        kept = {name: {key: r[key] for key in ("requests", "shown") if key in r} for name, r in results.items()}
+        options.write.write_text(json.dumps(kept, indent=0, sort_keys=True))
     worse = []
     if options.compare:
         saved = json.loads(options.compare.read_text())
-        same = fewer = 0
+        same = fewer = showing_more = 0
         for name, result in results.items():
-            before, now = saved.get(name), result["requests"]
-            if before is None:
+            if name not in saved:
                 continue
-            if len(now) > len(before) or any(n > b for n, b in zip(now, before, strict=False)):
+            before, now = saved[name]["requests"], result["requests"]
+            more = len(now) > len(before) or any(n > b for n, b in zip(now, before, strict=False))
+            if more and result.get("shown", 0) > saved[name].get("shown", 0):
+                # threatmon_list_alarms read further because it now shows alarms it used to leave out.
+                shown = f"{saved[name]['shown']} -> {result['shown']}"
+                print(f"more requests, more alarms shown ({shown}): {name}: {now} (before {before})")
+                showing_more += 1
+            elif more:
                 worse.append(f"MORE REQUESTS {name}: {now} (before {before})")
             elif now == before:
                 same += 1
             else:
                 fewer += 1
         print(
-            f"compared with {options.compare}: {same} the same, {fewer} fewer, {len(worse)} more "
-            f"(before {sum(sum(saved[n]) for n in results if n in saved)} requests, now "
+            f"compared with {options.compare}: {same} the same, {fewer} fewer, {showing_more} more showing more alarms, "
+            f"{len(worse)} more (before {sum(sum(saved[n]['requests']) for n in results if n in saved)} requests, now "
             f"{sum(sum(r['requests']) for n, r in results.items() if n in saved)})"
         )
         print("\n".join(worse))

@@ -1,17 +1,30 @@
 """ThreatMon integration for Cortex XSOAR.
 
-Fetches ThreatMon alarms as incidents (each alarm exactly once, whatever order the API lists them in),
-changes alarm statuses, lists alarms, requests takedowns and black-market data removals, lists CVE intelligence,
-and mirrors the closing of an incident back to ThreatMon.
+Fetches ThreatMon alarms as incidents (each alarm exactly once, whatever order the API lists them in), mirrors
+statuses both ways (closing an incident sets its alarm's ThreatMon status; a status set in ThreatMon reaches the
+incident and, with close_incident, closes it), changes alarm statuses, lists alarms, requests takedowns and
+black-market data removals, and lists CVE intelligence.
 
 What is known of the API (and what is not) is in docs/threatmon-api.md; the code names the section it relies on. In
 short: ``GET /vulnerabilities/{page}?afterAlarmCode=C`` returns ``{"data": [...], "totalRecords": T}``, documented as
 ten alarms a page; whether the filtered set is sorted ascending or descending by ``alarmCode`` is NOT documented.
 
+One reader, AlarmList, reads that list for the fetch, incoming mirroring and threatmon_list_alarms: it turns each
+answer into an AlarmPage (the codes, their order, totalRecords when it can be believed) and owns what the answers
+proved about the pages (ListGeometry: the page size, the step from one page to the next, the order).
+
 The fetch's rule: the watermark (lastRun ``last_alarm_code``) moves only past codes the run has proven to be the
-smallest above it. It detects the order at run time, learns the page size and whether pages overlap from the answers,
-and checks every page before moving past it; when it cannot prove which codes come next, the run ends without moving,
-logs why, and the next run retries. See fetch_incidents.
+smallest above it. AlarmFetcher detects the order at run time and follows the strategy for it (TailFinder finds the
+last page of a descending list), learns the page size and whether pages overlap from the answers, and checks every
+page before moving past it; IncidentTaker turns what is proven into incidents (alarm_to_incident); when a run cannot
+prove which codes come next, it ends without moving, logs why, and the next run retries. LegacyMigration continues
+from the lastRun of the 1.0.x pack. See fetch_incidents.
+
+Incoming mirroring: ThreatMon has no "modified since" query and no way to read one alarm, so the integration keeps
+the last status of every alarm it fetched (MirrorMemory, in the integration context), and each
+get-modified-remote-data cycle (MirrorSweep) reads the list over a part of them within mirror_max_requests requests
+and reports the alarms whose status changed; get-remote-data hands each change to XSOAR with no request. Outgoing
+mirroring (update-remote-system) sends each close once, and a close that incoming mirroring brought is not sent back.
 """
 
 import bisect
@@ -46,7 +59,7 @@ DEFAULT_MAX_FETCH = 100
 MAX_FETCH_LIMIT = 1000
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 10
-MAX_LIST_PAGES = 50  # list_alarms with a severity filter stops after this many pages
+MAX_LIST_PAGES = 50  # pages one threatmon_list_alarms call reads at most, whatever its limit, filter and the page size
 
 FETCH_DEADLINE = 40.0  # seconds: a fetch run ends well inside the server's one-minute budget
 COMMAND_DEADLINE = 90.0
@@ -491,8 +504,18 @@ def _flag(value: Any, name: str = "value") -> bool:
     return parse_flag(value, name, "parameter", label=PARAM_LABELS.get(name))
 
 
+def api_key_of(params: dict[str, Any]) -> str:
+    """The API key the instance holds (the password of its credentials parameter), trimmed; empty when there is none."""
+    credentials = params.get("credentials") or {}
+    return str(credentials.get("password") or "").strip() if isinstance(credentials, dict) else ""
+
+
 def parse_params(
-    params: dict[str, Any], fetch: bool = True, data_removal: bool = False, mirroring: bool | None = None
+    params: dict[str, Any],
+    fetch: bool = True,
+    data_removal: bool = False,
+    mirroring: bool | None = None,
+    api_key: str | None = None,
 ) -> Settings:
     """Validate the instance parameters (used by test-module, fetch and, for the connection part, every command).
 
@@ -500,10 +523,9 @@ def parse_params(
     accepts. ``fetch=False`` checks only what a command needs; ``data_removal`` also reads the data removal path
     (test-module and the data removal command); ``mirroring`` (default: as ``fetch``) checks the mirroring settings,
     which the mirroring commands need too. ``fetchInterval`` (kept from 1.x) is never read: the server schedules
-    fetches by ``incidentFetchInterval``.
+    fetches by ``incidentFetchInterval``. ``api_key``: the key as main() read it (api_key_of), so it is read once.
     """
-    credentials = params.get("credentials") or {}
-    api_key = str(credentials.get("password") or "").strip() if isinstance(credentials, dict) else ""
+    api_key = api_key_of(params) if api_key is None else api_key
     if not api_key:
         raise ValueError(f"{param_title('credentials', PARAM_LABELS)} is empty: paste the company API key issued by ThreatMon.")
     settings = Settings(
@@ -555,112 +577,12 @@ def parse_mirroring_params(params: dict[str, Any], settings: Settings) -> None:
     settings.mirror_max_requests = budget or DEFAULT_MIRROR_REQUESTS
 
 
-""" FETCH """
+""" THE ALARM LIST """
 
-
-class LegacyPosition(NamedTuple):
-    """Where the 1.0.x pack left its fetch (its lastRun ``{"last_incident_id", "page", "max_seen_id"}``): the filter of
-    its current batch, the next page of that batch to read, and the largest code it saw in the batch."""
-
-    last_incident_id: int | None
-    page: int
-    max_seen_id: int | None
-
-
-@dataclass
-class FetchState:
-    """lastRun, kept small.
-
-    ``last_alarm_code`` is the watermark (C in the fetch's docstrings). Invariant: every alarm whose code is <= C has
-    been handled (ingested, or skipped on purpose), and no alarm above it has been ingested. ``legacy_*`` exist only
-    while the tail of a batch a 1.0.x run left half-done is being finished; ``fingerprints`` only for alarms that carry
-    no usable code. ``page_size``/``page_step`` are what earlier runs proved about ThreatMon's pages (alarms a page
-    holds, and by how many alarms page n+1 starts after page n: fewer than the size when pages overlap);
-    ``stalled_runs`` counts the runs in a row that ended without progress while alarms were listed.
-    """
-
-    last_alarm_code: int | None = None
-    first_fetch_cutoff: str | None = None
-    legacy_ceiling: int | None = None
-    legacy_remaining: int | None = None
-    fingerprints: list[str] = field(default_factory=list)
-    page_size: int | None = None
-    page_step: int | None = None
-    stalled_runs: int = 0
-    legacy: LegacyPosition | None = None  # a 1.0.x position not converted yet
-    legacy_last_run: dict[str, Any] = field(default_factory=dict)  # ... and the 1.0.x lastRun it was read from
-
-    @classmethod
-    def load(cls, last_run: Any, settings: Settings) -> "FetchState":
-        last_run = last_run if isinstance(last_run, dict) else {}
-        stalled = max(0, _int_or_none(last_run.get("stalled_runs")) or 0)
-        if last_run.get("state_version") == STATE_VERSION:
-            size, step = _int_or_none(last_run.get("page_size")), _int_or_none(last_run.get("page_step"))
-            state = cls(
-                last_alarm_code=_int_or_none(last_run.get("last_alarm_code")),
-                first_fetch_cutoff=_text_or_none(last_run.get("first_fetch_cutoff")),
-                legacy_ceiling=_int_or_none(last_run.get("legacy_ceiling")),
-                legacy_remaining=_int_or_none(last_run.get("legacy_remaining")),
-                # A damaged lastRun (not a list here) must not break every later run: it is read as no fingerprints.
-                fingerprints=[str(x) for x in _list_or_empty(last_run.get("nocode_seen"))][-MAX_FINGERPRINTS:],
-                stalled_runs=stalled,
-            )
-            if state.legacy_ceiling is None or state.legacy_remaining is None:
-                state.legacy_ceiling = state.legacy_remaining = None
-            if size is not None and step is not None and 1 <= step <= size:
-                state.page_size, state.page_step = size, step
-            return state
-        if "last_incident_id" in last_run:  # written by the 1.0.x pack
-            last_incident_id = _int_or_none(last_run.get("last_incident_id"))
-            if last_incident_id is None:
-                last_incident_id = settings.last_incident_id
-            page = _int_or_none(last_run.get("page")) or 0
-            position = LegacyPosition(last_incident_id, max(page, 0), _int_or_none(last_run.get("max_seen_id")))
-            legacy_last_run = {key: value for key, value in last_run.items() if key != "stalled_runs"}
-            return cls(legacy=position, legacy_last_run=legacy_last_run, stalled_runs=stalled)
-        # The first fetch of this instance.
-        cutoff = to_iso_z(settings.first_fetch) if settings.first_fetch else None
-        return cls(last_alarm_code=settings.last_incident_id, first_fetch_cutoff=cutoff)
-
-    def position(self) -> tuple:
-        """Everything that says how far the fetch has come (a run that does not change it made no progress)."""
-        return (self.last_alarm_code, self.legacy_ceiling, self.legacy_remaining, self.legacy, tuple(self.fingerprints))
-
-    def to_last_run(self) -> dict[str, Any]:
-        if self.legacy is not None:  # the 1.0.x position could not be converted yet: it is kept as it was
-            run = dict(self.legacy_last_run)
-        else:
-            run = {"state_version": STATE_VERSION}
-            if self.last_alarm_code is not None:
-                run["last_alarm_code"] = self.last_alarm_code
-            if self.first_fetch_cutoff:
-                run["first_fetch_cutoff"] = self.first_fetch_cutoff
-            if self.legacy_ceiling is not None:
-                run["legacy_ceiling"] = self.legacy_ceiling
-                run["legacy_remaining"] = self.legacy_remaining
-            if self.fingerprints:
-                run["nocode_seen"] = self.fingerprints[-MAX_FINGERPRINTS:]
-            if self.page_size is not None and self.page_step is not None:
-                run["page_size"], run["page_step"] = self.page_size, self.page_step
-        if self.stalled_runs:
-            run["stalled_runs"] = self.stalled_runs
-        return run
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
-
-
-def _list_or_empty(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return parse_int(value, "value")
-    except ValueError:
-        return None
-
+# One reader of GET /vulnerabilities/{page}?afterAlarmCode=C serves the fetch, incoming mirroring and
+# threatmon_list_alarms: it turns an answer into an AlarmPage (the alarms, their codes in the order listed, that order,
+# and totalRecords when it can be believed) and keeps what the answers proved about the list's pages (ListGeometry).
+# Pages of ten are documented, but nothing here assumes it.
 
 ASC, DESC, UNSORTED, UNKNOWN = "ascending", "descending", "unsorted", "unknown"
 
@@ -681,9 +603,46 @@ def detect_order(codes: list[int]) -> str:
 
 
 @dataclass
-class _Page:
-    """One answer of GET /vulnerabilities/{number}: its alarms, its totalRecords (None when missing or not a count),
-    their codes in the order listed and the order they are in."""
+class ListGeometry:
+    """What the answers proved about the alarm list's pages: ``size``, the alarms a page holds; ``step``, by how many
+    alarms page n+1 starts after page n (fewer than the size when pages overlap); ``order``, the sort order a reader
+    that keeps one (incoming mirroring) last saw. Stored as ``page_size``, ``page_step`` and ``order``, in lastRun by
+    the fetch and in the integration context by incoming mirroring: ``load`` and ``stored`` are the one form of both."""
+
+    size: int | None = None
+    step: int | None = None
+    order: str | None = None
+
+    @classmethod
+    def load(cls, stored: Any) -> "ListGeometry":
+        """Read leniently: a size below 1, a step outside 1..size, an order other than ascending or descending is absent."""
+        stored = stored if isinstance(stored, dict) else {}
+        size, step = _int_or_none(stored.get("page_size")), _int_or_none(stored.get("page_step"))
+        size = size if size is not None and size >= 1 else None
+        step = step if size is not None and step is not None and 1 <= step <= size else None
+        order = stored.get("order") if stored.get("order") in (ASC, DESC) else None
+        return cls(size, step, order)
+
+    def stored(self) -> dict[str, Any]:
+        stored: dict[str, Any] = {}
+        if self.size is not None:
+            stored["page_size"] = self.size
+        if self.step is not None:
+            stored["page_step"] = self.step
+        if self.order is not None:
+            stored["order"] = self.order
+        return stored
+
+    def proven(self) -> "ListGeometry":
+        """The geometry the fetch keeps from run to run: a size with its step proven, or nothing (the order is
+        detected afresh every run)."""
+        return ListGeometry(self.size, self.step) if self.size is not None and self.step is not None else ListGeometry()
+
+
+@dataclass
+class AlarmPage:
+    """One answer of GET /vulnerabilities/{number}?afterAlarmCode=after: its alarms, totalRecords when it can be
+    believed (``total``) and as ThreatMon sent it (``reported_total``), the codes in the order listed and that order."""
 
     number: int
     data: list[Any]
@@ -691,6 +650,7 @@ class _Page:
     after: int | None
     codes: list[int] = field(default_factory=list)
     order: str = UNKNOWN
+    reported_total: Any = None
 
 
 def _identity(alarm: Any) -> Any:
@@ -701,7 +661,7 @@ def _identity(alarm: Any) -> Any:
     return fingerprint(alarm) if isinstance(alarm, dict) else repr(alarm)
 
 
-def _boundary_overlap(before: _Page, after: _Page) -> int | None:
+def boundary_overlap(before: AlarmPage, after: AlarmPage) -> int | None:
     """How many alarms page n+1 (``after``) repeats from the end of page n (``before``): the r for which the last r
     items of ``before`` are the first r items of ``after``, when no other item is on both; None when other items are
     on both pages (then the list moved between the two reads)."""
@@ -718,12 +678,193 @@ def _boundary_overlap(before: _Page, after: _Page) -> int | None:
     return None  # pragma: no cover - the loop ends with repeated == 0, which always returns
 
 
+class RequestBoundReached(Exception):
+    """The reader sent as many requests as its caller allows."""
+
+
+class AlarmList:
+    """Reads pages of the alarm list and judges each answer by one rule each: the codes and their order, whether
+    totalRecords can be believed, the page size and step, and whether a page is the last. ``bound`` (optional, asked
+    before every request) is how many requests the caller allows in all."""
+
+    def __init__(self, client: Client, geometry: ListGeometry | None = None, bound: Callable[[], int] | None = None):
+        self.client = client
+        self.geometry = geometry or ListGeometry()
+        self.bound = bound
+        self.requests = 0
+        self.size_seen = False  # the size was confirmed by an answer of this reader (a page 0 shorter than its count)
+        self.longest = 0  # the longest page seen (a page holds at least this many)
+
+    def read(self, number: int, after: int | None) -> AlarmPage:
+        """Page ``number`` of afterAlarmCode=after. A count that a non-empty page contradicts (fewer alarms than the
+        pages up to this one hold: at least one new alarm a page before it, the proven step when there is one) is no
+        count. A page 0 shorter than its own totalRecords holds exactly one page: that is the size, and a new size
+        has its step proven again; no page is longer than a page, so a longer one means the server pages otherwise
+        now and what was learnt is dropped."""
+        if self.bound is not None and self.requests >= self.bound():
+            raise RequestBoundReached()
+        self.requests += 1
+        body = self.client.list_alarms(page=number, after_alarm_code=after)
+        data = body.get("data") or []
+        total = _int_or_none(body.get("totalRecords"))
+        geometry = self.geometry
+        if data and total is not None and total < number * (geometry.step or 1) + len(data):
+            total = None
+        if geometry.size is not None and len(data) > geometry.size:
+            geometry.size = geometry.step = None
+            self.size_seen = False
+        if number == 0 and total is not None and 0 < len(data) < total:
+            if len(data) != geometry.size:
+                geometry.size, geometry.step = len(data), None
+            self.size_seen = True
+        self.longest = max(self.longest, len(data))
+        codes = [code for code in (alarm_code_of(alarm) for alarm in data) if code is not None]
+        return AlarmPage(number, data, total, after, codes, detect_order(codes), body.get("totalRecords"))
+
+    def is_short(self, page: AlarmPage) -> bool:
+        """A page with fewer alarms than a page holds (the size this reader's answers showed, else the largest page
+        seen) is the last page of its list: every page but the last is full (docs/threatmon-api.md 1.2.1). A size kept
+        from earlier is not enough: had the server's pages shrunk since, a full page would look short."""
+        bound = self.geometry.size if self.geometry.size is not None and self.size_seen else self.longest
+        return 0 < len(page.data) < bound
+
+    def is_whole_list(self, page: AlarmPage, count_only: bool = False) -> bool:
+        """totalRecords shows that the list ends on this page (page 0: it holds everything; a later page, with
+        ``count_only``: it ends where the count does, by the proven step)."""
+        if page.total is None:
+            return False
+        if page.number == 0:
+            return len(page.data) >= page.total
+        if count_only and self.geometry.step is not None:
+            return page.number * self.geometry.step + len(page.data) >= page.total
+        return False
+
+    def prove_step(self, before: AlarmPage, page: AlarmPage) -> bool:
+        """Pages n and n+1 of one listing (the same count, so the list did not change in between; page n full): the
+        alarms they share at their boundary give the step. True when they proved it."""
+        repeated = boundary_overlap(before, page)
+        size = self.geometry.size
+        if size is None or before.total != page.total or len(before.data) != size or repeated is None:
+            return False
+        self.geometry.step = size - repeated
+        return True
+
+    @staticmethod
+    def in_order(page: AlarmPage, order: str | None, above: AlarmPage | None) -> bool:
+        """Whether a page can be read as part of a list in ``order``: its codes are in that order when it has two or
+        more; with fewer, they agree with ``above``, a page of the same list before it (in a descending list its codes
+        are larger, in an ascending one smaller; an alarm repeated at the boundary of overlapping pages is allowed).
+        An ascending page must also go on from ``above`` (alarms created meanwhile land at the end, after it). A
+        descending page is not held to that: alarms created meanwhile land on page 0 and push older ones down."""
+        if order is None:
+            return True
+        if page.order not in (order, UNKNOWN):
+            return False
+        if not page.codes or above is None or not above.codes or (page.order == DESC):
+            return True
+        if order == DESC:
+            return max(page.codes) <= min(above.codes)
+        return min(page.codes) >= max(above.codes)
+
+
+""" FETCH """
+
+
+class LegacyPosition(NamedTuple):
+    """Where the 1.0.x pack left its fetch (its lastRun ``{"last_incident_id", "page", "max_seen_id"}``): the filter of
+    its current batch, the next page of that batch to read, and the largest code it saw in the batch."""
+
+    last_incident_id: int | None
+    page: int
+    max_seen_id: int | None
+
+
+@dataclass
+class FetchState:
+    """lastRun, kept small.
+
+    ``last_alarm_code`` is the watermark (C in the fetch's docstrings). Invariant: every alarm whose code is <= C has
+    been handled (ingested, or skipped on purpose), and no alarm above it has been ingested. ``legacy_*`` exist only
+    while the tail of a batch a 1.0.x run left half-done is being finished; ``fingerprints`` only for alarms that carry
+    no usable code. ``geometry`` is what earlier runs proved about ThreatMon's pages (a size with its step);
+    ``stalled_runs`` counts the runs in a row that ended without progress while alarms were listed.
+    """
+
+    last_alarm_code: int | None = None
+    first_fetch_cutoff: str | None = None
+    legacy_ceiling: int | None = None
+    legacy_remaining: int | None = None
+    fingerprints: list[str] = field(default_factory=list)
+    geometry: ListGeometry = field(default_factory=ListGeometry)
+    stalled_runs: int = 0
+    legacy: LegacyPosition | None = None  # a 1.0.x position not converted yet
+    legacy_last_run: dict[str, Any] = field(default_factory=dict)  # ... and the 1.0.x lastRun it was read from
+
+    @classmethod
+    def load(cls, last_run: Any, settings: Settings) -> "FetchState":
+        last_run = last_run if isinstance(last_run, dict) else {}
+        stalled = max(0, _int_or_none(last_run.get("stalled_runs")) or 0)
+        if last_run.get("state_version") == STATE_VERSION:
+            state = cls(
+                last_alarm_code=_int_or_none(last_run.get("last_alarm_code")),
+                first_fetch_cutoff=_text_or_none(last_run.get("first_fetch_cutoff")),
+                legacy_ceiling=_int_or_none(last_run.get("legacy_ceiling")),
+                legacy_remaining=_int_or_none(last_run.get("legacy_remaining")),
+                # A damaged lastRun (not a list here) must not break every later run: it is read as no fingerprints.
+                fingerprints=[str(x) for x in _list_or_empty(last_run.get("nocode_seen"))][-MAX_FINGERPRINTS:],
+                geometry=ListGeometry.load(last_run).proven(),
+                stalled_runs=stalled,
+            )
+            if state.legacy_ceiling is None or state.legacy_remaining is None:
+                state.legacy_ceiling = state.legacy_remaining = None
+            return state
+        if "last_incident_id" in last_run:  # written by the 1.0.x pack
+            return cls(legacy=LegacyMigration.position(last_run, settings), legacy_last_run=dict(last_run), stalled_runs=stalled)
+        # The first fetch of this instance.
+        cutoff = to_iso_z(settings.first_fetch) if settings.first_fetch else None
+        return cls(last_alarm_code=settings.last_incident_id, first_fetch_cutoff=cutoff)
+
+    def position(self) -> tuple:
+        """Everything that says how far the fetch has come (a run that does not change it made no progress)."""
+        return (self.last_alarm_code, self.legacy_ceiling, self.legacy_remaining, self.legacy, tuple(self.fingerprints))
+
+    def to_last_run(self) -> dict[str, Any]:
+        if self.legacy is not None:  # the 1.0.x position could not be converted yet: it is kept as it was
+            run = {key: value for key, value in self.legacy_last_run.items() if key != "stalled_runs"}
+        else:
+            run = {"state_version": STATE_VERSION}
+            if self.last_alarm_code is not None:
+                run["last_alarm_code"] = self.last_alarm_code
+            if self.first_fetch_cutoff:
+                run["first_fetch_cutoff"] = self.first_fetch_cutoff
+            if self.legacy_ceiling is not None:
+                run["legacy_ceiling"] = self.legacy_ceiling
+                run["legacy_remaining"] = self.legacy_remaining
+            if self.fingerprints:
+                run["nocode_seen"] = self.fingerprints[-MAX_FINGERPRINTS:]
+            run.update(self.geometry.stored())
+        if self.stalled_runs:
+            run["stalled_runs"] = self.stalled_runs
+        return run
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _list_or_empty(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return parse_int(value, "value")
+    except ValueError:
+        return None
+
+
 class _TotalUnreliable(Exception):
     """totalRecords does not describe the filtered list (missing, or counting something else)."""
-
-
-class _RequestBudgetUsed(Exception):
-    """The run sent as many requests as it may; it ends without moving further and the next run continues."""
 
 
 class _Unproven(Exception):
@@ -731,37 +872,312 @@ class _Unproven(Exception):
     moving further and the next run tries again."""
 
 
+def alarm_to_incident(alarm: dict[str, Any], code: int | None, settings: Settings, now: datetime) -> dict[str, Any]:
+    """The XSOAR incident of a fetched alarm (``code``: its alarm code, None for an alarm that carries none): the
+    name, occurrence time (now when alarmDate is no date), severity, details, the alarm as rawJSON, the Status label
+    1.x set, and the mirroring fields of the instance."""
+    title = str(alarm.get("title") or "").strip() or "(no title)"
+    moment = parse_time(alarm.get("alarmDate"))
+    if moment is None:
+        demisto.debug(
+            f"ThreatMon alarm {code}: alarmDate {alarm.get('alarmDate')!r} is missing or not a date; occurred set to now."
+        )
+        moment = now
+    incident = {
+        "name": f"ThreatMon Alarm {code if code is not None else '(no code)'}: {title}",
+        "occurred": to_iso_z(moment),
+        "severity": severity_to_xsoar(alarm.get("severity")),
+        "details": str(alarm.get("description") or ""),
+        "rawJSON": json.dumps(alarm),
+    }
+    status = alarm.get("status")
+    if status not in (None, ""):
+        incident["labels"] = [{"type": "Status", "value": str(status)}]  # as 1.x set it: mappers built on 1.x read it
+    if code is not None:
+        incident["dbotMirrorId"] = str(code)
+        if settings.mirror_direction:
+            incident["dbotMirrorDirection"] = settings.mirror_direction
+            incident["dbotMirrorInstance"] = settings.mirror_instance
+    if settings.incident_type:
+        incident["type"] = settings.incident_type
+    return incident
+
+
+class IncidentTaker:
+    """Turns the alarms a fetch run has proven to come next into incidents, in ascending code order, moving the
+    watermark past each, until max_fetch incidents are taken; alarms without a code are taken once by fingerprint."""
+
+    def __init__(self, state: FetchState, settings: Settings, now: datetime):
+        self.state = state
+        self.settings = settings
+        self.now = now
+        self.cutoff = parse_time(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
+        self.incidents: list[dict[str, Any]] = []
+        self.alarms: dict[int, dict[str, Any]] = {}  # code -> the alarm, for every incident taken that has a code
+        self.skipped = 0
+        self.pages_taken = 0
+        self.legacy_batch = LegacyBatch(state) if state.legacy_ceiling is not None else None
+
+    @property
+    def full(self) -> bool:
+        return len(self.incidents) >= self.settings.max_fetch
+
+    def codes_above_watermark(self, page: AlarmPage) -> dict[int, dict[str, Any]]:
+        """The alarms of a page whose code is above last_alarm_code (first occurrence of each). Codes at or below it
+        that the server sends back are dropped: they were handled already."""
+        usable: dict[int, dict[str, Any]] = {}
+        watermark = self.state.last_alarm_code
+        for alarm in page.data:
+            code = alarm_code_of(alarm)
+            if code is not None and (watermark is None or code > watermark):
+                usable.setdefault(code, alarm)
+        return usable
+
+    def take_codeless(self, page: AlarmPage) -> None:
+        """Ingest the alarms of a page that carry no usable code, each once (remembered by fingerprint)."""
+        for alarm in page.data:
+            if not isinstance(alarm, dict) or alarm_code_of(alarm) is not None:
+                continue
+            digest = fingerprint(alarm)
+            if digest in self.state.fingerprints or self.full:
+                continue
+            self.state.fingerprints = [*self.state.fingerprints, digest][-MAX_FINGERPRINTS:]
+            if self.skip_reason(alarm) is None:
+                self.incidents.append(alarm_to_incident(alarm, None, self.settings, self.now))
+
+    def full_after_taking(self, page: AlarmPage | None, usable: dict[int, dict[str, Any]] | None = None) -> bool:
+        """Take the alarms of a page proven to hold the smallest codes above the watermark (``usable``: its codes
+        above it, by default all of them), in ascending code order, moving the watermark after each. ``usable``
+        always holds every code of (watermark, max(usable)], so the watermark never passes an alarm that was not
+        handled. Returns whether the run's incident budget is full (then the rest waits for the next run)."""
+        if usable is None:
+            usable = self.codes_above_watermark(page) if page is not None else {}
+        if page is not None and usable:
+            self.pages_taken += 1
+        for code in sorted(usable):
+            if self.state.last_alarm_code is not None and code <= self.state.last_alarm_code:
+                continue  # passed by a jump over a 1.0.x batch
+            if self.full:
+                return True
+            if self.legacy_batch is not None:
+                self.legacy_batch.count(code)
+            alarm = usable[code]
+            if self.skip_reason(alarm) is None:
+                self.incidents.append(alarm_to_incident(alarm, code, self.settings, self.now))
+                self.alarms[code] = alarm
+            else:
+                self.skipped += 1
+            self.state.last_alarm_code = code
+            if self.legacy_batch is not None and self.legacy_batch.done():
+                self.legacy_batch = None
+        return self.full
+
+    def skip_reason(self, alarm: dict[str, Any]) -> str | None:
+        if is_below_severity(alarm.get("severity"), self.settings.min_severity):
+            return "below min_severity"
+        if self.cutoff is not None:
+            moment = parse_time(alarm.get("alarmDate"))
+            if moment is not None and moment < self.cutoff:
+                return "older than first_fetch"
+        return None
+
+
+class TailFinder:
+    """Finds the last page (the tail) of afterAlarmCode=C in a descending list, where the smallest codes above C are,
+    and proves it is the last: from totalRecords when the count can be trusted, else by probing pages."""
+
+    def __init__(self, fetcher: "AlarmFetcher"):
+        self.fetcher = fetcher
+        self.pages = fetcher.pages
+        self.count_unreliable = False  # totalRecords did not describe the filtered list this run: it is not used again
+        self.neighbour: AlarmPage | None = None  # the page before a proven tail, read with it (same listing, same count)
+
+    def locate(self, total: int | None, hint: int | None, above: AlarmPage | None, order: str | None) -> AlarmPage | None:
+        """The tail, proven to be the last. ``above``: a page of the same list read earlier, whose codes are above
+        the tail's."""
+        if total is not None and not self.count_unreliable:
+            try:
+                return self._by_count(total, above, order)
+            except _TotalUnreliable:
+                pass
+            # totalRecords may count something else (all alarms, not the filtered ones): stop using it this run.
+            self.count_unreliable = True
+            self.fetcher.total_trust = "not trusted"
+        if hint is None:
+            step = self.pages.geometry.step or self.pages.geometry.size or DOCUMENTED_PAGE_SIZE
+            hint = max(0, (total - 1) // step) if total else 0
+        return self._by_probing(hint, above, order)
+
+    def _by_count(self, total: int, above: AlarmPage | None, order: str | None) -> AlarmPage | None:
+        """The tail from totalRecords T: page n = (T - 1) // step. A page is the tail when it is short (every page but
+        the last is full), or when it is full and step * n + len(data) equals its own totalRecords with the step
+        proven (by an earlier run, a short tail, or the page before it read from the same listing). A count that keeps
+        contradicting the pages raises _TotalUnreliable."""
+        geometry = self.pages.geometry
+        for _ in range(LAST_PAGE_TRIES):
+            step = geometry.step or geometry.size or DOCUMENTED_PAGE_SIZE
+            number = max(0, (total - 1) // step)
+            page = self.fetcher.get_in_order(number, order, above if number else None)
+            if page.total is None:
+                break
+            if page.total == 0:
+                return None
+            if page.data and self._is_tail(page, step, above, order):
+                self.fetcher.total_trust = "verified"
+                return page
+            total = page.total
+            if geometry.step is not None and geometry.step != step:
+                continue  # the step just learned (overlapping pages) puts the tail elsewhere
+            if max(0, (total - 1) // step) == number and not (geometry.step is None and self._learn_step(page, above, order)):
+                break  # the server contradicts itself: this page is "last" by its count but not by its content
+        raise _TotalUnreliable()
+
+    def _is_tail(self, page: AlarmPage, step: int, above: AlarmPage | None, order: str | None) -> bool:
+        total = page.total or 0
+        geometry = self.pages.geometry
+        if page.number == 0:
+            return len(page.data) >= total
+        if self.pages.is_short(page):
+            if geometry.step is None and page.number * step + len(page.data) == total:
+                geometry.step = step  # a short tail ending where the count says: the step is proven
+            return True
+        if page.number * step + len(page.data) != total:
+            return False
+        if geometry.step is not None:
+            return True
+        # A full page ending where the count says is the tail only if pages do not overlap: prove the step with the
+        # page before it (overlapping pages would put the tail further on).
+        return self._learn_step(page, above, order) and geometry.step == step
+
+    def _learn_step(self, page: AlarmPage, above: AlarmPage | None, order: str | None) -> bool:
+        """Read the page before ``page`` from the same listing and prove the step with it. True when the step is now
+        known."""
+        if page.number == 0 or page.total is None or self.pages.geometry.size is None:
+            return False
+        before = self.fetcher.get_in_order(page.number - 1, order, above if page.number > 1 else None)
+        if not self.pages.prove_step(before, page):
+            return False
+        self.neighbour = before
+        geometry = self.pages.geometry
+        demisto.debug(f"ThreatMon fetch: pages hold {geometry.size} alarms and page n+1 starts {geometry.step} after page n.")
+        return True
+
+    def _by_probing(self, hint: int, above: AlarmPage | None, order: str | None) -> AlarmPage | None:
+        """The tail without totalRecords: gallop up from the hint to an empty page, bisect down to the last non-empty
+        one. A short page is the last one by itself. A full page is the last one only if the next page was seen empty
+        AFTER it was read (had an alarm been created in between, the next page would hold the alarm pushed off it).
+        The tail must also be in the run's order; one in the other order is read again."""
+        fetcher = self.fetcher
+        for _ in range(LAST_PAGE_TRIES):
+            reads: dict[int, tuple[int, AlarmPage]] = {}
+            low, high, number, step = -1, None, max(0, hint), 1
+            while high is None or high - low > 1:
+                if high is not None:
+                    number = (low + high) // 2
+                page = fetcher.get(number)
+                reads[number] = (self.pages.requests, page)
+                if self.pages.is_short(page) and AlarmList.in_order(page, order, above if number else None):
+                    return page
+                if not page.data:
+                    high = number
+                else:
+                    low = number
+                    if high is None:
+                        number, step = number + step, step * 2
+            if low < 0:
+                return None  # page 0 is empty: nothing above C
+            candidate = reads[low][1]
+            if not AlarmList.in_order(candidate, order, above if low else None):
+                fetcher.rereads += 1
+                candidate = fetcher.get(low)
+                reads[low] = (self.pages.requests, candidate)
+            proven_last = candidate.data and (reads[low][0] < reads[low + 1][0] or not fetcher.get(low + 1).data)
+            if proven_last and AlarmList.in_order(candidate, order, above if low else None):
+                return candidate
+            hint = low + 1
+        raise _Unproven("the alarm pages kept changing while the oldest alarms were looked for")
+
+
+class FullScan:
+    """Reads a list in no known order whole, and takes its smallest codes above C when the list held still while it
+    was read."""
+
+    def __init__(self, fetcher: "AlarmFetcher"):
+        self.fetcher = fetcher
+        self.pages = fetcher.pages
+
+    def run(self, first: AlarmPage) -> None:
+        """Any other order: read every page up to the end of the list and keep the smallest codes. The scan counts only
+        if the list did not change while it was read: one totalRecords throughout and no alarm seen twice (an alarm
+        created in front of the read position pushes one alarm onto the next page, where it is seen again), except the
+        alarms that overlapping pages repeat at each boundary. Then every code above C that existed is in hand,
+        anything created later has a larger code, and taking the smallest ones is safe. One rescan, then the run ends
+        without moving. A scan may read up to SCAN_MAX_REQUESTS pages."""
+        fetcher = self.fetcher
+        fetcher.allow(SCAN_MAX_REQUESTS)
+        for attempt in range(2):
+            read = [first if attempt == 0 else fetcher.get(0)]
+            while read[-1].data and not self.pages.is_whole_list(read[-1], count_only=True) and not self.pages.is_short(read[-1]):
+                read.append(fetcher.get(read[-1].number + 1))
+            if self._is_consistent(read):
+                usable: dict[int, dict[str, Any]] = {}
+                for page in read:
+                    fetcher.taker.take_codeless(page)
+                    for code, alarm in fetcher.taker.codes_above_watermark(page).items():
+                        usable.setdefault(code, alarm)
+                if not fetcher.taker.full_after_taking(None, usable):
+                    fetcher.drained = True
+                return
+        raise _Unproven("the alarm list is not sorted by alarm code and kept changing while it was read")
+
+    def _is_consistent(self, pages: list[AlarmPage]) -> bool:
+        totals = {page.total for page in pages}
+        if len(totals - {None}) > 1 or (None in totals and len(totals) > 1):
+            return False
+        listed = [page for page in pages if page.data]
+        overlaps = {boundary_overlap(a, b) for a, b in itertools.pairwise(listed)}
+        if None in overlaps or len(overlaps) > 1:
+            return False
+        repeated = overlaps.pop() if overlaps else 0
+        size, step = self.pages.geometry.size, self.pages.geometry.step
+        if size is not None and step is not None:
+            return repeated == size - step
+        # Without a proven step, repeats at the page boundaries are taken for overlapping pages only when the count
+        # shows that the list did not change while it was read.
+        return repeated == 0 or None not in totals
+
+
 class AlarmFetcher:
-    """One fetch run. See fetch_incidents for the rule it follows; every step keeps FetchState's invariant, so stopping
+    """One fetch run: reads page 0 of afterAlarmCode=C, tells the list's order from it and follows the strategy for
+    that order (ascending, descending, or reading the whole list), handing each page it has proven to hold the smallest
+    codes above C to the taker. See fetch_incidents for the rule; every step keeps FetchState's invariant, so stopping
     anywhere (budget, request bound, deadline, a failure, an answer that proves nothing) leaves a lastRun that matches
     the incidents taken."""
 
     def __init__(self, client: Client, state: FetchState, settings: Settings, now: datetime):
-        self.client = client
         self.state = state
         self.settings = settings
-        self.now = now
-        self.incidents: list[dict[str, Any]] = []
-        self.skipped = 0
+        self.taker = IncidentTaker(state, settings, now)
+        # The page geometry is learned from the answers (docs/threatmon-api.md 1.2.1: the documented page holds 10,
+        # but that is not trusted) or was proven by an earlier run.
+        self.pages = AlarmList(client, ListGeometry(state.geometry.size, state.geometry.step), bound=lambda: self.max_requests)
+        self.tails = TailFinder(self)
         self.drained = False
         self.listed = False  # page 0 listed alarms (a run without progress then "stalled")
         self.stop_reason: str | None = None  # why the run ended without moving as far as it could
-        self.requests = 0
         self.extra_requests = 0  # granted to a full scan or a 1.0.x conversion on top of the run's bound
-        self.pages_taken = 0
-        self.order: str | None = None  # as detected on page 0
+        self.order: str | None = None  # the order detected on page 0 (ASC, DESC, UNSORTED, UNKNOWN)
+        self.order_found_by: str | None = None  # how, when page 0 alone could not tell it
         self.rereads = 0  # answers in the other order (or disagreeing with earlier pages), read again
-        self.total_use = "not needed"
-        self.cutoff = parse_time(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
-        self.total_unreliable = False
-        # The page geometry: size = alarms a page holds; step = where page n+1 starts after page n (the size, unless
-        # pages overlap). Both are learned from the answers (docs/threatmon-api.md 1.2.1: the documented page holds 10,
-        # but that is not trusted) or were proven by an earlier run; longest = the largest page seen (size >= it).
-        self.page_size = state.page_size
-        self.page_step = state.page_step
-        self.size_seen = False  # page_size was confirmed by an answer of this run (a page 0 shorter than its count)
-        self.longest = 0
-        self.neighbour: _Page | None = None  # the page before a proven tail, read with it (same listing, same count)
+        self.total_trust = "not needed"  # what the run made of totalRecords: not needed, verified, not trusted
+
+    @property
+    def incidents(self) -> list[dict[str, Any]]:
+        return self.taker.incidents
+
+    @property
+    def requests(self) -> int:
+        return self.pages.requests
 
     @property
     def max_requests(self) -> int:
@@ -769,9 +1185,9 @@ class AlarmFetcher:
 
     def _request_bound(self) -> int:
         """The pages max_fetch needs and some more: skipped alarms cost requests but no incident budget."""
-        return -(-self.settings.max_fetch // (self.page_size or DOCUMENTED_PAGE_SIZE)) + EXTRA_REQUESTS_PER_RUN
+        return -(-self.settings.max_fetch // (self.pages.geometry.size or DOCUMENTED_PAGE_SIZE)) + EXTRA_REQUESTS_PER_RUN
 
-    def _allow(self, more: int) -> None:
+    def allow(self, more: int) -> None:
         """Let the run send ``more`` requests from now on, whatever its bound (a full scan, a 1.0.x conversion)."""
         self.extra_requests = max(self.extra_requests, self.requests + more - self._request_bound())
 
@@ -780,18 +1196,15 @@ class AlarmFetcher:
     def run(self) -> None:
         try:
             if self.state.legacy is not None:
-                self._migrate_legacy()
+                LegacyMigration(self).run()
             self._fetch()
-        except _RequestBudgetUsed:
+        except RequestBoundReached:
             self._end_early(f"the request bound of this run ({self.max_requests}) was reached")
         except _Unproven as exc:
             self._end_early(str(exc))
         if self.drained:
             self.state.first_fetch_cutoff = None  # first_fetch applies until the backlog has been drained once
-        if self.page_size is not None and self.page_step is not None:
-            self.state.page_size, self.state.page_step = self.page_size, self.page_step
-        else:
-            self.state.page_size = self.state.page_step = None
+        self.state.geometry = self.pages.geometry.proven()
 
     def _end_early(self, reason: str) -> None:
         self.stop_reason = reason
@@ -800,16 +1213,12 @@ class AlarmFetcher:
             f"come next: {reason}. The next run goes on from there."
         )
 
-    @property
-    def full(self) -> bool:
-        return len(self.incidents) >= self.settings.max_fetch
-
     def _fetch(self) -> None:
-        page: _Page | None = self._get(0)
+        page: AlarmPage | None = self.get(0)
         while page is not None:
             page = self._from_page_zero(page)
 
-    def _from_page_zero(self, first: _Page) -> _Page | None:
+    def _from_page_zero(self, first: AlarmPage) -> AlarmPage | None:
         """Take what page 0 of afterAlarmCode=last_alarm_code proves. Returns a new page 0 to look at when the order
         has to be detected again (an answer came in the other order), else None."""
         if not first.data:
@@ -820,19 +1229,19 @@ class AlarmFetcher:
             return self._run_ascending(first)
         if self._holds_everything(first):
             # Page 0 holds the whole filtered list: the order does not matter.
-            self._take_codeless(first)
-            if not self._take(first):
+            self.taker.take_codeless(first)
+            if not self.taker.full_after_taking(first):
                 self.drained = True
             return None
         if first.order == DESC:
             self._run_descending(first)
         elif first.order == UNSORTED:
-            self._run_scan(first)
+            FullScan(self).run(first)
         else:
             self._run_undetected(first)
         return None
 
-    def _run_ascending(self, page: _Page, order_known: bool = False) -> _Page | None:
+    def _run_ascending(self, page: AlarmPage, order_known: bool = False) -> AlarmPage | None:
         """Ascending: page 0 of afterAlarmCode=C holds the smallest codes above C. Take them, move C, ask page 0 again
         with the new C. Cursor paging is immune to alarms created meanwhile (they land at the end), to the page size
         and to overlapping pages. Each page 0 must be ascending itself: one in another order is handed back to be
@@ -850,259 +1259,220 @@ class AlarmFetcher:
                 number == 0
                 and page.order != ASC
                 and not order_known
-                and not (page.order == UNKNOWN and self._is_whole_list(page))
+                and not (page.order == UNKNOWN and self.pages.is_whole_list(page))
             ):
                 self.rereads += 1
                 return page  # another order: look at it afresh
             order_known = False
-            self._take_codeless(page)
-            usable = self._codes_above_watermark(page)
-            if usable and self._take(page, usable):
+            self.taker.take_codeless(page)
+            usable = self.taker.codes_above_watermark(page)
+            if usable and self.taker.full_after_taking(page, usable):
                 return None
-            if not page.data or self._is_whole_list(page) or self._is_short(page):
+            if not page.data or self.pages.is_whole_list(page) or self.pages.is_short(page):
                 self.drained = True
                 return None
             previous = page
             number = 0 if usable else number + 1
-            page = self._get_in_order(number, ASC, previous) if number else self._get(0)
+            page = self.get_in_order(number, ASC, previous) if number else self.get(0)
 
-    def _run_descending(self, first: _Page, prefetched: _Page | None = None) -> None:
-        """Descending: the smallest codes above C are on the LAST page (the tail). It is located from totalRecords and
-        proven (see _tail_by_count), or found by probing pages when the count cannot be used (_tail_by_probing); its
-        codes are taken in ascending order, C moves, and the next tail is predicted from what the count had left.
-        Alarms created meanwhile land on page 0 and only shift the tail, which the proof catches. ``prefetched``: the
-        tail, when it was read already (to tell the order).
+    def _run_descending(self, first: AlarmPage, prefetched: AlarmPage | None = None) -> None:
+        """Descending: the smallest codes above C are on the LAST page (the tail), which the TailFinder locates and
+        proves; its codes are taken in ascending order, C moves, and the next tail is predicted from what the count had
+        left. Alarms created meanwhile land on page 0 and only shift the tail, which the proof catches. ``prefetched``:
+        the tail, when it was read already (to tell the order).
         """
         total, hint = first.total, None
         while True:
-            tail = prefetched or self._locate_tail(total, hint, first, DESC)
+            tail = prefetched or self.tails.locate(total, hint, first, DESC)
             prefetched = None
             if tail is None or not tail.data:
                 self.drained = True
                 return
             page = tail
-            usable = self._codes_above_watermark(page)
+            usable = self.taker.codes_above_watermark(page)
             while not usable and page.number > 0:
                 # The tail holds only codes <= C (a server that ignores the filter and counts every alarm): the
                 # smallest codes above C are on the nearest earlier page that has any, read from the same listing.
-                earlier = self._get_in_order(page.number - 1, DESC, first if page.number > 1 else None)
+                earlier = self.get_in_order(page.number - 1, DESC, first if page.number > 1 else None)
                 if not earlier.data or earlier.total != page.total:
                     raise _Unproven("the alarm list changed while the pages before its tail were read")
                 page = earlier
-                usable = self._codes_above_watermark(page)
-            self._take_codeless(page)
+                usable = self.taker.codes_above_watermark(page)
+            self.taker.take_codeless(page)
             if not usable:
                 self.drained = True
                 return
-            if self._take(page, usable):
+            if self.taker.full_after_taking(page, usable):
                 return
-            before, self.neighbour = self.neighbour, None
+            before, self.tails.neighbour = self.tails.neighbour, None
             if before is not None and page is tail and self._precedes(before, tail):
                 # Read with the tail to prove the page step: the same listing and the same count, so its codes are the
                 # ones right above the tail's.
-                self._take_codeless(before)
-                if self._take(before):
+                self.taker.take_codeless(before)
+                if self.taker.full_after_taking(before):
                     return
                 page = before
             if page.number == 0:
                 self.drained = True
                 return
-            if page is not tail and self.page_step:
-                total = page.number * self.page_step  # the codes above those taken: the pages before this one
+            step = self.pages.geometry.step
+            if page is not tail and step:
+                total = page.number * step  # the codes above those taken: the pages before this one
             else:
                 total = tail.total - len(tail.data) if tail.total is not None else None
             hint = page.number - 1
 
-    def _precedes(self, before: _Page, tail: _Page) -> bool:
+    def _precedes(self, before: AlarmPage, tail: AlarmPage) -> bool:
         """``before`` is the page right before ``tail`` in one listing: same filter, same count, and at their
         boundary exactly the alarms the proven step repeats."""
         same = before.after == tail.after and before.total == tail.total and before.number == tail.number - 1
-        return (
-            same
-            and self.page_size is not None
-            and self.page_step is not None
-            and (_boundary_overlap(before, tail) == self.page_size - self.page_step)
-        )
+        size, step = self.pages.geometry.size, self.pages.geometry.step
+        return same and size is not None and step is not None and boundary_overlap(before, tail) == size - step
 
-    def _run_scan(self, first: _Page) -> None:
-        """Any other order: read every page up to the end of the list and keep the smallest codes. The scan counts only
-        if the list did not change while it was read: one totalRecords throughout and no alarm seen twice (an alarm
-        created in front of the read position pushes one alarm onto the next page, where it is seen again), except the
-        alarms that overlapping pages repeat at each boundary. Then every code above C that existed is in hand,
-        anything created later has a larger code, and taking the smallest ones is safe. One rescan, then the run ends
-        without moving. A scan may read up to SCAN_MAX_REQUESTS pages."""
-        self._allow(SCAN_MAX_REQUESTS)
-        for attempt in range(2):
-            pages = [first if attempt == 0 else self._get(0)]
-            while pages[-1].data and not self._is_whole_list(pages[-1], count_only=True) and not self._is_short(pages[-1]):
-                pages.append(self._get(pages[-1].number + 1))
-            if self._scan_is_consistent(pages):
-                usable: dict[int, dict[str, Any]] = {}
-                for page in pages:
-                    self._take_codeless(page)
-                    for code, alarm in self._codes_above_watermark(page).items():
-                        usable.setdefault(code, alarm)
-                if not self._take(None, usable):
-                    self.drained = True
-                return
-        raise _Unproven("the alarm list is not sorted by alarm code and kept changing while it was read")
-
-    def _scan_is_consistent(self, pages: list[_Page]) -> bool:
-        totals = {page.total for page in pages}
-        if len(totals - {None}) > 1 or (None in totals and len(totals) > 1):
-            return False
-        listed = [page for page in pages if page.data]
-        overlaps = {_boundary_overlap(a, b) for a, b in itertools.pairwise(listed)}
-        if None in overlaps or len(overlaps) > 1:
-            return False
-        repeated = overlaps.pop() if overlaps else 0
-        if self.page_size is not None and self.page_step is not None:
-            return repeated == self.page_size - self.page_step
-        # Without a proven step, repeats at the page boundaries are taken for overlapping pages only when the count
-        # shows that the list did not change while it was read.
-        return repeated == 0 or None not in totals
-
-    def _run_undetected(self, first: _Page) -> None:
+    def _run_undetected(self, first: AlarmPage) -> None:
         """Page 0 cannot tell the order (fewer than two codes): compare it with the tail."""
-        tail = self._locate_tail(first.total, None, None, None)
+        tail = self.tails.locate(first.total, None, None, None)
         head, last = first.codes, tail.codes if tail is not None else []
+        self.order_found_by = "page 0 compared with the last page"
         if tail is not None and head and last and min(head) > max(last) and tail.order in (DESC, UNKNOWN):
-            self.order = f"{DESC} (page 0 compared with the last page)"
+            self.order = DESC
             self._run_descending(first, prefetched=tail)
         elif head and last and max(head) < min(last):
-            self.order = f"{ASC} (page 0 compared with the last page)"
+            self.order = ASC
             self._run_ascending(first, order_known=True)
         else:
-            self.order = f"{UNSORTED} (page 0 compared with the last page)"
-            self._run_scan(first)
+            self.order = UNSORTED
+            FullScan(self).run(first)
 
-    # ----- the tail of a descending list -----
+    # ----- reading pages -----
 
-    def _locate_tail(self, total: int | None, hint: int | None, above: _Page | None, order: str | None) -> _Page | None:
-        """The last page of afterAlarmCode=C, proven to be the last: from totalRecords when it can be trusted, else by
-        probing pages. ``above``: a page of the same list read earlier, whose codes are above the tail's."""
-        if total is not None and not self.total_unreliable:
-            try:
-                return self._tail_by_count(total, above, order)
-            except _TotalUnreliable:
-                # totalRecords may count something else (all alarms, not the filtered ones): stop using it this run.
-                self.total_unreliable = True
-                self.total_use = "not trusted (missing or inconsistent; pages were probed instead)"
-        if hint is None:
-            step = self.page_step or self.page_size or DOCUMENTED_PAGE_SIZE
-            hint = max(0, (total - 1) // step) if total else 0
-        return self._tail_by_probing(hint, above, order)
+    def get(self, number: int, after: int | None = None) -> AlarmPage:
+        """Page ``number`` of afterAlarmCode=last_alarm_code (or of ``after`` when given), within the run's bound."""
+        page = self.pages.read(number, self.state.last_alarm_code if after is None else after)
+        self.listed = self.listed or (number == 0 and bool(page.data))
+        return page
 
-    def _tail_by_count(self, total: int, above: _Page | None, order: str | None) -> _Page | None:
-        """The tail from totalRecords T: page n = (T - 1) // step. A page is the tail when it is short (every page but
-        the last is full), or when it is full and step * n + len(data) equals its own totalRecords with the step
-        proven (by an earlier run, a short tail, or the page before it read from the same listing). A count that keeps
-        contradicting the pages is not used."""
-        for _ in range(LAST_PAGE_TRIES):
-            step = self.page_step or self.page_size or DOCUMENTED_PAGE_SIZE
-            number = max(0, (total - 1) // step)
-            page = self._get_in_order(number, order, above if number else None)
-            if page.total is None:
-                break
-            if page.total == 0:
-                return None
-            if page.data and self._is_tail(page, step, above, order):
-                self.total_use = "verified"
+    def get_in_order(self, number: int, order: str | None, above: AlarmPage | None) -> AlarmPage:
+        """A page that must be in ``order`` (or agree with ``above`` when it holds fewer than two codes): an answer in
+        the other order (a server whose answers change order) is read again, ORDER_TRIES reads in all."""
+        for _ in range(ORDER_TRIES):
+            page = self.get(number)
+            if AlarmList.in_order(page, order, above):
                 return page
-            total = page.total
-            if self.page_step is not None and self.page_step != step:
-                continue  # the step just learned (overlapping pages) puts the tail elsewhere
-            if max(0, (total - 1) // step) == number and not (self.page_step is None and self._learn_step(page, above, order)):
-                break  # the server contradicts itself: this page is "last" by its count but not by its content
-        raise _TotalUnreliable()
+            self.rereads += 1
+        raise _Unproven(f"page {number} of the alarm list kept arriving in another order than page 0")
 
-    def _is_tail(self, page: _Page, step: int, above: _Page | None, order: str | None) -> bool:
-        total = page.total or 0
-        if page.number == 0:
-            return len(page.data) >= total
-        if self._is_short(page):
-            if self.page_step is None and page.number * step + len(page.data) == total:
-                self.page_step = step  # a short tail ending where the count says: the step is proven
+    def _holds_everything(self, first: AlarmPage) -> bool:
+        """Page 0 is the whole list: totalRecords says so, or (without it) the page is shorter than one seen before, or
+        page 1, read now, is empty. A short page 0 with a larger totalRecords is one page of a list paged smaller."""
+        if first.total is not None:
+            return len(first.data) >= first.total
+        if self.pages.is_short(first):
             return True
-        if page.number * step + len(page.data) != total:
-            return False
-        if self.page_step is not None:
-            return True
-        # A full page ending where the count says is the tail only if pages do not overlap: prove the step with the
-        # page before it (overlapping pages would put the tail further on).
-        return self._learn_step(page, above, order) and self.page_step == step
+        return not self.get(1).data
 
-    def _learn_step(self, page: _Page, above: _Page | None, order: str | None) -> bool:
-        """Read the page before ``page`` from the same listing; when both carry the same count (the list did not change
-        in between), the alarms they share at their boundary give the step. True when the step is now known."""
-        if page.number == 0 or page.total is None or self.page_size is None:
-            return False
-        before = self._get_in_order(page.number - 1, order, above if page.number > 1 else None)
-        repeated = _boundary_overlap(before, page)
-        if before.total != page.total or len(before.data) != self.page_size or repeated is None:
-            return False
-        self.page_step = self.page_size - repeated
-        self.neighbour = before
-        demisto.debug(f"ThreatMon fetch: pages hold {self.page_size} alarms and page n+1 starts {self.page_step} after page n.")
-        return True
+    def summary(self) -> str:
+        """The run in one line: what the debug log says at the end of every fetch."""
+        order = self.order or "none (the list was empty)"
+        if self.order_found_by:
+            order += f" ({self.order_found_by})"
+        if self.rereads:
+            order += f", {self.rereads} answer(s) in another order read again"
+        size, step = self.pages.geometry.size, self.pages.geometry.step
+        geometry = f"pages of {size or 'unknown size'}"
+        if step is not None and step != size:
+            geometry += f" overlapping by {(size or 0) - step}"
+        return (
+            f"ThreatMon fetch: {len(self.incidents)} incident(s), {self.taker.skipped} skipped; order {order}; "
+            f"totalRecords {TOTAL_TRUST_PHRASES[self.total_trust]}; {geometry}; {self.requests} request(s), "
+            f"{self.taker.pages_taken} page(s) taken; drained={self.drained}, last_alarm_code={self.state.last_alarm_code}."
+        )
 
-    def _tail_by_probing(self, hint: int, above: _Page | None, order: str | None) -> _Page | None:
-        """The tail without totalRecords: gallop up from the hint to an empty page, bisect down to the last non-empty
-        one. A short page is the last one by itself. A full page is the last one only if the next page was seen empty
-        AFTER it was read (had an alarm been created in between, the next page would hold the alarm pushed off it).
-        The tail must also be in the run's order; one in the other order is read again."""
-        for _ in range(LAST_PAGE_TRIES):
-            reads: dict[int, tuple[int, _Page]] = {}
-            low, high, number, step = -1, None, max(0, hint), 1
-            while high is None or high - low > 1:
-                if high is not None:
-                    number = (low + high) // 2
-                page = self._get(number)
-                reads[number] = (self.requests, page)
-                if self._is_short(page) and self._in_order(page, order, above if number else None):
-                    return page
-                if not page.data:
-                    high = number
-                else:
-                    low = number
-                    if high is None:
-                        number, step = number + step, step * 2
-            if low < 0:
-                return None  # page 0 is empty: nothing above C
-            candidate = reads[low][1]
-            if not self._in_order(candidate, order, above if low else None):
-                self.rereads += 1
-                candidate = self._get(low)
-                reads[low] = (self.requests, candidate)
-            proven_last = candidate.data and (reads[low][0] < reads[low + 1][0] or not self._get(low + 1).data)
-            if proven_last and self._in_order(candidate, order, above if low else None):
-                return candidate
-            hint = low + 1
-        raise _Unproven("the alarm pages kept changing while the oldest alarms were looked for")
 
-    # ----- the 1.0.x lastRun -----
+TOTAL_TRUST_PHRASES = {
+    "not needed": "not needed",
+    "verified": "verified",
+    "not trusted": "not trusted (missing or inconsistent; pages were probed instead)",
+}
 
-    def _migrate_legacy(self) -> None:
-        """Continue from the lastRun of the 1.0.x pack: {"last_incident_id": L, "page": P, "max_seen_id": M}.
 
-        With P == 0 (or no M) 1.0.x had finished its batch: every code <= L was ingested, so C = L.
+# ----- the 1.0.x lastRun -----
+#
+# An instance upgraded from the 1.0.x pack carries 1.0.x's lastRun until its first 2.x fetch that can read the list
+# converts it, and the batch 1.0.x left half-done is finished within a few runs after that. This unit (LegacyMigration,
+# LegacyBatch, LegacyPosition, the legacy_* fields of FetchState) can be removed in the pack's 3.0.0, whose release
+# notes then ask 1.0.x users to upgrade through a 2.x version first: by then every instance that ran 2.x has no 1.0.x
+# position left, and a 1.0.x lastRun would be read as a first fetch (from first_fetch or lastIncidentId).
 
-        With P > 0 and M, 1.0.x was in the middle of a batch: it had read pages 0..P-1 of afterAlarmCode=L and M is
-        the largest code it saw. 1.0.x went on to a next page only after a full one (it took a page shorter than the
-        documented ten for the last), so it read R = P pages' worth of alarms: P * 10 with the documented page, P times
-        the page size learned from the answers otherwise. Of the codes in (L, M] it ingested exactly R:
-          - ascending order: pages 0..P-1 were the R smallest codes above L, M the largest of them, so the codes in
-            (L, M] are exactly those R: all done, C = M;
-          - descending order: pages 0..P-1 were the R largest codes of (L, M] (M was the top of page 0), so the ones
-            NOT ingested are the smallest n of (L, M], with n = count(L, M] - R.
-        count(L, M] = T(L) - T(M), the totalRecords of afterAlarmCode=L and =M; alarms created meanwhile have codes
-        above M and add to both, so T(M) is read before and after T(L) and must not change in between. When
-        totalRecords cannot give it, the list of afterAlarmCode=L is read page by page instead (_count_by_listing).
-        In the ascending case n is never positive (count(L, M] is R, new codes are above M), so n alone decides:
-        n <= 0 -> C = M; n > 0 -> C = L and the next n codes above L are taken normally, after which C jumps to M.
-        Limit: if alarms were created while 1.0.x itself paged a descending list, its pages overlapped and it ingested
-        fewer than R distinct alarms; that cannot be known afterwards, so the reasoning above assumes it did not.
-        """
+
+class LegacyBatch:
+    """What is left of a batch a 1.0.x run left half-done (FetchState ``legacy_ceiling`` M and ``legacy_remaining``
+    n): the next n codes above the watermark are taken normally, then the watermark jumps to M (1.0.x ingested the
+    rest of the batch)."""
+
+    def __init__(self, state: FetchState):
+        self.state = state
+
+    def count(self, code: int) -> None:
+        """``code`` is about to be taken: a code above M ends the batch; one inside it counts against n."""
+        if self.state.legacy_ceiling is None:
+            return
+        if code > self.state.legacy_ceiling:
+            self.end()
+        else:
+            self.state.legacy_remaining = (self.state.legacy_remaining or 0) - 1
+
+    def done(self) -> bool:
+        """True when the batch is finished (the watermark then stands at M at least)."""
+        if self.state.legacy_ceiling is not None and (self.state.legacy_remaining or 0) <= 0:
+            self.end()
+        return self.state.legacy_ceiling is None
+
+    def end(self) -> None:
+        ceiling = self.state.legacy_ceiling
+        if ceiling is not None and (self.state.last_alarm_code is None or self.state.last_alarm_code < ceiling):
+            self.state.last_alarm_code = ceiling
+        self.state.legacy_ceiling = self.state.legacy_remaining = None
+
+
+class LegacyMigration:
+    """Turns the lastRun of the 1.0.x pack, {"last_incident_id": L, "page": P, "max_seen_id": M}, into a watermark and
+    what is left of its batch.
+
+    With P == 0 (or no M) 1.0.x had finished its batch: every code <= L was ingested, so C = L.
+
+    With P > 0 and M, 1.0.x was in the middle of a batch: it had read pages 0..P-1 of afterAlarmCode=L and M is the
+    largest code it saw. 1.0.x went on to a next page only after a full one (it took a page shorter than the
+    documented ten for the last), so it read R = P pages' worth of alarms: P * 10 with the documented page, P times
+    the page size learned from the answers otherwise. Of the codes in (L, M] it ingested exactly R:
+      - ascending order: pages 0..P-1 were the R smallest codes above L, M the largest of them, so the codes in
+        (L, M] are exactly those R: all done, C = M;
+      - descending order: pages 0..P-1 were the R largest codes of (L, M] (M was the top of page 0), so the ones
+        NOT ingested are the smallest n of (L, M], with n = count(L, M] - R.
+    count(L, M] = T(L) - T(M), the totalRecords of afterAlarmCode=L and =M; alarms created meanwhile have codes
+    above M and add to both, so T(M) is read before and after T(L) and must not change in between. When
+    totalRecords cannot give it, the list of afterAlarmCode=L is read page by page instead (_count_by_listing).
+    In the ascending case n is never positive (count(L, M] is R, new codes are above M), so n alone decides:
+    n <= 0 -> C = M; n > 0 -> C = L and the next n codes above L are taken normally (LegacyBatch), after which C
+    jumps to M. Limit: if alarms were created while 1.0.x itself paged a descending list, its pages overlapped and it
+    ingested fewer than R distinct alarms; that cannot be known afterwards, so the reasoning above assumes it did not.
+    """
+
+    def __init__(self, fetcher: AlarmFetcher):
+        self.fetcher = fetcher
+        self.state = fetcher.state
+        self.pages = fetcher.pages
+
+    @staticmethod
+    def position(last_run: dict[str, Any], settings: Settings) -> LegacyPosition:
+        """The 1.0.x position of a lastRun it wrote (its lastIncidentId parameter when it saved no code)."""
+        last_incident_id = _int_or_none(last_run.get("last_incident_id"))
+        if last_incident_id is None:
+            last_incident_id = settings.last_incident_id
+        page = _int_or_none(last_run.get("page")) or 0
+        return LegacyPosition(last_incident_id, max(page, 0), _int_or_none(last_run.get("max_seen_id")))
+
+    def run(self) -> None:
         position = self.state.legacy or LegacyPosition(None, 0, None)
         last_incident_id, page, max_seen_id = position
         if not page or max_seen_id is None or last_incident_id is None or max_seen_id <= last_incident_id:
@@ -1117,6 +1487,7 @@ class AlarmFetcher:
         if remaining > 0:
             self.state.last_alarm_code = last_incident_id
             self.state.legacy_ceiling, self.state.legacy_remaining = max_seen_id, remaining
+            self.fetcher.taker.legacy_batch = LegacyBatch(self.state)
         else:
             self.state.last_alarm_code = max_seen_id
         demisto.debug(
@@ -1126,16 +1497,16 @@ class AlarmFetcher:
 
     def _read_by_legacy(self, pages: int) -> int:
         """Alarms 1.0.x read in ``pages`` full pages (distinct ones: overlapping pages repeat some)."""
-        size = self.page_size or DOCUMENTED_PAGE_SIZE
-        step = self.page_step or size
+        size = self.pages.geometry.size or DOCUMENTED_PAGE_SIZE
+        step = self.pages.geometry.step or size
         return pages * step + (size - step)
 
     def _count_by_totals(self, low: int, high: int) -> int | None:
         """count(low, high] from totalRecords: T(high), T(low), T(high) again; None if missing or unstable."""
         for _ in range(MIGRATION_TRIES):
-            before = self._get(0, after=high).total
-            above_low = self._get(0, after=low).total
-            after = self._get(0, after=high).total
+            before = self.fetcher.get(0, after=high).total
+            above_low = self.fetcher.get(0, after=low).total
+            after = self.fetcher.get(0, after=high).total
             if before is not None and above_low is not None and before == after:
                 return above_low - before
         return None
@@ -1145,210 +1516,31 @@ class AlarmFetcher:
         alarms to later pages, where a set of codes sees them once). An ascending list needs no count: there the
         1.0.x pack had read exactly the smallest codes, so what it read is returned. Bounded by MIGRATION_MAX_REQUESTS
         and the deadline; a run that cannot finish leaves the 1.0.x lastRun untouched."""
-        self._allow(MIGRATION_MAX_REQUESTS)
+        self.fetcher.allow(MIGRATION_MAX_REQUESTS)
         codes: set[int] = set()
         number = 0
         while True:
-            page = self._get(number, after=low)
-            if number == 0 and page.order == ASC and not self._is_whole_list(page) and not self._is_short(page):
+            page = self.fetcher.get(number, after=low)
+            if number == 0 and page.order == ASC and not self.pages.is_whole_list(page) and not self.pages.is_short(page):
                 return self._read_by_legacy(pages)
             codes.update(code for code in page.codes if low < code <= high)
-            if not page.data or self._is_short(page) or self._is_whole_list(page, count_only=True):
+            if not page.data or self.pages.is_short(page) or self.pages.is_whole_list(page, count_only=True):
                 return len(codes)
             number += 1
 
-    # ----- pieces -----
 
-    def _get(self, number: int, after: int | None = None) -> _Page:
-        """Page ``number`` of afterAlarmCode=last_alarm_code (or of ``after`` when given). Learns the page size from
-        the answer: a page 0 shorter than its own totalRecords holds exactly one page; no page is longer than one."""
-        if self.requests >= self.max_requests:
-            raise _RequestBudgetUsed()
-        self.requests += 1
-        after = self.state.last_alarm_code if after is None else after
-        body = self.client.list_alarms(page=number, after_alarm_code=after)
-        data = body.get("data") or []
-        total = _int_or_none(body.get("totalRecords"))
-        if total is not None and total < number * (self.page_step or 1) + len(data):
-            total = None  # a count that contradicts the page itself is no count at all
-        if self.page_size is not None and len(data) > self.page_size:
-            self.page_size = self.page_step = None  # a page longer than the size learned: the server pages otherwise now
-            self.size_seen = False
-        if number == 0 and total is not None and 0 < len(data) < total:
-            if len(data) != self.page_size:
-                self.page_size, self.page_step = len(data), None  # a new size: the step has to be proven again
-            self.size_seen = True
-        self.longest = max(self.longest, len(data))
-        self.listed = self.listed or (number == 0 and bool(data))
-        codes = [code for code in (alarm_code_of(alarm) for alarm in data) if code is not None]
-        return _Page(number, data, total, after, codes, detect_order(codes))
+@dataclass
+class FetchOutcome:
+    """What a fetch run hands back: the next lastRun, the incidents, and the alarm (by code) of each incident that has
+    one, as fetched (incoming mirroring remembers their statuses)."""
 
-    def _get_in_order(self, number: int, order: str | None, above: _Page | None) -> _Page:
-        """A page that must be in ``order`` (or agree with ``above`` when it holds fewer than two codes): an answer in
-        the other order (a server whose answers change order) is read again, ORDER_TRIES reads in all."""
-        for _ in range(ORDER_TRIES):
-            page = self._get(number)
-            if self._in_order(page, order, above):
-                return page
-            self.rereads += 1
-        raise _Unproven(f"page {number} of the alarm list kept arriving in another order than page 0")
-
-    @staticmethod
-    def _in_order(page: _Page, order: str | None, above: _Page | None) -> bool:
-        """Whether a page can be read as part of a list in ``order``: its codes are in that order when it has two or
-        more; with fewer, they agree with ``above``, a page of the same list before it (in a descending list its codes
-        are larger, in an ascending one smaller; an alarm repeated at the boundary of overlapping pages is allowed).
-        An ascending page must also go on from ``above`` (alarms created meanwhile land at the end, after it). A
-        descending page is not held to that: alarms created meanwhile land on page 0 and push older ones down."""
-        if order is None:
-            return True
-        if page.order not in (order, UNKNOWN):
-            return False
-        if not page.codes or above is None or not above.codes or (page.order == DESC):
-            return True
-        if order == DESC:
-            return max(page.codes) <= min(above.codes)
-        return min(page.codes) >= max(above.codes)
-
-    def _is_short(self, page: _Page) -> bool:
-        """A page with fewer alarms than a page holds (the size this run's answers showed, else the largest page seen
-        this run) is the last page of its list: every page but the last is full (docs/threatmon-api.md 1.2.1). A size
-        kept from an earlier run is not enough: had the server's pages shrunk since, a full page would look short."""
-        bound = self.page_size if self.page_size is not None and self.size_seen else self.longest
-        return 0 < len(page.data) < bound
-
-    def _is_whole_list(self, page: _Page, count_only: bool = False) -> bool:
-        """totalRecords shows that the list ends on this page (page 0: it holds everything)."""
-        if page.total is None:
-            return False
-        if page.number == 0:
-            return len(page.data) >= page.total
-        if count_only and self.page_step is not None:
-            return page.number * self.page_step + len(page.data) >= page.total
-        return False
-
-    def _holds_everything(self, first: _Page) -> bool:
-        """Page 0 is the whole list: totalRecords says so, or (without it) the page is shorter than one seen before, or
-        page 1, read now, is empty. A short page 0 with a larger totalRecords is one page of a list paged smaller."""
-        if first.total is not None:
-            return len(first.data) >= first.total
-        if self._is_short(first):
-            return True
-        return not self._get(1).data
-
-    def _codes_above_watermark(self, page: _Page) -> dict[int, dict[str, Any]]:
-        """The alarms of a page whose code is above last_alarm_code (first occurrence of each). Codes at or below it
-        that the server sends back are dropped: they were handled already."""
-        usable: dict[int, dict[str, Any]] = {}
-        watermark = self.state.last_alarm_code
-        for alarm in page.data:
-            code = alarm_code_of(alarm)
-            if code is not None and (watermark is None or code > watermark):
-                usable.setdefault(code, alarm)
-        return usable
-
-    def _take_codeless(self, page: _Page) -> None:
-        """Ingest the alarms of a page that carry no usable code, each once (remembered by fingerprint)."""
-        for alarm in page.data:
-            if not isinstance(alarm, dict) or alarm_code_of(alarm) is not None:
-                continue
-            digest = fingerprint(alarm)
-            if digest in self.state.fingerprints or self.full:
-                continue
-            self.state.fingerprints = [*self.state.fingerprints, digest][-MAX_FINGERPRINTS:]
-            if self._skip_reason(alarm) is None:
-                self.incidents.append(self._incident(alarm, None))
-
-    def _take(self, page: _Page | None, usable: dict[int, dict[str, Any]] | None = None) -> bool:
-        """Handle the alarms of a page proven to hold the smallest codes above the watermark (``usable``: its codes
-        above it, by default all of them), in ascending code order, moving the watermark after each. ``usable``
-        always holds every code of (watermark, max(usable)], so the watermark never passes an alarm that was not
-        handled. True when the budget is full."""
-        if usable is None:
-            usable = self._codes_above_watermark(page) if page is not None else {}
-        if page is not None and usable:
-            self.pages_taken += 1
-        for code in sorted(usable):
-            if self.state.last_alarm_code is not None and code <= self.state.last_alarm_code:
-                continue  # passed by a jump over a 1.0.x batch
-            if self.full:
-                return True
-            if self.state.legacy_ceiling is not None and code > self.state.legacy_ceiling:
-                self._end_legacy()
-            if self.state.legacy_ceiling is not None:
-                self.state.legacy_remaining = (self.state.legacy_remaining or 0) - 1
-            alarm = usable[code]
-            if self._skip_reason(alarm) is None:
-                self.incidents.append(self._incident(alarm, code))
-            else:
-                self.skipped += 1
-            self.state.last_alarm_code = code
-            if self.state.legacy_ceiling is not None and (self.state.legacy_remaining or 0) <= 0:
-                self._end_legacy()
-        return self.full
-
-    def _end_legacy(self) -> None:
-        """The codes of the 1.0.x batch still to ingest are done: the rest of (C, M] was ingested by 1.0.x."""
-        ceiling = self.state.legacy_ceiling
-        if ceiling is not None and (self.state.last_alarm_code is None or self.state.last_alarm_code < ceiling):
-            self.state.last_alarm_code = ceiling
-        self.state.legacy_ceiling = self.state.legacy_remaining = None
-
-    def _skip_reason(self, alarm: dict[str, Any]) -> str | None:
-        if is_below_severity(alarm.get("severity"), self.settings.min_severity):
-            return "below min_severity"
-        if self.cutoff is not None:
-            moment = parse_time(alarm.get("alarmDate"))
-            if moment is not None and moment < self.cutoff:
-                return "older than first_fetch"
-        return None
-
-    def _incident(self, alarm: dict[str, Any], code: int | None) -> dict[str, Any]:
-        title = str(alarm.get("title") or "").strip() or "(no title)"
-        moment = parse_time(alarm.get("alarmDate"))
-        if moment is None:
-            demisto.debug(
-                f"ThreatMon alarm {code}: alarmDate {alarm.get('alarmDate')!r} is missing or not a date; occurred set to now."
-            )
-            moment = self.now
-        incident = {
-            "name": f"ThreatMon Alarm {code if code is not None else '(no code)'}: {title}",
-            "occurred": to_iso_z(moment),
-            "severity": severity_to_xsoar(alarm.get("severity")),
-            "details": str(alarm.get("description") or ""),
-            "rawJSON": json.dumps(alarm),
-        }
-        status = alarm.get("status")
-        if status not in (None, ""):
-            incident["labels"] = [{"type": "Status", "value": str(status)}]  # as 1.x set it: mappers built on 1.x read it
-        if code is not None:
-            incident["dbotMirrorId"] = str(code)
-            if self.settings.mirror_direction:
-                incident["dbotMirrorDirection"] = self.settings.mirror_direction
-                incident["dbotMirrorInstance"] = self.settings.mirror_instance
-        if self.settings.incident_type:
-            incident["type"] = self.settings.incident_type
-        return incident
-
-    def summary(self) -> str:
-        """The run in one line: what the debug log says at the end of every fetch."""
-        order = self.order or "none (the list was empty)"
-        if self.rereads:
-            order += f", {self.rereads} answer(s) in another order read again"
-        geometry = f"pages of {self.page_size or 'unknown size'}"
-        if self.page_step is not None and self.page_step != self.page_size:
-            geometry += f" overlapping by {(self.page_size or 0) - self.page_step}"
-        return (
-            f"ThreatMon fetch: {len(self.incidents)} incident(s), {self.skipped} skipped; order {order}; "
-            f"totalRecords {self.total_use}; {geometry}; {self.requests} request(s), {self.pages_taken} page(s) taken; "
-            f"drained={self.drained}, last_alarm_code={self.state.last_alarm_code}."
-        )
+    next_run: dict[str, Any]
+    incidents: list[dict[str, Any]]
+    alarms: dict[int, dict[str, Any]]
 
 
-def fetch_incidents(
-    client: Client, last_run: dict[str, Any], settings: Settings, now: datetime | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Fetch new alarms, each exactly once, whatever the API does. Returns (next_run, incidents).
+def fetch_alarms(client: Client, last_run: dict[str, Any], settings: Settings, now: datetime | None = None) -> FetchOutcome:
+    """Fetch new alarms, each exactly once, whatever the API does.
 
     The rule: the watermark (lastRun ``last_alarm_code``) moves only past codes the run has proven to be the smallest
     above it. Every alarm with a code at or below it has been handled; nothing above it has been ingested. When a run
@@ -1400,7 +1592,15 @@ def fetch_incidents(
             "persists, contact ThreatMon support",
             kind="inconsistent",
         )
-    return state.to_last_run(), fetcher.incidents
+    return FetchOutcome(state.to_last_run(), fetcher.incidents, fetcher.taker.alarms)
+
+
+def fetch_incidents(
+    client: Client, last_run: dict[str, Any], settings: Settings, now: datetime | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """fetch_alarms as (next_run, incidents)."""
+    outcome = fetch_alarms(client, last_run, settings, now)
+    return outcome.next_run, outcome.incidents
 
 
 """ INCOMING MIRRORING """
@@ -1433,7 +1633,7 @@ class MirrorMemory:
     remembered code up to it was read in this sweep), ``hint`` (where the list window of the next code is expected
     in a descending list: {"after", "page"}, and the "total" it was computed from when it came from a count),
     ``scan`` (a page-by-page read in progress: {"after", "page"}), and what was learnt of the list: ``order`` and
-    ``page_size``.
+    ``page_size`` (stored as ListGeometry stores them).
     """
 
     alarms: dict[int, str | None] = field(default_factory=dict)
@@ -1449,12 +1649,13 @@ class MirrorMemory:
     def load(cls, raw: Any) -> "MirrorMemory":
         """Read leniently: an entry that is not what it should be is left out, never a failure of every cycle."""
         raw = raw if isinstance(raw, dict) and raw.get("version") == MIRROR_CONTEXT_VERSION else {}
+        geometry = ListGeometry.load(raw)
         memory = cls(
             through=_int_or_none(raw.get("through")),
             hint=_int_fields(raw.get("hint"), ("after", "page"), ("total",)),
             scan=_int_fields(raw.get("scan"), ("after", "page")),
-            order=raw.get("order") if raw.get("order") in (ASC, DESC) else None,
-            page_size=_int_or_none(raw.get("page_size")),
+            order=geometry.order,
+            page_size=geometry.size,
         )
         for key, value in _dict_or_empty(raw.get("alarms")).items():
             code = _positive_int(key)
@@ -1468,8 +1669,6 @@ class MirrorMemory:
             code = _positive_int(key)
             if code is not None and isinstance(value, str):
                 memory.sent[code] = value
-        if memory.page_size is not None and memory.page_size < 1:
-            memory.page_size = None
         return memory
 
     def to_context(self) -> dict[str, Any]:
@@ -1481,10 +1680,16 @@ class MirrorMemory:
             stored["pending"] = {str(code): dict(entry) for code, entry in self.pending.items()}
         if self.sent:
             stored["sent"] = {str(code): status for code, status in self.sent.items()}
-        for key in ("through", "hint", "scan", "order", "page_size"):
+        for key in ("through", "hint", "scan"):
             if getattr(self, key) is not None:
                 stored[key] = getattr(self, key)
+        stored.update(self.geometry.stored())
         return stored
+
+    @property
+    def geometry(self) -> ListGeometry:
+        """What incoming mirroring learnt of the list (it proves no step: a sweep reads no neighbouring pages)."""
+        return ListGeometry(self.page_size, None, self.order)
 
     def remember(self, alarms: dict[int, str | None]) -> list[int]:
         """Alarms join (code -> status at fetch). Past the bound the smallest codes leave; returns them."""
@@ -1534,21 +1739,21 @@ def update_mirror_memory(change: Callable[[MirrorMemory], Any]) -> Any:
     return result
 
 
-def fetched_alarm_statuses(incidents: list[dict[str, Any]]) -> dict[int, str | None]:
-    """code -> status of the fetched alarms that can be mirrored in: those with an alarm code, and not closed in
-    ThreatMon already (Resolved, False Positive, Ignore: there is nothing left to follow)."""
+def fetched_alarm_statuses(alarms: dict[int, dict[str, Any]]) -> dict[int, str | None]:
+    """code -> status of the fetched alarms (code -> the alarm as fetched) that can be mirrored in: those not closed
+    in ThreatMon already (Resolved, False Positive, Ignore: there is nothing left to follow)."""
     statuses: dict[int, str | None] = {}
-    for incident in incidents:
-        code = _positive_int(incident.get("dbotMirrorId"))
-        status = status_of(alarm_from_incident(incident))
-        if code is not None and status not in CLOSING_STATUSES:
+    for code, alarm in alarms.items():
+        status = status_of(alarm)
+        if code > 0 and status not in CLOSING_STATUSES:
             statuses[code] = status
     return statuses
 
 
-def remember_fetched_alarms(memory: MirrorMemory, incidents: list[dict[str, Any]]) -> None:
-    """The alarms of a fetch run join incoming mirroring (with the status they were fetched with)."""
-    dropped = memory.remember(fetched_alarm_statuses(incidents))
+def remember_fetched_alarms(memory: MirrorMemory, alarms: dict[int, dict[str, Any]]) -> None:
+    """The alarms of a fetch run (code -> the alarm as fetched) join incoming mirroring, with the status they were
+    fetched with."""
+    dropped = memory.remember(fetched_alarm_statuses(alarms))
     if dropped:
         demisto.debug(
             f"ThreatMon incoming mirroring keeps at most {MAX_MIRRORED_ALARMS} alarms: the {len(dropped)} oldest "
@@ -1571,20 +1776,20 @@ class MirrorSweep:
         gives the right number (unless alarms are created in between). A page that contradicts the count it was
         computed from, or an answer without totalRecords, means the count cannot locate the window: the list above
         X-1 is then read page by page (as for a list in any other order).
-    The page size is learnt from page 0 (a page 0 shorter than its own totalRecords), never assumed.
+    The list is read through AlarmList, which judges every answer as it does for the fetch (the codes, their order,
+    whether totalRecords can be believed, the page size learnt from a page 0 shorter than its count); until a size is
+    learnt, the documented ten only places a guess that the answer checks.
     Every remembered alarm on any page read has its status checked, whatever the step. A cycle stops at the budget or
     at the end of the sweep (a cycle never starts a second sweep); the next cycle carries on from the cursor.
     """
 
     def __init__(self, client: Client, memory: MirrorMemory, budget: int):
-        self.client = client
         self.budget = budget
         self.start = dict(memory.alarms)
         self.codes = sorted(code for code in memory.alarms if code not in memory.sent)
         self.known = set(self.codes)
         self.through, self.hint, self.scan = memory.through, memory.hint, memory.scan
-        self.order, self.learnt_size = memory.order, memory.page_size
-        self.requests = 0
+        self.pages = AlarmList(client, memory.geometry)
         self.seen: dict[int, str] = {}
         self.swept = False
         self.stopped: str | None = None
@@ -1614,8 +1819,16 @@ class MirrorSweep:
         self.swept = self.scan is None and self._next_code() is None
 
     @property
+    def requests(self) -> int:
+        return self.pages.requests
+
+    @property
+    def order(self) -> str | None:
+        return self.pages.geometry.order
+
+    @property
     def page_size(self) -> int:
-        return self.learnt_size or DOCUMENTED_PAGE_SIZE
+        return self.pages.geometry.size or DOCUMENTED_PAGE_SIZE
 
     def _next_code(self) -> int | None:
         index = 0 if self.through is None else bisect.bisect_right(self.codes, self.through)
@@ -1626,14 +1839,11 @@ class MirrorSweep:
         after = code - 1
         hinted = self.order == DESC and self.hint is not None and self.hint["after"] == after
         page = self.hint["page"] if hinted and self.hint else 0
-        data, total = self._get(after, page)
-        codes = [c for c in (alarm_code_of(alarm) for alarm in data) if c is not None]
-        above = [c for c in codes if c > after]
-        order = detect_order(codes)
+        answer = self._read(after, page)
+        data, total, order = answer.data, answer.total, answer.order
+        above = [c for c in answer.codes if c > after]
         if order in (ASC, DESC):
-            self.order = order
-        if page == 0 and data and total is not None and len(data) < total:
-            self.learnt_size = len(data)  # page 0 of a longer list is a full page
+            self.pages.geometry.order = order
         if page == 0 and (not data or (total is not None and len(data) >= total)):
             self._covered(None)  # page 0 holds everything above `after`
         elif order == UNSORTED or (data and not above) or (self.order is None and order == UNKNOWN):
@@ -1660,7 +1870,7 @@ class MirrorSweep:
         meanwhile land at one end: in a descending list they push alarms to later pages, read twice, none missed). The
         empty page after the last one ends the scan, and with it the sweep."""
         scan = self.scan or {}
-        data, _ = self._get(scan["after"], scan["page"])
+        data = self._read(scan["after"], scan["page"]).data
         if not data or scan["page"] + 1 >= MIRROR_SCAN_MAX_PAGES:
             self._covered(None)
         else:
@@ -1679,20 +1889,15 @@ class MirrorSweep:
             # afterAlarmCode=code-1 lists at most `remaining` alarms (fewer where the list has codes no one remembers).
             self.hint = {"after": code - 1, "page": max(0, (remaining - 1) // self.page_size)}
 
-    def _get(self, after: int, page: int) -> tuple[list[Any], int | None]:
+    def _read(self, after: int, page: int) -> AlarmPage:
         """One list request; the status of every remembered alarm on the page is recorded."""
-        self.requests += 1
-        body = self.client.list_alarms(page=page, after_alarm_code=after)
-        raw = body.get("data") or []
-        total = _int_or_none(body.get("totalRecords"))
-        if raw and total is not None and total < page * self.page_size + len(raw):
-            total = None  # a count that contradicts the page itself is no count (an empty page past the end is fine)
-        for alarm in raw:
+        answer = self.pages.read(page, after)
+        for alarm in answer.data:
             code = alarm_code_of(alarm)
             status = status_of(alarm) if code in self.known else None
             if code is not None and status is not None:
                 self.seen[code] = status
-        return raw, total
+        return answer
 
     # ----- the result -----
 
@@ -1714,7 +1919,7 @@ class MirrorSweep:
             else:
                 memory.alarms[code] = status
         memory.through, memory.hint, memory.scan = self.through, self.hint, self.scan
-        memory.order, memory.page_size = self.order, self.learnt_size
+        memory.order, memory.page_size = self.pages.geometry.order, self.pages.geometry.size
         return changed
 
 
@@ -1765,19 +1970,20 @@ def list_alarms_command(client: Client, args: dict[str, Any]) -> CommandResults:
     alarms: list[dict[str, Any]] = []
     total = None
     seen: set[Any] = set()
-    size = 0  # the largest page seen: the page size, unless the list ends on the first page read
+    pages = AlarmList(client)
+    previous: AlarmPage | None = None
     for number in range(page, page + MAX_LIST_PAGES):
-        body = client.list_alarms(page=number, after_alarm_code=after)
-        data = body.get("data") or []
-        total = body.get("totalRecords", total)
-        fresh = [alarm for alarm in data if isinstance(alarm, dict) and _identity(alarm) not in seen]  # pages may overlap
+        answer = pages.read(number, after)
+        total = answer.reported_total if answer.reported_total is not None else total
+        fresh = [alarm for alarm in answer.data if isinstance(alarm, dict) and _identity(alarm) not in seen]  # pages may overlap
         seen.update(_identity(alarm) for alarm in fresh)
         for alarm in fresh:
             if not is_below_severity(alarm.get("severity"), min_severity) and len(alarms) < limit:
                 alarms.append(alarm)
-        size = max(size, len(data))
-        count = _int_or_none(total)
-        if len(alarms) >= limit or not fresh or len(data) < size or (count is not None and number * size + len(data) >= count):
+        if previous is not None and pages.geometry.step is None:
+            pages.prove_step(previous, answer)
+        previous = answer
+        if len(alarms) >= limit or not fresh or pages.is_short(answer) or pages.is_whole_list(answer, count_only=True):
             break
     outputs = [alarm_to_context(alarm) for alarm in alarms]
     rows = [
@@ -2148,28 +2354,29 @@ def main() -> None:
     params = demisto.params()
     command = demisto.command()
     args = demisto.args()
-    credentials = params.get("credentials")
-    api_key = str(credentials.get("password") or "") if isinstance(credentials, dict) else ""
+    api_key = api_key_of(params)
     demisto.debug(f"ThreatMon: command {command}")
     fetching = command in ("test-module", "fetch-incidents")
     mirroring = command in ("get-modified-remote-data", "get-remote-data", "update-remote-system")
-    # A mirroring cycle's budget counts every request sent, so it does not retry: the next cycle is its retry.
-    cycle = command == "get-modified-remote-data"
+    # A get-modified-remote-data cycle's budget counts every request sent, so it does not retry: the next cycle is
+    # its retry.
+    is_get_modified_remote_data = command == "get-modified-remote-data"
     try:
         settings = parse_params(
             params,
             fetch=fetching,
             data_removal=command in ("test-module", DATA_REMOVAL_COMMAND),
             mirroring=fetching or mirroring,
+            api_key=api_key,
         )
         settings.mirror_instance = demisto.integrationInstance() if settings.mirror_direction else ""
-        deadline = FETCH_DEADLINE if fetching else MIRROR_DEADLINE if cycle else COMMAND_DEADLINE
+        deadline = FETCH_DEADLINE if fetching else MIRROR_DEADLINE if is_get_modified_remote_data else COMMAND_DEADLINE
         client = Client(
             settings.base_url,
             settings.api_key,
             verify=settings.verify,
             proxy=settings.proxy,
-            max_attempts=1 if cycle else None,
+            max_attempts=1 if is_get_modified_remote_data else None,
             deadline_seconds=deadline,
             log=lambda message: demisto.debug(scrub(message, api_key)),
             data_removal_path=settings.data_removal_path,
@@ -2188,11 +2395,11 @@ def main() -> None:
             "get-remote-data": lambda: get_remote_data_command(args, settings),
         }
         if command == "fetch-incidents":
-            next_run, incidents = fetch_incidents(client, demisto.getLastRun(), settings)
-            if settings.mirror_in and incidents:  # the fetched alarms join incoming mirroring
-                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, incidents))
-            demisto.setLastRun(next_run)
-            demisto.incidents(incidents)
+            outcome = fetch_alarms(client, demisto.getLastRun(), settings)
+            if settings.mirror_in and outcome.alarms:  # the fetched alarms join incoming mirroring
+                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, outcome.alarms))
+            demisto.setLastRun(outcome.next_run)
+            demisto.incidents(outcome.incidents)
         elif command in commands:
             return_results(commands[command]())
         else:

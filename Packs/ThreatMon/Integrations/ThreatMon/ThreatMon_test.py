@@ -2769,23 +2769,23 @@ def test_a_damaged_memory_reads_as_what_is_usable_in_it(stored):
     assert (memory.hint, memory.scan, memory.order, memory.page_size) == (None, None, None, None)
 
 
-def test_fetched_alarms_join_with_their_status_but_not_codeless_or_closed_ones():
+def test_fetched_alarms_join_with_their_status_but_not_closed_or_codeless_ones():
     memory = MirrorMemory()
-    incidents = [
-        {"dbotMirrorId": "7", "rawJSON": json.dumps({"alarmCode": 7, "status": "open"})},
-        {"dbotMirrorId": "8", "rawJSON": json.dumps({"alarmCode": 8})},
-        {"dbotMirrorId": "9", "rawJSON": json.dumps({"alarmCode": 9, "status": "Resolved"})},
-        {"dbotMirrorId": "10", "rawJSON": json.dumps({"alarmCode": 10, "status": "Ignore"})},
-        {"rawJSON": json.dumps({"title": "no code"})},
-    ]
-    remember_fetched_alarms(memory, incidents)
+    alarms = {
+        7: {"alarmCode": 7, "status": "open"},
+        8: {"alarmCode": 8},
+        9: {"alarmCode": 9, "status": "Resolved"},
+        10: {"alarmCode": 10, "status": "Ignore"},
+        0: {"alarmCode": 0, "status": "Open"},
+    }
+    remember_fetched_alarms(memory, alarms)
     assert memory.alarms == {7: "Open", 8: None}
 
 
 def test_past_the_bound_the_oldest_alarms_stop_being_mirrored_and_the_log_says_so(logs):
     memory = MirrorMemory(alarms=dict.fromkeys(range(1, MAX_MIRRORED_ALARMS + 1), "Open"))
-    incidents = [{"dbotMirrorId": str(code), "rawJSON": "{}"} for code in (MAX_MIRRORED_ALARMS + 1, MAX_MIRRORED_ALARMS + 2)]
-    remember_fetched_alarms(memory, incidents)
+    alarms = {code: {"alarmCode": code} for code in (MAX_MIRRORED_ALARMS + 1, MAX_MIRRORED_ALARMS + 2)}
+    remember_fetched_alarms(memory, alarms)
     assert len(memory.alarms) == MAX_MIRRORED_ALARMS
     assert min(memory.alarms) == 3
     assert any("the 2 oldest (alarm codes 1 to 2) stop being mirrored in" in line for line in logs)
