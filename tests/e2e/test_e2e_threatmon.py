@@ -16,6 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+# The paging cases are one table, the pack's unit tests' (the integration folder is on sys.path: see the root
+# conftest): the same knobs drive its in-file fake and the simulator.
+from ThreatMon_test import PAGING
+
 from simulator import data as simdata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -94,17 +98,6 @@ def test_every_alarm_becomes_exactly_one_incident(make_sim, threatmon, order, ma
     full, rest = divmod(alarms, max_fetch)
     assert sizes == [max_fetch] * full + ([rest] if rest else []) + [0], "each run takes all that max_fetch allows"
     assert all(r.ok for r in runs)
-
-
-PAGING = {
-    "pages of 5": {"page_size": 5},
-    "pages of 20": {"page_size": 20},
-    "pages of 25": {"page_size": 25},
-    "the order flips every request": {"order_flip": "alternate"},
-    "the order flips at random": {"order_flip": "random"},
-    "page n repeats the last alarm of page n-1": {"page_overlap": 1},
-    "overlapping pages of 5 in a random order": {"page_size": 5, "page_overlap": 1, "order_flip": "random"},
-}
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])

@@ -3294,3 +3294,80 @@ def test_fetch_incidents_itself_never_touches_the_context(context):
         _, incidents = fetch_incidents(mirror_client(), {}, mirror_settings(mirror_instance="x"))
     assert len(incidents) == 4
     assert context.writes == 0
+
+
+# ---------------------------------------------------------------- the alarm-list reader
+
+
+def answer_of(codes: list[int], total) -> dict:
+    return {"data": [{"alarmCode": code} for code in codes], "totalRecords": total}
+
+
+@pytest.mark.parametrize(
+    ("number", "codes", "total", "step", "believed"),
+    [
+        (0, [9, 8, 7], 3, None, 3),
+        (0, [9, 8, 7], 2, None, None),  # page 0 alone lists more alarms than the count
+        (2, [5, 4], 4, None, 4),  # the two pages before it hold at least one alarm each
+        (2, [5, 4], 3, None, None),
+        (2, [5, 4], 4, 10, None),  # with a proven step of 10 the list holds at least 22 alarms
+        (2, [], 3, 10, 3),  # an empty page past the end contradicts no count
+        (1, [5], "7", None, 7),  # a number sent as text is a count
+        (1, [5], "seven", None, None),
+    ],
+)
+def test_the_reader_believes_totalrecords_unless_the_page_contradicts_it(number, codes, total, step, believed):
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json=answer_of(codes, total))
+        reader = ThreatMon.AlarmList(make_client(), ThreatMon.ListGeometry(10 if step else None, step))
+        page = reader.read(number, None)
+    assert (page.total, page.reported_total, page.codes) == (believed, total, codes)
+
+
+def test_the_reader_learns_the_size_from_page_zero_and_drops_it_for_a_longer_page():
+    with requests_mock.Mocker() as mocker:
+        mocker.get(f"{BASE}/vulnerabilities/0", json=answer_of([9, 8, 7], 20))
+        mocker.get(f"{BASE}/vulnerabilities/1", json=answer_of([6, 5, 4, 3], 20))
+        reader = ThreatMon.AlarmList(make_client(), ThreatMon.ListGeometry(10, 10))
+        first = reader.read(0, None)
+        assert (reader.geometry.size, reader.geometry.step, first.order) == (3, None, "descending")
+        assert reader.is_short(ThreatMon.AlarmPage(5, [{}, {}], None, None))
+        reader.read(1, None)
+    assert (reader.geometry.size, reader.geometry.step, reader.requests) == (None, None, 2)
+
+
+@pytest.mark.parametrize(
+    ("stored", "geometry", "kept"),
+    [
+        ({"page_size": 10, "page_step": 9, "order": "descending"}, (10, 9, "descending"), (10, 9)),
+        ({"page_size": 10}, (10, None, None), (None, None)),
+        ({"page_size": 0, "page_step": 1, "order": "sideways"}, (None, None, None), (None, None)),
+        ({"page_size": 5, "page_step": 6}, (5, None, None), (None, None)),
+        ("damaged", (None, None, None), (None, None)),
+    ],
+)
+def test_the_list_geometry_has_one_stored_form(stored, geometry, kept):
+    loaded = ThreatMon.ListGeometry.load(stored)
+    assert (loaded.size, loaded.step, loaded.order) == geometry
+    assert ThreatMon.ListGeometry.load(loaded.stored()) == loaded
+    proven = loaded.proven()  # what the fetch keeps in lastRun: a size with its step, never an order
+    assert (proven.size, proven.step, proven.order) == (*kept, None)
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_list_alarms_shows_every_alarm_of_pages_that_overlap(order):
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=47, order=order, page_size=5, page_overlap=1)
+        result = list_alarms_command(make_client(), {"limit": "50"})
+    assert sorted(entry["alarmCode"] for entry in result.outputs) == sim.codes()
+    assert len(list_calls(sim)) == 12  # pages 0 to 11 of a step of 4: the last one is short
+
+
+def test_fetch_hands_incoming_mirroring_the_alarms_as_fetched():
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=12, order="desc", codeless_pinned=2)
+        outcome = ThreatMon.fetch_alarms(make_client(), {}, make_settings(max_fetch=100), now=NOW)
+    coded = [incident for incident in outcome.incidents if "dbotMirrorId" in incident]
+    assert sorted(outcome.alarms) == sorted(int(incident["dbotMirrorId"]) for incident in coded)
+    assert all(outcome.alarms[int(incident["dbotMirrorId"])] == json.loads(incident["rawJSON"]) for incident in coded)
+    assert set(outcome.alarms) <= set(sim.codes())
