@@ -510,6 +510,18 @@ class MirrorCycle:
         return {remote_id: self._answer(remote_id)[0] for remote_id in self.remote if self._answer(remote_id)}
 
     @property
+    def notes(self) -> dict[str, list[str]]:
+        """id -> the text notes get-remote-data added to the incident (entries other than the close), for the ids that
+        have some."""
+        found: dict[str, list[str]] = {}
+        for remote_id in self.remote:
+            for entry in self._answer(remote_id)[1:]:
+                contents = entry.get("Contents") if isinstance(entry, dict) else None
+                if isinstance(contents, str):
+                    found.setdefault(remote_id, []).append(contents)
+        return found
+
+    @property
     def closes(self) -> dict[str, dict]:
         """id -> the Contents of the entry that closes the incident (dbotIncidentClose), for the ids that have one."""
         found = {}

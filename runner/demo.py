@@ -174,6 +174,7 @@ class Demo:
 
         self.close_incident(sim, tm, [inc for inc in newest if int(inc["dbotMirrorId"]) != code])
         self.mirror_in(sim, tm, answered=code)
+        self.sync_job(sim, tm)
 
         self.step(
             "List alarms on demand (threatmon_list_alarms)",
@@ -315,6 +316,39 @@ class Demo:
         self.show(f"note '{close['closeNotes']}'")
         if str(answered) in closes:
             self.show(f"(Alarm {answered}, resolved in ThreatMon by the command above, came back the same way.)")
+
+    def sync_job(self, sim: Simulator, tm: IntegrationRunner) -> None:
+        """The sync command a job playbook runs where incoming mirroring does not (Cortex XSIAM, the Cortex platform),
+        against a list that drops closed alarms."""
+        self.step(
+            "Where mirroring does not run: the sync job, and an alarm that leaves the list",
+            "Cortex XSIAM and the Cortex platform do not run incoming mirroring for these alerts, so the "
+            "ThreatMon - Sync Alarm Statuses job playbook runs threatmon_sync_alarm_statuses on a schedule: the same "
+            "budgeted sweep, on the same memory. Here ThreatMon lists open alarms only, so an alarm resolved in the "
+            "portal simply disappears; once two sweeps in a row miss it, its incident closes with the reason Other.",
+        )
+        sim.set(open_only=True)
+        followed = sorted(int(code) for code in tm.integration_context["mirror_in"]["alarms"])
+        target = followed[0]
+        sim.set_portal_status(target, "Resolved")
+        self.show(f"Alarm {target} is resolved in the ThreatMon portal and leaves the list.")
+        found: dict = {}
+        runs = 0
+        for runs in range(1, 3 * len(followed) + 2):
+            before = len(sim.requests)
+            result = tm.run("threatmon_sync_alarm_statuses")
+            self.expect(result.ok, f"threatmon_sync_alarm_statuses failed: {result.error}")
+            self.expect(len(sim.requests) - before <= 5, f"sync run {runs} sent more than 5 requests")
+            key = "ThreatMon.AlarmStatusChange(val.alarmCode && val.alarmCode == obj.alarmCode)"
+            found.update({change["alarmCode"]: change for change in result.context.get(key) or []})
+            if target in found:
+                break
+        self.expect(target in found, f"the sync command never reported alarm {target}")
+        change = found[target]
+        self.show(f"Sync run {runs} reports alarm {target}: listed {change['listed']}, close reason")
+        self.show(f"'{change['closeReason']}', notes '{change['closeNotes']}'")
+        self.expect(change["closeReason"] == "Other" and change["listed"] is False, "unexpected change")
+        sim.set(open_only=False)
 
     def feed(self, sim: Simulator) -> None:
         params = {

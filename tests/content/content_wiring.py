@@ -56,7 +56,7 @@ BUILTIN_INCIDENT_FIELDS = frozenset(
 )  # fmt: skip
 
 # Commands the XSOAR server itself implements (script "Builtin|||<name>"): no pack needed.
-BUILTIN_COMMANDS = frozenset({"extractIndicators", "setIncident", "closeInvestigation", "getList"})
+BUILTIN_COMMANDS = frozenset({"extractIndicators", "setIncident", "closeInvestigation", "getList", "getIncidents"})
 
 # Condition and filter operators the server evaluates itself (no filter script from another pack).
 BUILTIN_OPERATORS = frozenset(
@@ -714,5 +714,63 @@ def check_context_paths_are_declared(playbook: dict[str, Any], integration: dict
     return [
         f"{name} uses context '{path}', which no ThreatMon.yml command declares as an output."
         for path in sorted(used)
-        if path.startswith("ThreatMon.") and path not in declared
+        if path.startswith("ThreatMon.")
+        and path not in declared
+        and not any(output.startswith(path + ".") for output in declared)  # a whole object the command outputs
     ]
+
+
+SYNC_PLAYBOOK_ID = "ThreatMon - Sync Alarm Statuses"
+APPLY_PLAYBOOK_ID = "ThreatMon - Apply Alarm Status Change"
+# The close reasons threatmon_sync_alarm_statuses gives (closeReason): the incoming-mirroring ones, and Other for an
+# alarm ThreatMon no longer lists; on Cortex XSIAM and the Cortex platform each is read as the "Resolved - ..." reason.
+SYNC_CLOSE_REASONS = {
+    "Resolved": "Resolved - True Positive",
+    "False Positive": "Resolved - False Positive",
+    "Duplicate": "Resolved - Duplicate Issue",
+    "Other": "Resolved - Other",
+}
+
+
+def check_sync_flow(job: dict[str, Any], apply: dict[str, Any]) -> list[str]:
+    """The job runs threatmon_sync_alarm_statuses, then the apply playbook once per ThreatMon.AlarmStatusChange (a
+    for-each loop), then closes its own run. The apply playbook finds the open incident by its ThreatMon Alarm Code,
+    and closes it with each reason the command can give (the XSIAM/platform variant beside it) and the command's notes;
+    outgoing mirroring maps every one of those reasons back to the status ThreatMon has, or (Other) to Resolved."""
+    problems = []
+    tasks = job.get("tasks") or {}
+    if not any(_runs(task, "threatmon_sync_alarm_statuses") for task in tasks.values()):
+        problems.append("The sync job does not run threatmon_sync_alarm_statuses.")
+    loops = [task for task in tasks.values() if (task.get("task") or {}).get("playbookName") == APPLY_PLAYBOOK_ID]
+    if len(loops) != 1 or not (loops[0].get("loop") or {}).get("forEach"):
+        problems.append(f"The sync job must run '{APPLY_PLAYBOOK_ID}' once, as a for-each loop.")
+    elif value_paths((loops[0].get("scriptarguments") or {}).get("Change")) != ["ThreatMon.AlarmStatusChange"]:
+        problems.append("The sync job's loop must hand each ThreatMon.AlarmStatusChange entry to the Change input.")
+    if not any(_runs(task, "closeInvestigation") and "id" not in (task.get("scriptarguments") or {}) for task in tasks.values()):
+        problems.append("The sync job does not close its own run.")
+    steps = apply.get("tasks") or {}
+    searches = [task for task in steps.values() if _runs(task, "getIncidents")]
+    query = simple_value((searches[0].get("scriptarguments") or {}).get("query")) if searches else None
+    text = str(((searches[0].get("scriptarguments") or {}).get("query") or {}).get("simple")) if searches else ""
+    if query is not None or "threatmonalarmcode" not in text or "inputs.Change.alarmCode" not in text:
+        problems.append("The apply playbook does not find the incident by its ThreatMon Alarm Code.")
+    closes: dict[str, dict[str, Any]] = {}
+    for key, task in steps.items():
+        if _runs(task, "closeInvestigation"):
+            arguments = task.get("scriptarguments") or {}
+            closes[simple_value(arguments.get("closeReason")) or key] = arguments
+    if set(closes) != set(SYNC_CLOSE_REASONS):
+        problems.append(f"The apply playbook closes with {sorted(closes)}, expected {sorted(SYNC_CLOSE_REASONS)}.")
+    for reason, arguments in closes.items():
+        platform = SYNC_CLOSE_REASONS.get(reason)
+        for key in ("closeReason:marketplacev2", "closeReason:platform"):
+            if platform and simple_value(arguments.get(key)) != platform:
+                problems.append(f"The close with '{reason}' gives {key} '{simple_value(arguments.get(key))}', not '{platform}'.")
+        if value_paths(arguments.get("id")) != ["ThreatMonAlarmIncident.id"]:
+            problems.append(f"The close with '{reason}' does not close the incident it found.")
+        if value_paths(arguments.get("closeNotes")) != ["inputs.Change.closeNotes"]:
+            problems.append(f"The close with '{reason}' does not use the command's close notes.")
+    for reason, status in (("Duplicate", "Ignore"), ("False Positive", "False Positive")):
+        if MIRRORED_STATUS_BY_CLOSE_REASON.get(reason) != status:
+            problems.append(f"Outgoing mirroring would send '{reason}' as something other than '{status}'.")
+    return problems

@@ -16,6 +16,9 @@ import pytest
 
 PLAYBOOK_FILE = "playbook-ThreatMon_-_Alarm_Handling.yml"
 TEST_PLAYBOOK_FILE = "playbook-ThreatMon_-_Test.yml"
+SYNC_FILE = "playbook-ThreatMon_-_Sync_Alarm_Statuses.yml"
+APPLY_FILE = "playbook-ThreatMon_-_Apply_Alarm_Status_Change.yml"
+SYNC_PLAYBOOKS = [SYNC_FILE, APPLY_FILE]
 # The command and argument names the playbooks were written against, and that 1.0.x instances and playbook tasks are
 # keyed to: they never change between versions.
 FIXED_COMMANDS: dict[str, Any] = {
@@ -105,6 +108,15 @@ PACK_CHECKS: dict[str, Callable[[wiring.Pack], list[str]]] = {
     "indicator extraction": lambda p: wiring.check_indicator_extraction(playbook(p)),
     "playbook readme": lambda p: wiring.check_readme_names_commands(PLAYBOOK_FILE, playbook(p), p.readmes.get(PLAYBOOK_FILE)),
     "test playbook checks": lambda p: wiring.check_test_playbook(the_test_playbook(p)),
+    "sync job structure": lambda p: wiring.check_playbook_structure(p.playbooks[SYNC_FILE]),
+    "apply playbook structure": lambda p: wiring.check_playbook_structure(p.playbooks[APPLY_FILE]),
+    "sync job dependencies": lambda p: wiring.check_playbook_uses_only_builtins_and_pack(p.playbooks[SYNC_FILE], p),
+    "apply playbook dependencies": lambda p: wiring.check_playbook_uses_only_builtins_and_pack(p.playbooks[APPLY_FILE], p),
+    "sync job readme": lambda p: wiring.check_readme_names_commands(SYNC_FILE, p.playbooks[SYNC_FILE], p.readmes.get(SYNC_FILE)),
+    "apply playbook readme": lambda p: wiring.check_readme_names_commands(
+        APPLY_FILE, p.playbooks[APPLY_FILE], p.readmes.get(APPLY_FILE)
+    ),
+    "sync flow": lambda p: wiring.check_sync_flow(p.playbooks[SYNC_FILE], p.playbooks[APPLY_FILE]),
 }
 
 
@@ -113,13 +125,13 @@ def test_real_pack_is_wired(pack, check):
     assert check(pack) == []
 
 
-@pytest.mark.parametrize("playbook_file", [PLAYBOOK_FILE, TEST_PLAYBOOK_FILE])
+@pytest.mark.parametrize("playbook_file", [PLAYBOOK_FILE, TEST_PLAYBOOK_FILE, *SYNC_PLAYBOOKS])
 def test_playbook_commands_exist_in_the_integration_yml(pack, integration, playbook_file):
     item = pack.playbooks.get(playbook_file) or pack.test_playbooks[playbook_file]
     assert wiring.check_playbook_commands(item, integration) == []
 
 
-@pytest.mark.parametrize("playbook_file", [PLAYBOOK_FILE, TEST_PLAYBOOK_FILE])
+@pytest.mark.parametrize("playbook_file", [PLAYBOOK_FILE, TEST_PLAYBOOK_FILE, *SYNC_PLAYBOOKS])
 def test_playbook_context_paths_are_integration_outputs(pack, integration, playbook_file):
     item = pack.playbooks.get(playbook_file) or pack.test_playbooks[playbook_file]
     assert wiring.check_context_paths_are_declared(item, integration) == []
@@ -465,3 +477,63 @@ def test_context_path_no_command_declares_is_reported(pack, real_pack):
         command["outputs"] = [o for o in command.get("outputs") or [] if o["contextPath"] != "ThreatMon.CVE.cve"]
     problems = wiring.check_context_paths_are_declared(the_test_playbook(pack), yml)
     assert_reported(problems, "uses context 'ThreatMon.CVE.cve'")
+
+
+# ------------------------------------------------------------------------------ the sync job
+
+
+def sync_tasks(pack, file_name):
+    return pack.playbooks[file_name]["tasks"]
+
+
+def sync_task(pack, file_name, command, reason=None):
+    return next(
+        task
+        for task in sync_tasks(pack, file_name).values()
+        if wiring._runs(task, command)
+        and (reason is None or wiring.simple_value(task["scriptarguments"].get("closeReason")) == reason)
+    )
+
+
+def drop_the_loop(pack):
+    loop = next(t for t in sync_tasks(pack, SYNC_FILE).values() if t["task"].get("playbookName") == wiring.APPLY_PLAYBOOK_ID)
+    del loop["loop"]
+
+
+def change_the_xsiam_other(pack):
+    sync_task(pack, APPLY_FILE, "closeInvestigation", "Other")["scriptarguments"]["closeReason:marketplacev2"] = {
+        "simple": "Resolved - True Positive"
+    }
+
+
+def drop_the_other_close(pack):
+    sync_task(pack, APPLY_FILE, "closeInvestigation", "Other")["scriptarguments"]["closeReason"] = {"simple": "Resolved"}
+
+
+def search_by_name(pack):
+    sync_task(pack, APPLY_FILE, "getIncidents")["scriptarguments"]["query"] = {"simple": "name:${inputs.Change.alarmCode}"}
+
+
+def leave_the_job_open(pack):
+    job = sync_task(pack, SYNC_FILE, "closeInvestigation")
+    job["task"]["script"] = "Builtin|||setIncident"
+
+
+def close_without_notes(pack):
+    sync_task(pack, APPLY_FILE, "closeInvestigation", "Duplicate")["scriptarguments"].pop("closeNotes")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reported"),
+    [
+        (drop_the_loop, "as a for-each loop"),
+        (change_the_xsiam_other, "gives closeReason:marketplacev2 'Resolved - True Positive', not 'Resolved - Other'"),
+        (drop_the_other_close, "expected ['Duplicate', 'False Positive', 'Other', 'Resolved']"),
+        (search_by_name, "does not find the incident by its ThreatMon Alarm Code"),
+        (leave_the_job_open, "does not close its own run"),
+        (close_without_notes, "'Duplicate' does not use the command's close notes"),
+    ],
+)
+def test_broken_sync_flow_is_reported(pack, breakage, reported):
+    breakage(pack)
+    assert_reported(wiring.check_sync_flow(pack.playbooks[SYNC_FILE], pack.playbooks[APPLY_FILE]), reported)

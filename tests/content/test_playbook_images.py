@@ -20,7 +20,11 @@ def load(playbook_file: Path) -> dict:
 
 
 def test_every_pack_playbook_is_found():
-    assert [path.name for path in PLAYBOOKS] == ["playbook-ThreatMon_-_Alarm_Handling.yml"]
+    assert [path.name for path in PLAYBOOKS] == [
+        "playbook-ThreatMon_-_Alarm_Handling.yml",
+        "playbook-ThreatMon_-_Apply_Alarm_Status_Change.yml",
+        "playbook-ThreatMon_-_Sync_Alarm_Statuses.yml",
+    ]
 
 
 @pytest.mark.parametrize("playbook_file", PLAYBOOKS, ids=lambda path: path.stem)

@@ -121,6 +121,7 @@ CLOSE_REASON_STATUS = {
 }
 
 DATA_REMOVAL_COMMAND = "threatmon_request_data_removal"
+SYNC_COMMAND = "threatmon_sync_alarm_statuses"
 DATA_REMOVAL_PARAM = param_title("data_removal_path", PARAM_LABELS)
 FINDING_ID_PLACEHOLDER = "{findingId}"
 
@@ -175,6 +176,12 @@ MIRROR_PENDING_REPORTS = 5  # a change XSOAR never asked for (get-remote-data) i
 # close_reason_to_status maps back to the same status, so a mirrored-in close that goes out again changes nothing.
 CLOSING_STATUSES = {"Resolved": "Resolved", "False Positive": "False Positive", "Ignore": "Duplicate"}
 CLOSED_BY_THREATMON = "Closed by ThreatMon"  # how the close notes of a mirrored-in close begin
+# An alarm ThreatMon no longer lists (closed or removed there; whether the list keeps closed alarms is not documented,
+# docs/threatmon-api.md 1.2): its incident closes with the reason XSOAR uses for anything else. Cortex XSIAM and the
+# Cortex platform read it as their "Resolved - Other", as they read the other reasons as "Resolved - ..." ones.
+NOT_LISTED_CLOSE_REASON = "Other"
+REOPEN_STATUS = "In Progress"  # what outgoing mirroring sets in ThreatMon when a closed incident is reopened
+OPEN_ALARM_STATUSES = ("Open", "In Progress")
 
 """ CLIENT """
 
@@ -1632,8 +1639,14 @@ class MirrorMemory:
     status): what the list says about those alarms is not an incoming change. The sweep cursor: ``through`` (every
     remembered code up to it was read in this sweep), ``hint`` (where the list window of the next code is expected
     in a descending list: {"after", "page"}, and the "total" it was computed from when it came from a count),
-    ``scan`` (a page-by-page read in progress: {"after", "page"}), and what was learnt of the list: ``order`` and
-    ``page_size`` (stored as ListGeometry stores them).
+    ``scan`` (a page-by-page read in progress: {"after", "page"}), ``scan_seen`` (the remembered codes that scan has
+    listed so far), and what was learnt of the list: ``order`` and ``page_size`` (stored as ListGeometry stores them).
+    ``sweeps``: the number of the sweep in progress. ``absent``: code -> the sweep that read its list window
+    consistently without it (a second sweep in a row that does not find it either makes it "no longer listed").
+    Enrolment of the alarms fetched before incoming mirroring (or the sync command) started: ``enrol_to`` (the fetch
+    watermark then) and ``enrolled`` (every listed alarm up to it is remembered). ``job``: the sync command has run on
+    this instance, so the fetch keeps the memory even without incoming mirroring. A pending change also carries the
+    status seen before it (``previous``) and, for an alarm no longer listed, ``listed``: False.
     """
 
     alarms: dict[int, str | None] = field(default_factory=dict)
@@ -1644,6 +1657,12 @@ class MirrorMemory:
     scan: dict[str, int] | None = None
     order: str | None = None
     page_size: int | None = None
+    scan_seen: list[int] = field(default_factory=list)
+    sweeps: int = 0
+    absent: dict[int, int] = field(default_factory=dict)
+    enrol_to: int | None = None
+    enrolled: int = 0
+    job: bool = False
 
     @classmethod
     def load(cls, raw: Any) -> "MirrorMemory":
@@ -1656,6 +1675,11 @@ class MirrorMemory:
             scan=_int_fields(raw.get("scan"), ("after", "page")),
             order=geometry.order,
             page_size=geometry.size,
+            scan_seen=sorted({code for code in map(_positive_int, _list_or_empty(raw.get("scan_seen"))) if code}),
+            sweeps=max(0, _int_or_none(raw.get("sweeps")) or 0),
+            enrol_to=_int_or_none(raw.get("enrol_to")),
+            enrolled=max(0, _int_or_none(raw.get("enrolled")) or 0),
+            job=raw.get("job") is True,
         )
         for key, value in _dict_or_empty(raw.get("alarms")).items():
             code = _positive_int(key)
@@ -1665,10 +1689,18 @@ class MirrorMemory:
             code = _positive_int(key)
             if code is not None and isinstance(value, dict) and isinstance(value.get("status"), str):
                 memory.pending[code] = {"status": value["status"], "reported": _int_or_none(value.get("reported")) or 0}
+                if value.get("listed") is False:
+                    memory.pending[code]["listed"] = False
+                if isinstance(value.get("previous"), str):
+                    memory.pending[code]["previous"] = value["previous"]
         for key, value in _dict_or_empty(raw.get("sent")).items():
             code = _positive_int(key)
             if code is not None and isinstance(value, str):
                 memory.sent[code] = value
+        for key, value in _dict_or_empty(raw.get("absent")).items():
+            code, sweep = _positive_int(key), _int_or_none(value)
+            if code is not None and code in memory.alarms and sweep is not None:
+                memory.absent[code] = sweep
         return memory
 
     def to_context(self) -> dict[str, Any]:
@@ -1680,8 +1712,13 @@ class MirrorMemory:
             stored["pending"] = {str(code): dict(entry) for code, entry in self.pending.items()}
         if self.sent:
             stored["sent"] = {str(code): status for code, status in self.sent.items()}
-        for key in ("through", "hint", "scan"):
+        if self.absent:
+            stored["absent"] = {str(code): sweep for code, sweep in self.absent.items()}
+        for key in ("through", "hint", "scan", "enrol_to"):
             if getattr(self, key) is not None:
+                stored[key] = getattr(self, key)
+        for key in ("scan_seen", "sweeps", "enrolled", "job"):
+            if getattr(self, key):
                 stored[key] = getattr(self, key)
         stored.update(self.geometry.stored())
         return stored
@@ -1699,12 +1736,34 @@ class MirrorMemory:
         dropped = sorted(self.alarms)[: len(self.alarms) - MAX_MIRRORED_ALARMS]
         for code in dropped:
             del self.alarms[code]
+            self.absent.pop(code, None)
         return dropped
+
+    def forget_listed(self, code: int) -> None:
+        """The alarm leaves (closed, or no longer listed, in ThreatMon); a change waiting for it stays."""
+        self.alarms.pop(code, None)
+        self.absent.pop(code, None)
 
     def forget(self, code: int) -> None:
         self.alarms.pop(code, None)
         self.pending.pop(code, None)
         self.sent.pop(code, None)
+        self.absent.pop(code, None)
+
+    def follow_again(self, code: int, status: str | None) -> list[int]:
+        """A reopened incident: its alarm (re)joins with ``status`` and is read again from the next window on."""
+        self.forget(code)
+        return self.remember({code: status})
+
+    def start_enrolment(self, watermark: int | None) -> None:
+        """The first fetch that keeps this memory: the alarms at or below its watermark that ThreatMon still lists as
+        open will be enrolled by the sweeps (alarms above it are fetched, and remembered, by the fetch)."""
+        if self.enrol_to is None and watermark is not None:
+            self.enrol_to = watermark
+
+    @property
+    def enrolling(self) -> bool:
+        return self.enrol_to is not None and self.enrolled < self.enrol_to
 
 
 def _int_fields(value: Any, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, int] | None:
@@ -1750,9 +1809,11 @@ def fetched_alarm_statuses(alarms: dict[int, dict[str, Any]]) -> dict[int, str |
     return statuses
 
 
-def remember_fetched_alarms(memory: MirrorMemory, alarms: dict[int, dict[str, Any]]) -> None:
+def remember_fetched_alarms(memory: MirrorMemory, alarms: dict[int, dict[str, Any]], watermark: int | None = None) -> None:
     """The alarms of a fetch run (code -> the alarm as fetched) join incoming mirroring, with the status they were
-    fetched with."""
+    fetched with. ``watermark``: the fetch's watermark before the run; the first fetch that keeps the memory starts
+    enrolling the alarms at or below it."""
+    memory.start_enrolment(watermark)
     dropped = memory.remember(fetched_alarm_statuses(alarms))
     if dropped:
         demisto.debug(
@@ -1781,6 +1842,16 @@ class MirrorSweep:
     learnt, the documented ten only places a guess that the answer checks.
     Every remembered alarm on any page read has its status checked, whatever the step. A cycle stops at the budget or
     at the end of the sweep (a cycle never starts a second sweep); the next cycle carries on from the cursor.
+
+    A window read as above (judged by AlarmList's rules, as the fetch judges a page, and the ones that let the sweep
+    move ``through`` past it) covers every code from X to the largest code on it: a remembered code in that range
+    that no page listed is "absent" in this sweep. One answer with a hole proves nothing, so only a code absent in two
+    sweeps in a row is "no longer listed" (closed or removed in ThreatMon; docs/threatmon-api.md 1.2 leaves open
+    whether the list keeps closed alarms). A page-by-page read that spans several cycles keeps the codes it has seen
+    (``scan_seen``); one that never reaches an empty page concludes nothing.
+    While alarms fetched before the memory existed are being enrolled (``enrol_to``), the window above ``enrolled``
+    is read as if its first code were remembered: every alarm the window lists at or below ``enrol_to`` with an open
+    status joins the memory, and ``enrolled`` moves to the end of the window. Enrolment shares the cycle's budget.
     """
 
     def __init__(self, client: Client, memory: MirrorMemory, budget: int):
@@ -1790,7 +1861,15 @@ class MirrorSweep:
         self.known = set(self.codes)
         self.through, self.hint, self.scan = memory.through, memory.hint, memory.scan
         self.pages = AlarmList(client, memory.geometry)
+        self.sweep, self.scan_seen = memory.sweeps, set(memory.scan_seen)
+        self.enrol_to, self.enrolled = memory.enrol_to, memory.enrolled
         self.seen: dict[int, str] = {}
+        self.present: set[int] = set()  # remembered codes listed on a page this cycle
+        self.page_known: set[int] = set()  # ... on the page read last
+        self.missing: set[int] = set()  # remembered codes whose window was read without them
+        self.enrol: dict[int, str | None] = {}
+        self.gone: list[int] = []  # set by commit: the alarms found no longer listed
+        self.enrolled_now = 0  # set by commit: the alarms enrolment added
         self.swept = False
         self.stopped: str | None = None
 
@@ -1799,10 +1878,11 @@ class MirrorSweep:
     def run(self) -> None:
         """Read up to the budget. A failure after at least one answer ends the cycle with what was read (the next cycle
         carries on from there); a failure of the first request is raised (nothing was read)."""
-        if not self.codes:
+        if not self.codes and not self.enrolling:
             return
         if self.through is not None and self._next_code() is None:  # the previous cycle finished a sweep
             self.through = self.hint = self.scan = None
+            self.scan_seen = set()
         try:
             while self.requests < self.budget:
                 code = self._next_code()
@@ -1830,9 +1910,18 @@ class MirrorSweep:
     def page_size(self) -> int:
         return self.pages.geometry.size or DOCUMENTED_PAGE_SIZE
 
+    @property
+    def enrolling(self) -> bool:
+        return self.enrol_to is not None and self.enrolled < self.enrol_to
+
     def _next_code(self) -> int | None:
+        """The first code of the next window: the smallest remembered code not read yet in this sweep, or the first
+        code not enrolled yet when that is smaller."""
         index = 0 if self.through is None else bisect.bisect_right(self.codes, self.through)
-        return self.codes[index] if index < len(self.codes) else None
+        code = self.codes[index] if index < len(self.codes) else None
+        if self.enrolling and (code is None or self.enrolled + 1 < code):
+            return self.enrolled + 1
+        return code
 
     def _step(self, code: int) -> None:
         """Read the list window of the remembered code ``code``."""
@@ -1845,19 +1934,19 @@ class MirrorSweep:
         if order in (ASC, DESC):
             self.pages.geometry.order = order
         if page == 0 and (not data or (total is not None and len(data) >= total)):
-            self._covered(None)  # page 0 holds everything above `after`
+            self._covered(after, None)  # page 0 holds everything above `after`
         elif order == UNSORTED or (data and not above) or (self.order is None and order == UNKNOWN):
             # Not sorted, a filter the server ignored, or a single code that cannot tell the order: read page by page.
             self._start_scan(after, page)
         elif self.order == ASC:
             if page == 0:
-                self._covered(max(above))
+                self._covered(after, max(above))
             else:
                 self.hint = None  # the list turned out ascending: its window is page 0
         elif data and total is not None and page * self.page_size + len(data) == total:
-            self._covered(max(above), remaining=total - len(above))  # the last page of a descending list
+            self._covered(after, max(above), remaining=total - len(above))  # the last page of a descending list
         elif total == 0:
-            self._covered(None)
+            self._covered(after, None)
         elif total is None:
             self._start_scan(after, page)
         elif hinted and self.hint and self.hint.get("total") == total:
@@ -1871,19 +1960,39 @@ class MirrorSweep:
         empty page after the last one ends the scan, and with it the sweep."""
         scan = self.scan or {}
         data = self._read(scan["after"], scan["page"]).data
-        if not data or scan["page"] + 1 >= MIRROR_SCAN_MAX_PAGES:
-            self._covered(None)
+        self.scan_seen |= self.page_known
+        if not data:
+            self._covered(scan["after"], None, listed=self.scan_seen)
+        elif scan["page"] + 1 >= MIRROR_SCAN_MAX_PAGES:
+            self._covered(None, None)  # the server never ended the list: nothing is concluded about absent alarms
         else:
             self.scan = {"after": scan["after"], "page": scan["page"] + 1}
 
     def _start_scan(self, after: int, page_read: int) -> None:
         self.hint = None
         self.scan = {"after": after, "page": 1 if page_read == 0 else 0}
+        self.scan_seen = set(self.page_known) if page_read == 0 else set()
 
-    def _covered(self, through: int | None, remaining: int | None = None) -> None:
-        """Every remembered code up to ``through`` (None: all of them) has been read in this sweep."""
+    def _covered(
+        self, after: int | None, through: int | None, remaining: int | None = None, listed: set[int] | None = None
+    ) -> None:
+        """Every remembered code up to ``through`` (None: all of them) has been read in this sweep. With ``after``, the
+        pages read hold every listed code from after + 1 to ``through``: a remembered code there that no page this
+        cycle (nor ``listed``, what a scan over several cycles saw) listed is absent; enrolment covers that range."""
+        if after is not None:
+            seen = self.present | (listed or set())
+            high = self.codes[-1] if through is None and self.codes else through
+            for remembered in self.codes[bisect.bisect_right(self.codes, after) :]:
+                if high is not None and remembered > high:
+                    break
+                if remembered not in seen:
+                    self.missing.add(remembered)
+            if self.enrol_to is not None and after <= self.enrolled:
+                self.enrolled = self.enrol_to if through is None else max(self.enrolled, min(self.enrol_to, through))
         self.scan = self.hint = None
-        self.through = self.codes[-1] if through is None else max(through, self.through or through)
+        self.scan_seen = set()
+        last = self.codes[-1] if self.codes else self.through
+        self.through = last if through is None else max(through, self.through or through)
         code = self._next_code()
         if code is not None and self.order == DESC and remaining is not None:
             # afterAlarmCode=code-1 lists at most `remaining` alarms (fewer where the list has codes no one remembers).
@@ -1892,35 +2001,80 @@ class MirrorSweep:
     def _read(self, after: int, page: int) -> AlarmPage:
         """One list request; the status of every remembered alarm on the page is recorded."""
         answer = self.pages.read(page, after)
+        self.page_known = set()
         for alarm in answer.data:
             code = alarm_code_of(alarm)
-            status = status_of(alarm) if code in self.known else None
-            if code is not None and status is not None:
-                self.seen[code] = status
+            if code is None:
+                continue
+            status = status_of(alarm) if isinstance(alarm, dict) else None
+            if code in self.known:
+                self.page_known.add(code)
+                self.present.add(code)
+                if status is not None:
+                    self.seen[code] = status
+            elif self.enrol_to is not None and code <= self.enrol_to and status in (None, *OPEN_ALARM_STATUSES):
+                self.enrol[code] = status  # an alarm fetched before the memory existed, still open in ThreatMon
         return answer
 
     # ----- the result -----
 
     def commit(self, memory: MirrorMemory) -> list[int]:
         """Apply the cycle to ``memory`` (the context as it is NOW): a remembered alarm whose status differs from the one
-        remembered becomes a pending change; a closing status also makes it leave. An alarm that left meanwhile, one
-        outgoing mirroring is closing, or one whose remembered status changed meanwhile is left alone. Returns the
-        codes that changed."""
+        remembered becomes a pending change; a closing status also makes it leave. An alarm absent from its window in
+        this sweep and the one before is no longer listed: a pending change that says so, and it leaves. An alarm that
+        left meanwhile, one outgoing mirroring is closing, or one whose remembered status changed meanwhile is left
+        alone. Alarms found by enrolment join. Returns the codes that changed (no longer listed ones included)."""
         changed = []
+        self.gone = []
+        untouched = {
+            code
+            for code, status in self.start.items()
+            if code in memory.alarms and code not in memory.sent and memory.alarms[code] == status
+        }
+        for code in sorted(self.present & untouched):
+            memory.absent.pop(code, None)
         for code, status in sorted(self.seen.items()):
-            if code not in memory.alarms or code in memory.sent or memory.alarms[code] != self.start.get(code):
-                continue
-            if status == memory.alarms[code]:
+            if code not in untouched or status == memory.alarms[code]:
                 continue
             changed.append(code)
-            memory.pending[code] = {"status": status, "reported": 0}
+            memory.pending[code] = {"status": status, "reported": 0, "previous": memory.alarms[code] or ""}
             if status in CLOSING_STATUSES:
-                del memory.alarms[code]  # closed in ThreatMon: it leaves
+                memory.forget_listed(code)  # closed in ThreatMon: it leaves
             else:
                 memory.alarms[code] = status
+        for code in sorted((self.missing - self.present) & untouched):  # a later page of the cycle may list it
+            if memory.absent.get(code) == self.sweep - 1:
+                previous = memory.alarms[code]
+                memory.forget_listed(code)
+                memory.pending[code] = {"status": previous or "", "reported": 0, "previous": previous or "", "listed": False}
+                changed.append(code)
+                self.gone.append(code)
+            elif memory.absent.get(code) != self.sweep:
+                memory.absent[code] = self.sweep
+        enrolled = {code: status for code, status in self.enrol.items() if code not in memory.alarms and code not in memory.sent}
+        if enrolled:
+            memory.remember(enrolled)
+        self.enrolled_now = len(enrolled)
+        if memory.enrol_to == self.enrol_to:
+            memory.enrolled = max(memory.enrolled, self.enrolled)
+        memory.scan_seen = sorted(self.scan_seen) if self.scan else []
+        if self.swept:
+            memory.sweeps = self.sweep + 1
         memory.through, memory.hint, memory.scan = self.through, self.hint, self.scan
         memory.order, memory.page_size = self.pages.geometry.order, self.pages.geometry.size
-        return changed
+        return sorted(changed)
+
+
+def sweep_summary(sweep: MirrorSweep, changed: list[int]) -> str:
+    """What one cycle did, for the debug log (the counts the integration README's cost section explains)."""
+    return (
+        f"{sweep.requests} list request(s) of {sweep.budget}, {len(sweep.seen)} remembered alarm(s) read, "
+        f"{len(changed) - len(sweep.gone)} changed, {len(sweep.gone)} no longer listed, "
+        f"{len(sweep.missing - sweep.present)} absent from their window, {sweep.enrolled_now} enrolled"
+        + (f" (enrolment at alarm {sweep.enrolled} of {sweep.enrol_to})" if sweep.enrolling else "")
+        + f", {'sweep complete' if sweep.swept else f'sweep read up to alarm {sweep.through}'}"
+        + (f"; stopped early: {sweep.stopped}" if sweep.stopped else "")
+    )
 
 
 def report_pending(memory: MirrorMemory) -> list[str]:
@@ -2231,6 +2385,67 @@ def list_subscribed_cves_command(client: Client, args: dict[str, Any]) -> Comman
     return cve_results(client.list_subscribed_cves(page, cvss, customer), "ThreatMon subscribed CVEs", page)
 
 
+def sync_alarm_statuses_command(client: Client, args: dict[str, Any], settings: Settings) -> CommandResults:
+    """The mirroring sweep on demand (a job playbook runs it where incoming mirroring does not run, such as Cortex XSIAM):
+    one cycle of the same sweep, on the same memory and cursor, within ``max_requests`` list requests (default: the
+    instance's Maximum list requests per mirroring cycle). Returns every change waiting (found now, or by a mirroring
+    cycle XSOAR did not collect), each delivered once, by this command or by get-remote-data, never both. From its first
+    run on, the fetch keeps the memory even without incoming mirroring."""
+    budget = parse_int(args.get("max_requests"), "max_requests", minimum=1, maximum=MAX_MIRROR_REQUESTS)
+    sweep = MirrorSweep(client, read_mirror_memory(), budget or settings.mirror_max_requests)
+    sweep.run()
+
+    def apply(memory: MirrorMemory) -> tuple[list[int], dict[int, dict[str, Any]], int]:
+        changed = sweep.commit(memory)
+        memory.job = True
+        delivered = {code: memory.pending.pop(code) for code in sorted(memory.pending) if code not in memory.sent}
+        return changed, delivered, len(memory.alarms)
+
+    changed, delivered, remembered = update_mirror_memory(apply)
+    summary = sweep_summary(sweep, changed)
+    demisto.debug(f"ThreatMon {SYNC_COMMAND}: {summary}")
+    outputs = []
+    for code, change in delivered.items():
+        listed = change.get("listed") is not False
+        reason = change_close_reason(change)
+        why = f"the alarm's status is {change['status']}." if listed else not_listed_note(code)
+        outputs.append(
+            {
+                "alarmCode": code,
+                "oldStatus": change.get("previous") or None,
+                "newStatus": change["status"] if listed else None,
+                "listed": listed,
+                "closeReason": reason,
+                "closeNotes": f"{CLOSED_BY_THREATMON}: {why}" if reason else None,
+            }
+        )
+    rows = [
+        {
+            "Alarm Code": entry["alarmCode"],
+            "Old Status": entry["oldStatus"],
+            "New Status": entry["newStatus"] if entry["listed"] else "(no longer listed)",
+            "Close Reason": entry["closeReason"],
+        }
+        for entry in outputs
+    ]
+    readable = (
+        tableToMarkdown(
+            f"ThreatMon alarm status changes ({len(rows)}; {remembered} alarm(s) followed)",
+            rows,
+            headers=["Alarm Code", "Old Status", "New Status", "Close Reason"],
+            removeNull=False,
+        )
+        + f"\n{summary}."
+    )
+    return CommandResults(
+        outputs_prefix="ThreatMon.AlarmStatusChange",
+        outputs_key_field="alarmCode",
+        outputs=outputs,
+        readable_output=readable,
+        raw_response={"changes": outputs, "requests": sweep.requests, "sweep_complete": sweep.swept},
+    )
+
+
 def get_mapping_fields_command() -> GetMappingFieldsResponse:
     """The ThreatMon Alarm fields an outgoing mapper can write to. Only the status is sent to ThreatMon."""
     alarm_type = SchemeTypeMapping(type_name=INCIDENT_TYPE_NAME)
@@ -2264,18 +2479,31 @@ def update_remote_system_command(client: Client, args: dict[str, Any], mirror_in
     alarm already has that status. With incoming mirroring, the status being sent is recorded in the memory before
     the PATCH (so a cycle reading the list meanwhile does not take it for an incoming change) and the alarm leaves the
     memory once ThreatMon has it.
+    A reopen (the incident is no longer Done and the delta clears its close) sets the alarm to In Progress
+    (REOPEN_STATUS), once per reopen, whoever closed it; with incoming mirroring the alarm then rejoins the memory
+    with that status and the next windows read it again.
     """
     parsed = UpdateRemoteSystemArgs(args)
     remote_id = parsed.remote_incident_id
     delta = parsed.delta if isinstance(parsed.delta, dict) else {}
     changed = True if parsed.incident_changed in (None, "") else _flag(parsed.incident_changed)
-    closed_now = str(parsed.inc_status) == str(IncidentStatus.DONE) and any(key in delta for key in CLOSE_FIELDS)
-    if not (changed and closed_now):
+    done = str(parsed.inc_status) == str(IncidentStatus.DONE)
+    close_changed = any(key in delta for key in CLOSE_FIELDS)
+    if not (changed and close_changed):
         demisto.debug(f"ThreatMon update-remote-system: nothing to send for alarm {remote_id}.")
         return remote_id
     code = _positive_int(remote_id)
     if code is None:
         raise ValueError(f"The remote id '{remote_id}' of this incident is not a ThreatMon alarm code.")
+    alarm: int = code
+    if not done:  # reopened
+        if mirror_in:
+            update_mirror_memory(lambda memory: memory.sent.__setitem__(alarm, REOPEN_STATUS))
+        client.update_alarm_status([alarm], REOPEN_STATUS)
+        if mirror_in:
+            update_mirror_memory(lambda memory: memory.follow_again(alarm, REOPEN_STATUS))
+        demisto.debug(f"ThreatMon update-remote-system: incident reopened, alarm {code} set to {REOPEN_STATUS}.")
+        return remote_id
     data = parsed.data if isinstance(parsed.data, dict) else {}
     reason = delta.get("closeReason") if "closeReason" in delta else data.get("closeReason")
     notes = delta.get("closeNotes") if "closeNotes" in delta else data.get("closeNotes")
@@ -2283,7 +2511,6 @@ def update_remote_system_command(client: Client, args: dict[str, Any], mirror_in
         demisto.debug(f"ThreatMon update-remote-system: alarm {code} was closed by ThreatMon itself; nothing to send.")
         return remote_id
     status = close_reason_to_status(reason)
-    alarm: int = code
     if mirror_in:
         update_mirror_memory(lambda memory: memory.sent.__setitem__(alarm, status))
     client.update_alarm_status([alarm], status)
@@ -2304,12 +2531,7 @@ def get_modified_remote_data_command(client: Client, args: dict[str, Any], setti
     sweep = MirrorSweep(client, read_mirror_memory(), settings.mirror_max_requests)
     sweep.run()
     changed, modified = update_mirror_memory(lambda memory: (sweep.commit(memory), report_pending(memory)))
-    demisto.debug(
-        f"ThreatMon incoming mirroring (last update {parsed.last_update}): {sweep.requests} list request(s) of "
-        f"{settings.mirror_max_requests}, {len(sweep.seen)} remembered alarm(s) read, {len(changed)} changed, "
-        f"{'sweep complete' if sweep.swept else f'sweep read up to alarm {sweep.through}'}"
-        + (f"; stopped early: {sweep.stopped}" if sweep.stopped else "")
-    )
+    demisto.debug(f"ThreatMon incoming mirroring (last update {parsed.last_update}): {sweep_summary(sweep, changed)}")
     return GetModifiedRemoteDataResponse(modified)
 
 
@@ -2330,21 +2552,40 @@ def get_remote_data_command(args: dict[str, Any], settings: Settings) -> GetRemo
     if change is None:
         return GetRemoteDataResponse({}, [])
     status = change["status"]
-    entries = []
-    if settings.close_incident and status in CLOSING_STATUSES:
+    listed = change.get("listed") is not False
+    entries: list[dict[str, Any]] = []
+    if not listed:
+        entries.append({"Type": EntryType.NOTE, "ContentsFormat": EntryFormat.TEXT, "Contents": not_listed_note(code)})
+    reason = change_close_reason(change)
+    if settings.close_incident and reason:
+        why = f"the alarm's status is {status}." if listed else not_listed_note(code)
         entries.append(
             {
                 "Type": EntryType.NOTE,
                 "ContentsFormat": EntryFormat.JSON,
-                "Contents": {
-                    "dbotIncidentClose": True,
-                    "closeReason": CLOSING_STATUSES[status],
-                    "closeNotes": f"{CLOSED_BY_THREATMON}: the alarm's status is {status}.",
-                },
+                "Contents": {"dbotIncidentClose": True, "closeReason": reason, "closeNotes": f"{CLOSED_BY_THREATMON}: {why}"},
             }
         )
-    demisto.debug(f"ThreatMon incoming mirroring: alarm {code} is now {status}" + (", closing its incident." if entries else "."))
-    return GetRemoteDataResponse({"alarmCode": code, "status": status}, entries)
+    demisto.debug(
+        f"ThreatMon incoming mirroring: alarm {code} "
+        + (f"is now {status}" if listed else "is no longer listed")
+        + (", closing its incident." if settings.close_incident and reason else ".")
+    )
+    mirrored: dict[str, Any] = {"alarmCode": code, "status": status} if status else {"alarmCode": code}
+    if not listed:
+        mirrored["listed"] = False
+    return GetRemoteDataResponse(mirrored, entries)
+
+
+def not_listed_note(code: int) -> str:
+    return f"ThreatMon no longer lists alarm {code}; it was closed or removed there."
+
+
+def change_close_reason(change: dict[str, Any]) -> str | None:
+    """The close reason of an incident whose alarm had ``change`` (None: the incident stays open)."""
+    if change.get("listed") is False:
+        return NOT_LISTED_CLOSE_REASON
+    return CLOSING_STATUSES.get(change["status"])
 
 
 """ MAIN """
@@ -2357,10 +2598,10 @@ def main() -> None:
     api_key = api_key_of(params)
     demisto.debug(f"ThreatMon: command {command}")
     fetching = command in ("test-module", "fetch-incidents")
-    mirroring = command in ("get-modified-remote-data", "get-remote-data", "update-remote-system")
+    mirroring = command in ("get-modified-remote-data", "get-remote-data", "update-remote-system", SYNC_COMMAND)
     # A get-modified-remote-data cycle's budget counts every request sent, so it does not retry: the next cycle is
-    # its retry.
-    is_get_modified_remote_data = command == "get-modified-remote-data"
+    # its retry. A run of the sync command is such a cycle too (budget and deadline).
+    is_get_modified_remote_data = command in ("get-modified-remote-data", SYNC_COMMAND)
     try:
         settings = parse_params(
             params,
@@ -2393,11 +2634,16 @@ def main() -> None:
             "update-remote-system": lambda: update_remote_system_command(client, args, settings.mirror_in),
             "get-modified-remote-data": lambda: get_modified_remote_data_command(client, args, settings),
             "get-remote-data": lambda: get_remote_data_command(args, settings),
+            SYNC_COMMAND: lambda: sync_alarm_statuses_command(client, args, settings),
         }
         if command == "fetch-incidents":
-            outcome = fetch_alarms(client, demisto.getLastRun(), settings)
-            if settings.mirror_in and outcome.alarms:  # the fetched alarms join incoming mirroring
-                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, outcome.alarms))
+            last_run = demisto.getLastRun()
+            outcome = fetch_alarms(client, last_run, settings)
+            # The fetched alarms join incoming mirroring (or the sync command's memory); the first such fetch also
+            # starts enrolling the alarms fetched before (at or below the watermark it started from: 0 on a first fetch).
+            if settings.mirror_in or read_mirror_memory().job:
+                before = _int_or_none(last_run.get("last_alarm_code")) if isinstance(last_run, dict) and last_run else 0
+                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, outcome.alarms, before))
             demisto.setLastRun(outcome.next_run)
             demisto.incidents(outcome.incidents)
         elif command in commands:

@@ -35,6 +35,7 @@ from ThreatMon import (
     MAX_MIRRORED_ALARMS,
     MIRROR_CONTEXT_KEY,
     MIRROR_PENDING_REPORTS,
+    REOPEN_STATUS,
     Client,
     FetchState,
     MirrorMemory,
@@ -61,6 +62,7 @@ from ThreatMon import (
     request_takedown_command,
     severity_to_xsoar,
     status_of,
+    sync_alarm_statuses_command,
     update_incident_status_command,
     update_remote_system_command,
 )
@@ -218,6 +220,7 @@ class MockConfig:
     after_filter: str = "greater"  # greater (as documented), inclusive (at or above the code), ignored
     last_page_repeat: bool = False  # a short last page lists its first alarm again at its end
     codeless_pinned: int = 0  # alarms without a code, listed first whatever afterAlarmCode says
+    open_only: bool = False  # the list shows Open and In Progress alarms only (a closed alarm leaves it)
     latency_ms: float = 0.0  # passed to pass_time on every request
     seed: int = 1337
     api_key: str = "tm-test-key"  # noqa: S105 - a test value
@@ -351,9 +354,15 @@ class MockThreatMon:
         """The whole list afterAlarmCode keeps, as served, in ``order`` (default: the knob's), without paging."""
         return self._pinned + [alarm.wire() for alarm in self._ordered(self._start(after), order or self.config.order)]
 
+    def _listed(self) -> list[FakeAlarm]:
+        """The alarms the list shows, ascending: all, or (open_only) the Open and In Progress ones."""
+        if not self.config.open_only:
+            return self._alarms
+        return [alarm for alarm in self._alarms if alarm.status in ("Open", "In Progress")]
+
     def _start(self, after: int | None) -> int:
         """Where the alarms afterAlarmCode keeps begin in the ascending list."""
-        codes = self.codes()
+        codes = [alarm.code for alarm in self._listed()]
         if after is None or self.config.after_filter == "ignored":
             return 0
         if self.config.after_filter == "inclusive":
@@ -361,11 +370,12 @@ class MockThreatMon:
         return bisect.bisect_right(codes, after)
 
     def _ordered(self, start: int, order: str) -> list[FakeAlarm]:
+        listed = self._listed()
         if order == "asc":
-            return self._alarms[start:]
+            return listed[start:]
         if order == "desc":
-            return self._alarms[start:][::-1]
-        return sorted(self._alarms[start:], key=lambda alarm: ((alarm.code * 2654435761) ^ self.config.seed) & 0xFFFFFFFF)
+            return listed[start:][::-1]
+        return sorted(listed[start:], key=lambda alarm: ((alarm.code * 2654435761) ^ self.config.seed) & 0xFFFFFFFF)
 
     def _list(self, after: int | None, page: int) -> dict:
         """One answer of the alarm list, and what answering it changes (alarms created, the order flipping)."""
@@ -2290,7 +2300,8 @@ def remote_args(status=2, delta=None, data=None, changed=True, remote_id="1000")
         (remote_args(status=1, delta={"owner": "analyst"}), None),
         (remote_args(status=2, delta={"severity": 3}), None),
         (remote_args(status=2, delta=None), None),
-        (remote_args(status=1, delta={"closeReason": ""}), None),
+        (remote_args(status=1, delta={"closeReason": ""}), "In Progress"),  # reopened
+        (remote_args(status=0, delta={"closingUserId": ""}), "In Progress"),  # reopened, pending
         (remote_args(delta={"closeReason": "Resolved"}, changed=False), None),
     ],
 )
@@ -2302,7 +2313,7 @@ def test_update_remote_system_sends_the_status_only_when_the_incident_closes(arg
     assert bodies == ([{"status": sent, "alarmIds": [1000]}] if sent else [])
 
 
-def test_update_remote_system_sends_exactly_once_per_close():
+def test_update_remote_system_sends_exactly_once_per_close_and_once_per_reopen():
     updates = [
         remote_args(status=1, delta={"owner": "analyst"}),
         remote_args(delta={"closeReason": "Resolved", "closingUserId": "analyst", "closeNotes": "taken down"}),
@@ -2319,7 +2330,7 @@ def test_update_remote_system_sends_exactly_once_per_close():
         for args in updates:
             update_remote_system_command(make_client(), args)
         bodies = [request.json()["status"] for request in mocker.request_history]
-    assert bodies == ["Resolved", "Ignore"]
+    assert bodies == ["Resolved", "In Progress", "Ignore"]
 
 
 def test_update_remote_system_refuses_a_remote_id_that_is_not_an_alarm_code():
@@ -2949,13 +2960,14 @@ def test_alarms_created_between_requests_do_not_stop_a_sweep(order, every):
     assert requests <= 2 * 100
 
 
-def test_an_alarm_threatmon_no_longer_lists_is_passed_over():
+def test_an_alarm_missing_from_its_window_in_one_sweep_is_only_marked_absent():
     memory = MirrorMemory(alarms={3: "Open", 40: "Open", 41: "Open"})
     with requests_mock.Mocker() as mocker:
         fake = alarm_list(mocker, [1, 2, 41, 42], "desc")
         _, _, read = sweep_until_done(fake, memory, 5)
     assert read == {41}
     assert memory.alarms == {3: "Open", 40: "Open", 41: "Open"}
+    assert memory.absent == {3: 0, 40: 0} and memory.pending == {} and memory.sweeps == 1
 
 
 # ---------------------------------------------------------------- changes
@@ -3371,3 +3383,316 @@ def test_fetch_hands_incoming_mirroring_the_alarms_as_fetched():
     assert sorted(outcome.alarms) == sorted(int(incident["dbotMirrorId"]) for incident in coded)
     assert all(outcome.alarms[int(incident["dbotMirrorId"])] == json.loads(incident["rawJSON"]) for incident in coded)
     assert set(outcome.alarms) <= set(sim.codes())
+
+
+# ---------------------------------------------------------------- alarms that leave the list
+
+
+def gone(code: int, previous: str | None = "Open") -> dict:
+    return {"status": previous or "", "reported": 0, "previous": previous or "", "listed": False}
+
+
+@pytest.mark.parametrize("order", ["asc", "desc", "unsorted"])
+def test_an_alarm_absent_in_two_sweeps_in_a_row_is_no_longer_listed(order):
+    memory = MirrorMemory(alarms={3: "Open", 40: "In Progress", 41: "Open", 60: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1, 2, 41, 42, 60], order)
+        sweep_until_done(fake, memory, 2)
+        assert memory.alarms.keys() == {3, 40, 41, 60} and memory.pending == {}
+        sweep = MirrorSweep(mirror_client(), memory, 100)
+        sweep.run()
+        assert sweep.commit(memory) == [3, 40]
+    assert sweep.gone == [3, 40]
+    assert memory.pending == {3: gone(3), 40: gone(40, "In Progress")}
+    assert memory.alarms == {41: "Open", 60: "Open"} and memory.absent == {}
+
+
+@pytest.mark.parametrize("order", ["asc", "desc", "unsorted"])
+def test_one_hole_in_one_answer_proves_nothing(order):
+    """Alarm 15 is missing from the answers of the first sweep only, then from those of the third: never two sweeps
+    in a row, so it is never taken for an alarm that left."""
+    codes = list(range(1, 31))
+    memory = MirrorMemory(alarms=dict.fromkeys(codes, "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, codes, order, open_only=True)
+        for listed in (False, True, False):
+            fake.set_portal_status(15, "Open" if listed else "Ignore")
+            sweep_until_done(fake, memory, 3)
+            assert memory.pending == {} and 15 in memory.alarms
+        assert memory.absent == {15: 2}
+        fake.set_portal_status(15, "Open")
+        sweep_until_done(fake, memory, 3)
+    assert memory.absent == {} and memory.pending == {}
+
+
+def test_a_page_by_page_read_over_several_cycles_remembers_what_it_saw():
+    codes = list(range(1, 101))
+    memory = MirrorMemory(alarms=dict.fromkeys(codes, "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, codes, "unsorted", open_only=True)
+        for _ in range(3):
+            cycles, _, _ = sweep_until_done(fake, memory, 2)
+            assert cycles > 2  # the read spans several cycles
+        assert memory.absent == {} and memory.pending == {} and len(memory.alarms) == 100
+        fake.set_portal_status(77, "Resolved")
+        sweep_until_done(fake, memory, 2)
+        sweep_until_done(fake, memory, 2)
+    assert memory.pending == {77: gone(77)} and len(memory.alarms) == 99
+
+
+def test_a_read_that_never_reaches_the_end_of_the_list_concludes_nothing(monkeypatch):
+    monkeypatch.setattr(ThreatMon, "MIRROR_SCAN_MAX_PAGES", 2)
+    memory = MirrorMemory(alarms=dict.fromkeys(range(1, 61), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 61), "unsorted")
+        for _ in range(3):
+            sweep_until_done(fake, memory, 10)
+    assert memory.absent == {} and memory.pending == {}
+
+
+@pytest.mark.parametrize("close_incident", [True, False])
+def test_get_remote_data_notes_an_alarm_no_longer_listed_and_closes_it_with_other(context, close_incident):
+    context.remember({7: "In Progress", 9: "Open"}, absent={7: 0}, sweeps=1)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [9])
+        assert cycle(fake) == ["7"]
+    assert context.memory.alarms == {9: "Open"}
+    response = get_remote_data_command({"id": "7", "lastUpdate": LAST_UPDATE}, mirror_settings(close_incident=close_incident))
+    assert response.mirrored_object == {"alarmCode": 7, "status": "In Progress", "listed": False}
+    note = "ThreatMon no longer lists alarm 7; it was closed or removed there."
+    assert response.entries[0] == {"Type": EntryType.NOTE, "ContentsFormat": EntryFormat.TEXT, "Contents": note}
+    closing = [entry["Contents"] for entry in response.entries[1:]]
+    expected = [{"dbotIncidentClose": True, "closeReason": "Other", "closeNotes": f"Closed by ThreatMon: {note}"}]
+    assert closing == (expected if close_incident else [])
+
+
+def test_other_would_map_back_to_resolved_but_its_close_notes_keep_outgoing_mirroring_from_sending_it():
+    assert ThreatMon.NOT_LISTED_CLOSE_REASON == "Other"
+    assert ThreatMon.close_reason_to_status("Other") == ThreatMon.close_reason_to_status("Resolved - Other") == "Resolved"
+    with requests_mock.Mocker() as mocker:
+        patch = mocker.patch(STATUS_URL, text="")
+        notes = f"{CLOSED_BY_THREATMON}: ThreatMon no longer lists alarm 7; it was closed or removed there."
+        update_remote_system_command(mirror_client(), close_args(notes=notes), mirror_in=False)
+    assert patch.call_count == 0
+
+
+def test_the_debug_line_counts_alarms_no_longer_listed_absent_and_enrolled(context, logs):
+    context.remember({5: "Open", 6: "Open", 8: "Open"}, absent={5: 0}, sweeps=1, enrol_to=4)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1, 2, 8])
+        fake.set_portal_status(2, "Resolved")
+        assert cycle(fake) == ["5"]
+    line = next(line for line in logs if line.startswith("ThreatMon incoming mirroring (last update"))
+    assert "0 changed, 1 no longer listed, 2 absent from their window, 1 enrolled" in line
+    assert context.memory.absent == {6: 1} and context.memory.alarms == {1: "Open", 6: "Open", 8: "Open"}
+
+
+def test_the_new_parts_of_the_memory_round_trip_and_damaged_ones_are_dropped():
+    memory = MirrorMemory(
+        alarms={4: "Open", 9: None},
+        pending={3: {"status": "Open", "reported": 1, "previous": "Open", "listed": False}},
+        absent={4: 2},
+        scan={"after": 3, "page": 2},
+        scan_seen=[4],
+        sweeps=3,
+        enrol_to=50,
+        enrolled=20,
+        job=True,
+    )
+    stored = memory.to_context()
+    assert MirrorMemory.load(stored) == memory
+    damaged = {**stored, "absent": {"4": "x", "77": 1, "y": 2}, "scan_seen": "4", "sweeps": -3, "enrolled": "z", "job": "yes"}
+    loaded = MirrorMemory.load(damaged)
+    assert (loaded.absent, loaded.scan_seen, loaded.sweeps, loaded.enrolled, loaded.job) == ({}, [], 0, 0, False)
+
+
+# ---------------------------------------------------------------- alarms fetched before the switch
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("budget", [1, 3])
+def test_alarms_at_or_below_the_watermark_still_open_are_enrolled_within_the_budget(order, budget):
+    memory = MirrorMemory(alarms=dict.fromkeys(range(81, 96), "Open"), enrol_to=80)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 96), order)
+        for code in range(1, 81, 4):
+            fake.set_portal_status(code, "Resolved")
+        for code in range(2, 81, 8):
+            fake.set_portal_status(code, "In Progress")
+        statuses = {alarm["alarmCode"]: alarm["status"] for alarm in fake.alarms()}
+        cycles = 0
+        while memory.enrolled < 80:
+            sweep = MirrorSweep(mirror_client(), memory, budget)
+            sweep.run()
+            sweep.commit(memory)
+            assert sweep.requests <= budget
+            cycles += 1
+    expected = {code: statuses[code] for code in range(1, 81) if statuses[code] != "Resolved"}
+    assert {code: memory.alarms[code] for code in memory.alarms if code <= 80} == expected
+    enrolment = math.ceil(80 / 10) * (1 if order == "asc" else 2)  # the README's E for L = 80 listed alarms
+    assert len([after for _page, after in list_calls(fake) if after is not None and after < 80]) <= enrolment
+    assert cycles <= math.ceil(enrolment / budget)
+    assert memory.pending == {}  # enrolment reports nothing: the statuses are the ones the incidents have
+
+
+def test_enrolment_is_bounded_like_the_memory(monkeypatch):
+    monkeypatch.setattr(ThreatMon, "MAX_MIRRORED_ALARMS", 20)
+    memory = MirrorMemory(alarms=dict.fromkeys(range(101, 106), "Open"), enrol_to=100)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 106))
+        sweep_until_done(fake, memory, 100)
+    assert memory.alarms.keys() == set(range(86, 106))  # the newest stay, the fetched ones among them
+
+
+def test_only_the_first_fetch_that_keeps_the_memory_sets_the_enrolment_watermark():
+    memory = MirrorMemory()
+    memory.start_enrolment(None)
+    assert memory.enrol_to is None
+    memory.start_enrolment(0)
+    memory.start_enrolment(500)
+    assert memory.enrol_to == 0 and not memory.enrolling
+
+
+@pytest.mark.parametrize(
+    ("last_run", "enrol_to"),
+    [
+        ({}, 0),
+        ({"state_version": 2, "last_alarm_code": 7}, 7),
+        ({"last_incident_id": 5, "page": 1}, None),  # a 1.0.x position: enrolment waits for a watermark
+    ],
+)
+def test_main_the_first_fetch_with_incoming_mirroring_notes_the_watermark_it_started_from(server, context, last_run, enrol_to):
+    server.last_run = last_run
+    with requests_mock.Mocker() as mocker:
+        alarm_list(mocker, range(1, 13))
+        run_mirror_main(server, "fetch-incidents")
+    assert context.memory.enrol_to == enrol_to
+
+
+# ---------------------------------------------------------------- reopened incidents
+
+
+def reopen_args(code: int = 7, delta: dict | None = None) -> dict:
+    delta = {"closeReason": "", "closingUserId": "", "closed": "0001-01-01T00:00:00Z"} if delta is None else delta
+    return {"remoteId": str(code), "status": IncidentStatus.ACTIVE, "incidentChanged": True, "delta": delta, "data": {}}
+
+
+@pytest.mark.parametrize("mirror_in", [True, False])
+def test_a_reopen_sets_in_progress_once_and_the_alarm_is_followed_again(context, mirror_in):
+    with requests_mock.Mocker() as mocker:
+        patch = mocker.patch(STATUS_URL, text="")
+        assert update_remote_system_command(mirror_client(), reopen_args(), mirror_in=mirror_in) == "7"
+        assert patch.last_request.json() == {"status": REOPEN_STATUS, "alarmIds": [7]}
+        update_remote_system_command(mirror_client(), reopen_args(delta={"details": "still looking"}), mirror_in=mirror_in)
+    assert patch.call_count == 1
+    if mirror_in:
+        assert context.memory.alarms == {7: "In Progress"} and context.memory.sent == {}
+    else:
+        assert context.writes == 0
+
+
+def test_a_reopened_alarm_is_read_again_and_a_new_status_arrives(context):
+    context.remember({8: "Open"})
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, text="")
+        update_remote_system_command(mirror_client(), reopen_args(), mirror_in=True)
+        fake = alarm_list(mocker, [7, 8])
+        fake.set_portal_status(7, "False Positive")
+        assert cycle(fake) == ["7"]
+    assert context.memory.pending[7]["status"] == "False Positive"
+
+
+def test_a_failed_reopen_keeps_the_alarm_marked_and_raises(context):
+    with requests_mock.Mocker() as mocker:
+        mocker.patch(STATUS_URL, status_code=500)
+        with pytest.raises(ThreatMon.ThreatMonError):
+            update_remote_system_command(mirror_client(), reopen_args(), mirror_in=True)
+    assert context.memory.sent == {7: REOPEN_STATUS} and context.memory.alarms == {}
+
+
+# ---------------------------------------------------------------- the sync command
+
+
+def test_the_sync_command_returns_each_change_once_and_mirroring_does_not_report_it_again(context):
+    context.remember({3: "Open", 4: "Open", 5: "In Progress"}, absent={5: 0}, sweeps=1)
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [3, 4])
+        fake.set_portal_status(3, "Ignore")
+        fake.set_portal_status(4, "In Progress")
+        result = sync_alarm_statuses_command(mirror_client(), {}, mirror_settings(mirror_direction=None))
+        assert cycle(fake) == []
+        again = sync_alarm_statuses_command(mirror_client(), {}, mirror_settings(mirror_direction=None))
+    note = "ThreatMon no longer lists alarm 5; it was closed or removed there."
+    assert result.outputs == [
+        {"alarmCode": 3, "oldStatus": "Open", "newStatus": "Ignore", "listed": True, "closeReason": "Duplicate",
+         "closeNotes": "Closed by ThreatMon: the alarm's status is Ignore."},
+        {"alarmCode": 4, "oldStatus": "Open", "newStatus": "In Progress", "listed": True, "closeReason": None,
+         "closeNotes": None},
+        {"alarmCode": 5, "oldStatus": "In Progress", "newStatus": None, "listed": False, "closeReason": "Other",
+         "closeNotes": f"Closed by ThreatMon: {note}"},
+    ]  # fmt: skip
+    assert result.outputs_prefix == "ThreatMon.AlarmStatusChange" and result.outputs_key_field == "alarmCode"
+    assert "| 5 | In Progress | (no longer listed) | Other |" in result.readable_output
+    assert again.outputs == []
+    assert context.memory.alarms == {4: "In Progress"} and context.memory.job
+
+
+def test_the_sync_command_delivers_a_change_a_mirroring_cycle_found_and_xsoar_did_not_collect(context):
+    context.remember({3: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [3])
+        fake.set_portal_status(3, "Resolved")
+        assert cycle(fake) == ["3"]
+        result = sync_alarm_statuses_command(mirror_client(), {}, mirror_settings())
+    assert [entry["alarmCode"] for entry in result.outputs] == [3]
+    assert get_remote_data_command({"id": "3"}, mirror_settings()).mirrored_object == {}
+
+
+@pytest.mark.parametrize(("args", "budget"), [({}, 5), ({"max_requests": "2"}, 2), ({"max_requests": 100}, 100)])
+def test_the_sync_command_sends_at_most_its_budget(context, args, budget):
+    context.remember(dict.fromkeys(range(1, 4000, 20), "Open"))
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 4000))
+        sync_alarm_statuses_command(mirror_client(), args, mirror_settings())
+    assert len(list_calls(fake)) == budget
+
+
+@pytest.mark.parametrize("value", ["0", "101", "many"])
+def test_the_sync_command_refuses_a_bad_max_requests(context, value):
+    with pytest.raises(ValueError, match="max_requests"):
+        sync_alarm_statuses_command(mirror_client(), {"max_requests": value}, mirror_settings())
+    assert context.writes == 0
+
+
+def test_a_failed_sync_leaves_the_memory_as_it_was(context):
+    context.remember({3: "Open"}, absent={3: 0}, sweeps=1)
+    before = copy.deepcopy(context.value)
+    with requests_mock.Mocker() as mocker:
+        alarm_list(mocker, [4], faults=["#0=503"])
+        with pytest.raises(ThreatMon.ThreatMonError):
+            sync_alarm_statuses_command(mirror_client(), {}, mirror_settings())
+    assert context.value == before
+
+
+def test_main_after_the_sync_command_ran_the_fetch_keeps_the_memory_without_incoming_mirroring(server, context):
+    server.params = {**server.params, "mirror_direction": "None"}
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 6))
+        run_mirror_main(server, "fetch-incidents")
+        assert context.writes == 0
+        results = run_mirror_main(server, "threatmon_sync_alarm_statuses")
+        assert results[-1]["Type"] == EntryType.NOTE and context.memory.job
+        fake.add_alarms(3)
+        run_mirror_main(server, "fetch-incidents")
+    assert context.memory.alarms == dict.fromkeys(range(6, 9), "Open")
+    assert context.memory.enrol_to == 5
+
+
+def test_main_a_sync_run_does_not_retry_a_failed_request(server, context):
+    """Its budget counts every request sent, as a mirroring cycle's does: the next run is its retry."""
+    context.remember({1: "Open"})
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, [1], faults=["#0=503"])
+        results = run_mirror_main(server, "threatmon_sync_alarm_statuses")
+    assert len(fake.requests) == 1
+    assert results[-1]["Type"] == EntryType.ERROR and "threatmon_sync_alarm_statuses" in results[-1]["Contents"]
