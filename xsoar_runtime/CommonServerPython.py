@@ -818,6 +818,14 @@ except Exception:
     _LOG_SECRETS = []
 
 
+def add_sensitive_log_strs(sensitive_str):
+    """Masks the string, and its URL-quoted and JSON-escaped forms, from now on in what return_error writes."""
+    if sensitive_str:
+        text = str(sensitive_str)
+        _LOG_SECRETS.extend(form for form in (text, urllib.parse.quote_plus(text), json.dumps(text)[1:-1]) if form)
+        _LOG_SECRETS.sort(key=len, reverse=True)
+
+
 def _mask(text):
     for secret in _LOG_SECRETS:
         text = text.replace(secret, MASK)

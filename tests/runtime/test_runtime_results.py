@@ -303,3 +303,31 @@ def test_return_error_masks_secret_parameters_known_when_the_runtime_loads():
     assert done.returncode == 0, done.stderr
     contents = json.loads(done.stdout)[0]["Contents"]
     assert contents == "401 for key <XX_REPLACED> and token <XX_REPLACED> at https://api.test"
+
+
+_SENSITIVE_SCRIPT = """
+import json, sys
+import demistomock as demisto
+demisto.command = lambda: "threatmon_list_alarms"
+entries = []
+demisto.results = entries.append
+import CommonServerPython
+CommonServerPython.add_sensitive_log_strs("tm-Key+42/x")
+CommonServerPython.add_sensitive_log_strs("")  # nothing to mask: ignored
+try:
+    CommonServerPython.return_error("refused tm-Key+42/x, quoted tm-Key%2B42%2Fx")
+except SystemExit:
+    pass
+sys.stdout.write(json.dumps(entries))
+"""
+
+
+def test_add_sensitive_log_strs_masks_the_string_and_its_quoted_form_from_then_on():
+    runtime = str(Path(demisto.__file__).parent)
+    env = {**os.environ, "PYTHONPATH": runtime}
+    done = subprocess.run(
+        [sys.executable, "-c", _SENSITIVE_SCRIPT], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    contents = json.loads(done.stdout)[0]["Contents"]
+    assert contents == "refused <XX_REPLACED>, quoted <XX_REPLACED>"

@@ -10,6 +10,10 @@ out: the unifier would inline the module into itself), and every uploaded integr
   the server surely did not act on it), one status classifier and one transport classifier. The sentences are
   shared; the words that differ between ThreatMon's APIs (what the credential is, what the Server URL should be,
   what to check or lower) come from each integration's ``ApiHints``.
+- What keeps the secret on ThreatMon's hosts: no redirect is followed (a 3xx is an error naming where it pointed),
+  every answer is read up to a byte bound and a time budget (``MAX_ANSWER_BYTES``), ``require_https`` refuses a
+  plain-http Server URL (except on a loopback host), ``path_number`` puts only whole numbers into paths, and
+  ``register_secret`` hands the secret to the platform's log masking (``add_sensitive_log_strs``).
 - ``scrub`` (a secret, plain or URL-encoded, and any token query value), ``parse_int`` and ``parse_flag`` (whole
   numbers and true/false from XSOAR text; an instance parameter is named by its form label, then its name in
   brackets: ``param_title``), ``parse_time`` (the time formats ThreatMon's answers use), ``parse_retry_after``.
@@ -18,10 +22,14 @@ What is known of ThreatMon's APIs, and what is not, is in docs/threatmon-api.md 
 from; section 1.7 says why every status is classified here and why the retry loop is bounded.
 """
 
+import contextlib
 import email.utils
+import ipaddress
 import math
 import os
 import re
+import socket
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -45,6 +53,9 @@ BAD_URL_ERRORS = (requests.exceptions.InvalidURL, requests.exceptions.MissingSch
 BROKEN_ANSWER_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 DETAIL_KEYS = ("message", "error", "detail")  # where ThreatMon's error objects put their explanation
 DETAIL_LENGTH = 200
+READ_CHUNK = 64 * 1024  # bytes read from the socket at a time while an answer is checked against its bound
+REDIRECT_STATUSES = range(300, 400)  # never followed: requests would resend a custom key header to any host
+LOOPBACK_NAMES = ("localhost",)  # with the loopback addresses (127.0.0.0/8, ::1): the only hosts plain http may reach
 
 # Epoch seconds sent as text: 9 to 13 digits (1973 to 2286, seconds or milliseconds). A shorter or longer run of
 # digits is no time. ASCII digits only: \d would also match other scripts' digits, which int() accepts.
@@ -60,6 +71,8 @@ ERROR_KINDS = {
     "auth": "ThreatMon refused the credential (HTTP 401 or 403)",
     "not_found": "HTTP 404: a wrong Server URL, or an object ThreatMon does not have",
     "rejected": "ThreatMon refused the request itself (another 4xx, or an error object where data was expected)",
+    "redirect": "an HTTP 3xx: the request was sent elsewhere, which is never followed",
+    "too_large": "an answer larger than the bound for its request",
     "rate_limited": "HTTP 429",
     "unavailable": "HTTP 408 or 5xx",
     "bad_body": "an answer that is not the JSON expected (truncated, an HTML page from a proxy, another shape)",
@@ -115,6 +128,8 @@ class ApiHints:
     slow_down: str = "lower the fetch frequency"  # what to lower when rate limited
     slow_answer: str = ""  # what else may help when an answer takes too long
     not_found_checks: Mapping[str, str] = field(default_factory=dict)  # path -> what to check first on a 404 there
+    server_url_setting: str = "Server URL (url)"  # the setting a redirect says to change: its form label (its name)
+    too_large: str = "check the Server URL; if it is right, tell ThreatMon support"  # what to do about an oversized answer
 
 
 @dataclass(frozen=True)
@@ -150,14 +165,18 @@ class ThreatMonClient(BaseClient):
 
     A subclass sets ``HINTS`` (its words in the error sentences), ``POLICY`` (its retry policy and timeouts) and
     where the secret goes: ``CREDENTIAL_HEADER`` (a header name) or ``CREDENTIAL_PARAM`` (a query parameter on every request).
-    Every request goes through ``_request``. ``sleep``, ``clock`` (monotonic, for the deadline) and ``wall_clock``
-    (epoch, for Retry-After dates) are injectable so tests never wait.
+    Every request goes through ``_request``: it never follows a redirect (``allow_redirects=False``; a 3xx is an error
+    that is not retried), and it reads the answer itself, streamed, up to ``MAX_ANSWER_BYTES`` (or the request's own
+    ``max_bytes``) and within the read timeout as a whole, so an endless or dripping answer ends too. ``sleep``,
+    ``clock`` (monotonic, for the deadline) and ``wall_clock`` (epoch, for Retry-After dates) are injectable so tests
+    never wait.
     """
 
     HINTS = ApiHints(credential="API key", credential_check="the credential", server_url="the ThreatMon API URL")
     POLICY = RetryPolicy()
     CREDENTIAL_HEADER: str | None = None
     CREDENTIAL_PARAM: str | None = None
+    MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
     def __init__(
         self,
@@ -209,20 +228,22 @@ class ThreatMonClient(BaseClient):
         expect: Callable[[Any], bool] | None = None,
         passthrough: tuple[int, ...] = (),
         post_safe_retry: bool = False,
+        max_bytes: int | None = None,
     ) -> Any:
         """Send one request with bounded retries.
 
         Returns the parsed JSON body when ``expect`` is given and accepts it, else the response. A status in
         ``passthrough`` comes back as the response, for the caller to turn into its own sentence. ``post_safe_retry``
         marks a request that changes something (a POST): it is retried only when the server surely did not act on it
-        (429, 503, or a connection that was never made). Raises ThreatMonError otherwise.
+        (429, 503, or a connection that was never made). ``max_bytes`` bounds the answer (default
+        ``MAX_ANSWER_BYTES``). Raises ThreatMonError otherwise.
         """
         if self.CREDENTIAL_PARAM:
             params = {self.CREDENTIAL_PARAM: self._secret, **(params or {})}
         attempt = 0
         while True:
             attempt += 1
-            answer = self._attempt(method, path, params, json_data, expect, passthrough, post_safe_retry)
+            answer = self._attempt(method, path, params, json_data, expect, passthrough, post_safe_retry, max_bytes)
             if not isinstance(answer, ThreatMonError):
                 return answer
             error = answer
@@ -246,11 +267,15 @@ class ThreatMonClient(BaseClient):
         expect: Callable[[Any], bool] | None,
         passthrough: tuple[int, ...],
         post_safe_retry: bool,
+        max_bytes: int | None = None,
     ) -> Any:
         """One try: the answer, or a ThreatMonError saying why it failed (returned, not raised, and never chained to a
         requests exception, whose text holds the full URL)."""
         timeout = self._timeout_now(method, path)
         try:
+            # allow_redirects and stream go through BaseClient (the official one and the stand-in alike) to requests.
+            # Without allow_redirects=False, requests follows a 3xx to any host with the session's headers: it drops
+            # Authorization on a cross-host hop, not a custom key header, and a 307/308 resends the body too.
             response = self._http_request(
                 method,
                 url_suffix=path,
@@ -259,6 +284,8 @@ class ThreatMonClient(BaseClient):
                 resp_type="response",
                 ok_codes=ALL_STATUS_CODES,
                 timeout=timeout,
+                allow_redirects=False,
+                stream=True,
             )
         except (DemistoException, requests.exceptions.RequestException) as exc:
             refused = getattr(exc, "res", None)
@@ -272,6 +299,12 @@ class ThreatMonClient(BaseClient):
             else:
                 raise  # not a transport failure: a bug is not hidden behind a sentence
         status = response.status_code
+        if status in REDIRECT_STATUSES:
+            response.close()  # its body is not read: nothing of it is needed
+            return self.classify_redirect(response, method, path)
+        unread = self._read_answer(response, method, path, timeout, post_safe_retry, max_bytes or self.MAX_ANSWER_BYTES)
+        if unread is not None:
+            return unread
         if not (200 <= status < 300 or status in passthrough):
             return self.classify_status(response, method, path, post_safe_retry)
         if expect is None or status in passthrough:
@@ -289,6 +322,65 @@ class ThreatMonClient(BaseClient):
             retryable=method == "GET",
         )
 
+    def _read_answer(
+        self,
+        response: requests.Response,
+        method: str,
+        path: str,
+        timeout: tuple[float, float],
+        post_safe_retry: bool,
+        limit: int,
+    ) -> ThreatMonError | None:
+        """Read the streamed answer into ``response`` (so .content, .text and .json() work), or say why not: more than
+        ``limit`` bytes (after decompression, so a small compressed answer cannot grow past it), longer than the read
+        timeout as a whole (a server that drips a byte now and then never trips the per-read timeout), or a read
+        that failed. The connection is closed on every refusal, so nothing more is read."""
+        if getattr(response, "_content", False) is not False:  # already in memory (a BaseClient that read it)
+            if len(response.content or b"") > limit:
+                return self._too_large(method, path, limit, response.status_code)
+            return None
+        declared = parse_int_or_none(response.headers.get("Content-Length"))
+        if declared is not None and declared > limit:
+            response.close()
+            return self._too_large(method, path, limit, response.status_code)
+        ends = self._clock() + timeout[1]
+        chunks: list[bytes] = []
+        size = 0
+        # One read of READ_CHUNK bytes may take many socket reads, each within the per-read timeout: a server that
+        # drips a byte at a time would hold it for hours. The watchdog cuts the connection when the time is up.
+        watchdog = _Watchdog(response, timeout[1])
+        try:
+            for chunk in response.iter_content(READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    response.close()
+                    return self._too_large(method, path, limit, response.status_code)
+                chunks.append(chunk)
+                if self._clock() > ends or watchdog.fired:
+                    break
+        except requests.exceptions.RequestException as exc:
+            response.close()
+            if not watchdog.fired:
+                if any(isinstance(item, urllib3.exceptions.ReadTimeoutError) for item in _exception_chain(exc)):
+                    exc = requests.exceptions.ReadTimeout()  # requests reports a read timeout mid-body as a ConnectionError
+                return self.classify_transport(exc, method, path, timeout, post_safe_retry)
+        finally:
+            watchdog.cancel()
+        if watchdog.fired or self._clock() > ends:  # a cut connection may look like the end of the answer: it is not
+            response.close()
+            return self.classify_transport(requests.exceptions.ReadTimeout(), method, path, timeout, post_safe_retry)
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+        return None
+
+    def _too_large(self, method: str, path: str, limit: int, status: int) -> ThreatMonError:
+        return ThreatMonError(
+            f"ThreatMon's answer to {method} {path} is larger than {_size_text(limit)}, the most this request accepts, so "
+            f"it was not read further and nothing of it was used: {self.HINTS.too_large}.",
+            kind="too_large",
+            status_code=status,
+        )
+
     def _timeout_now(self, method: str, path: str) -> tuple[float, float]:
         connect, read = self.POLICY.connect_timeout, self.POLICY.read_timeout
         if self._deadline is None:
@@ -303,6 +395,28 @@ class ThreatMonClient(BaseClient):
         return min(connect, left), min(read, left)
 
     # ----- the classifiers -----
+
+    def classify_redirect(self, response: requests.Response, method: str, path: str) -> ThreatMonError:
+        """The error for a 3xx: where it pointed (without its query, which may carry a token), the Server URL it
+        suggests, and that nothing was sent there. Not retried: the same request gets the same redirect."""
+        status = response.status_code
+        target = _redirect_target(response, self._base_url, path)
+        setting = self.HINTS.server_url_setting
+        if target is None:
+            return ThreatMonError(
+                f"ThreatMon answered {method} {path} with HTTP {status}, a redirect without a Location; it was not "
+                f"followed and nothing was sent elsewhere: check the {setting} (use {self.HINTS.server_url}).",
+                kind="redirect",
+                status_code=status,
+            )
+        shown, suggested = target
+        return ThreatMonError(
+            f"ThreatMon answered {method} {path} with HTTP {status}, a redirect to {self.scrub(shown)}. Redirects are "
+            f"never followed, so nothing was sent there (not the {self.HINTS.credential} either): the {setting} should "
+            f"probably be {self.scrub(suggested)}; check that address with ThreatMon before you change the setting.",
+            kind="redirect",
+            status_code=status,
+        )
 
     def classify_status(self, response: requests.Response, method: str, path: str, post_safe_retry: bool) -> ThreatMonError:
         """The error for an HTTP status outside 2xx: its kind, whether a retry may help, and the sentence."""
@@ -431,6 +545,68 @@ class ThreatMonClient(BaseClient):
         return ""
 
 
+def parse_int_or_none(text: Any) -> int | None:
+    """A non-negative whole number from header text (ASCII digits only), else None."""
+    text = str(text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _size_text(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):g} MiB"
+    return f"{size / 1024:g} KiB" if size >= 1024 else f"{size} bytes"
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket an answer is read from: the connection's while it is kept alive; the one the answer's file reads
+    (http.client drops the connection's reference when the server closes after the answer). None for a test double."""
+    raw = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class _Watchdog:
+    """Shuts the answer's socket down after ``seconds`` (real time), which ends any read blocked on it; ``fired``
+    tells the reader that the end it saw was the cut. Only a real urllib3 connection has a socket (a test double
+    has none, and its reads are bounded by the client's clock instead)."""
+
+    def __init__(self, response: requests.Response, seconds: float):
+        self.fired = False
+        self._sock = _socket_of(response)
+        self._timer: threading.Timer | None = None
+        if self._sock is not None:
+            self._timer = threading.Timer(max(seconds, 0.0), self._cut)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _cut(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _redirect_target(response: requests.Response, base_url: str, path: str) -> tuple[str, str] | None:
+    """(where a 3xx points, without query or fragment; the Server URL that address suggests), or None without a
+    usable Location. A relative Location is read against the URL the request went to. The suggestion is the target
+    without the request's endpoint ``path`` when it ends with it, else the target's scheme and host."""
+    location = " ".join(str(response.headers.get("Location") or "").split())
+    if not location:
+        return None
+    target = urllib.parse.urlsplit(urllib.parse.urljoin(base_url + path, location))
+    if not target.scheme or not target.netloc:
+        return None
+    shown = urllib.parse.urlunsplit((target.scheme, target.netloc, target.path, "", ""))
+    endpoint = path.rstrip("/")
+    prefix = target.path.rstrip("/")[: -len(endpoint)] if endpoint and target.path.rstrip("/").endswith(endpoint) else ""
+    return shown, f"{target.scheme}://{target.netloc}{prefix.rstrip('/')}"
+
+
 def _json_of(response: requests.Response) -> Any:
     try:
         return response.json()
@@ -471,9 +647,55 @@ def scrub(text: str, secret: str | None = None) -> str:
     """``text`` with ``secret`` (plain, and URL-encoded as a query or a path would carry it) and the value of any
     token or key query parameter replaced by <redacted>. Defence in depth: no message is built with the secret."""
     if secret and len(secret) >= MIN_SECRET_LENGTH:
-        for form in {secret, urllib.parse.quote_plus(secret), urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret)}:
+        for form in secret_forms(secret):
             text = text.replace(form, REDACTED)
     return SECRET_QUERY.sub(r"\g<1>" + REDACTED, text)
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The secret as it can appear in text: plain, and URL-encoded as a query or a path would carry it."""
+    forms = {secret, urllib.parse.quote_plus(secret), urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret)}
+    return sorted(forms, key=len, reverse=True)
+
+
+def register_secret(secret: str | None) -> None:
+    """Hand the secret (each of its forms) to the platform's log masking, ``add_sensitive_log_strs``, which masks it
+    in the integration's log and, in debug mode, in the HTTP wire log. Called first thing in main(), before anything
+    is logged; ``scrub`` stays the integrations' own masking of every message they build."""
+    if secret and len(secret) >= MIN_SECRET_LENGTH:
+        for form in secret_forms(secret):
+            add_sensitive_log_strs(form)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1): the only hosts plain http may reach."""
+    name = (host or "").strip().strip("[]").rstrip(".").lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def require_https(url: str, setting: str, example: str) -> None:
+    """Refuse a plain-http ``url`` (the credential would cross the network readable by anyone on the way), unless its
+    host is a loopback address, where nothing crosses a network (a local simulator or test server). ``setting`` is
+    the parameter's "label (name)"; ``example`` an https URL to use instead."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"{setting} must be an https:// URL, such as {example}, because over plain http the credential would cross "
+            f"the network unencrypted (http is accepted only for a loopback host such as 127.0.0.1); got '{url}'."
+        )
+
+
+def path_number(value: Any, name: str) -> str:
+    """A whole number (an int, not a bool, not negative) as it goes into a URL path; anything else raises ValueError
+    before a request is built, so no text reaches a path."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"The {name} put into the request path must be a whole number of at least 0; got {value!r}.")
+    return str(value)
 
 
 def param_title(name: str, labels: Mapping[str, str]) -> str:

@@ -7,7 +7,10 @@ The integrations' own tests check their endpoints and the words their hints put 
 
 import contextlib
 import email.utils
+import io
 import socket
+import threading
+import time
 import urllib.parse
 from datetime import UTC, datetime
 
@@ -690,3 +693,283 @@ def test_parse_time_reads_every_format_as_utc(value, expected):
 )
 def test_parse_time_gives_none_for_what_is_not_a_time(value):
     assert api.parse_time(value) is None
+
+
+# ---------------------------------------------------------------- the secret stays on ThreatMon's hosts
+
+ELSEWHERE = "https://elsewhere.test"
+REDIRECT_STATUSES = [301, 302, 303, 307, 308]
+
+
+def redirect_failure(status, location, method="GET", cls=HeaderClient):
+    """The error for a ``status`` redirect to ``location``, and how many requests reached any other host."""
+    with requests_mock.Mocker() as mocker:
+        elsewhere = mocker.register_uri(requests_mock.ANY, requests_mock.ANY, json={"stolen": True})
+        mocker.register_uri(method, URL, status_code=status, headers={"Location": location} if location else {})  # wins
+        with pytest.raises(api.ThreatMonError) as info:
+            make_client(cls=cls).items(method=method, json_data={"findingId": 1} if method == "POST" else None)
+        sent = [request.url for request in mocker.request_history]
+    return info.value, elsewhere.call_count, sent
+
+
+@pytest.mark.parametrize("cls", [HeaderClient, ParamClient])
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH"])
+@pytest.mark.parametrize("status", REDIRECT_STATUSES)
+def test_a_redirect_to_another_host_is_never_followed_nor_retried(status, method, cls):
+    error, elsewhere, sent = redirect_failure(status, f"{ELSEWHERE}/api/v1/items/0?api_token={SECRET}", method, cls)
+    assert elsewhere == 0
+    assert len(sent) == 1 and sent[0].startswith(URL)  # one request, to the Server URL only: no retry, no hop
+    assert (error.kind, error.status_code, error.retryable) == ("redirect", status, False)
+    assert str(error) == (
+        f"ThreatMon answered {method} /items/0 with HTTP {status}, a redirect to {ELSEWHERE}/api/v1/items/0. Redirects "
+        "are never followed, so nothing was sent there (not the example key either): the Server URL (url) should "
+        f"probably be {ELSEWHERE}/api/v1; check that address with ThreatMon before you change the setting."
+    )
+    assert SECRET not in str(error) and "api_token" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("location", "shown", "suggested"),
+    [
+        ("/moved/items/0", "https://threatmon.test/moved/items/0", "https://threatmon.test/moved"),  # relative
+        ("https://new.test/login", "https://new.test/login", "https://new.test"),  # not the endpoint: the host
+        ("//other.test/x#frag", "https://other.test/x", "https://other.test"),  # scheme-relative, fragment dropped
+        (f"https://u:{SECRET}@new.test/items/0", f"https://u:{api.REDACTED}@new.test/items/0", "https://u:"),
+    ],
+)
+def test_a_redirect_names_where_it_pointed_and_the_server_url_it_suggests(location, shown, suggested):
+    error, elsewhere, _ = redirect_failure(302, location)
+    assert elsewhere == 0
+    assert f"a redirect to {shown}." in str(error)
+    assert f"should probably be {suggested}" in str(error)
+    assert SECRET not in str(error)
+
+
+@pytest.mark.parametrize("location", [None, "   ", "mailto:"])
+def test_a_redirect_without_a_usable_location_is_an_error_too(location):
+    error, elsewhere, _ = redirect_failure(301, location)
+    assert (error.kind, elsewhere) == ("redirect", 0)
+    assert str(error) == (
+        "ThreatMon answered GET /items/0 with HTTP 301, a redirect without a Location; it was not followed and nothing "
+        "was sent elsewhere: check the Server URL (url) (use https://threatmon.test)."
+    )
+
+
+def test_a_redirect_is_refused_even_as_a_passthrough_status():
+    with requests_mock.Mocker() as mocker:
+        mocker.post(URL, status_code=307, headers={"Location": f"{ELSEWHERE}/takedown"})
+        with pytest.raises(api.ThreatMonError) as info:
+            make_client().items(method="POST", expect=None, passthrough=(307, 400))
+    assert info.value.kind == "redirect"
+
+
+def test_every_request_asks_requests_not_to_follow_redirects_and_to_stream(monkeypatch):
+    """Both go through BaseClient._http_request's **kwargs to requests, on the official runtime and the stand-in."""
+    seen = []
+    real = requests.Session.request
+
+    def spy(session, method, url, **kwargs):
+        seen.append((kwargs.get("allow_redirects"), kwargs.get("stream")))
+        return real(session, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    with requests_mock.Mocker() as mocker:
+        mocker.get(URL, json={})
+        make_client().items()
+    assert seen == [(False, True)]
+
+
+class EndlessBody(io.RawIOBase):
+    """An answer body that never ends; each read may let time pass (a server that drips)."""
+
+    def __init__(self, clock=None, seconds_per_read=0.0, chunk=b"x" * 1024):
+        self.clock, self.seconds_per_read, self.chunk, self.reads = clock, seconds_per_read, chunk, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        self.reads += 1
+        if self.clock is not None:
+            self.clock.advance(self.seconds_per_read)
+        size = min(len(buffer), len(self.chunk))
+        buffer[:size] = self.chunk[:size]
+        return size
+
+
+class BoundedClient(HeaderClient):
+    MAX_ANSWER_BYTES = 10_000
+
+
+def bounded_failure(answer, clock=None, cls=BoundedClient, **request):
+    with requests_mock.Mocker() as mocker:
+        mocker.register_uri(requests_mock.ANY, URL, [answer])
+        with pytest.raises(api.ThreatMonError) as info:
+            make_client(clock, cls=cls).items(**request)
+        calls = mocker.call_count
+    return info.value, calls
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"body": io.BytesIO(b"[" + b"1," * 6000 + b"1]")},  # no Content-Length: read up to the bound, then refused
+        {"body": io.BytesIO(b"[]"), "headers": {"Content-Length": "20000"}},  # announced too large: nothing read
+        {"body": EndlessBody()},  # never ends
+        {"body": EndlessBody(), "status_code": 500},  # an error page is bounded too
+    ],
+)
+def test_an_answer_above_the_bound_is_refused_and_not_retried(answer):
+    error, calls = bounded_failure(answer)
+    assert (error.kind, error.retryable, calls) == ("too_large", False, 1)
+    assert str(error) == (
+        "ThreatMon's answer to GET /items/0 is larger than 9.76562 KiB, the most this request accepts, so it was not "
+        "read further and nothing of it was used: check the Server URL; if it is right, tell ThreatMon support."
+    )
+
+
+def test_an_endless_answer_is_read_only_up_to_the_bound():
+    body = EndlessBody()
+    bounded_failure({"body": body})
+    assert body.reads * len(body.chunk) <= BoundedClient.MAX_ANSWER_BYTES + api.READ_CHUNK + len(body.chunk)
+
+
+def test_a_request_can_set_its_own_bound():
+    with requests_mock.Mocker() as mocker:
+        mocker.get(URL, [{"json": list(range(50))}, {"json": list(range(5))}])
+        with pytest.raises(api.ThreatMonError, match="larger than 100 bytes"):
+            make_client().items(max_bytes=100)
+        assert make_client().items(max_bytes=100) == [0, 1, 2, 3, 4]
+
+
+def test_an_answer_at_the_bound_is_read_whole():
+    body = b"[" + b"1," * 4000 + b"1]"
+    with requests_mock.Mocker() as mocker:
+        mocker.get(URL, body=io.BytesIO(body))
+        assert len(make_client(cls=BoundedClient).items()) == 4001
+
+
+def test_an_answer_already_in_memory_is_held_to_the_bound_too(monkeypatch):
+    response = requests.Response()
+    response.status_code, response._content = 200, b"x" * 20_000
+    client = make_client(cls=BoundedClient)
+    monkeypatch.setattr(client, "_http_request", lambda *args, **kwargs: response)
+    with pytest.raises(api.ThreatMonError) as info:
+        client.items()
+    assert info.value.kind == "too_large"
+
+
+def test_a_dripping_answer_ends_within_the_read_timeout_as_a_whole():
+    """Each read is quick enough for the per-read timeout, the whole answer is not: the client stops reading."""
+    clock = FakeClock()
+    body = EndlessBody(clock, seconds_per_read=0.05)  # 1 KiB each 50 ms: 64 reads (3.2 s) for each chunk read
+    error, calls = bounded_failure({"body": body}, clock, HeaderClient, method="POST", expect=None, post_safe_retry=True)
+    assert (error.kind, calls) == ("timeout", 1)
+    assert str(error).startswith("ThreatMon did not answer POST /items/0 within 20 seconds (ReadTimeout)")
+    assert 20 < clock.now - 1000.0 <= 20 + 3.2 + 0.1  # stopped at the first chunk read after the 20 s
+
+
+def test_a_dripping_answer_is_retried_on_get_until_the_deadline():
+    clock = FakeClock()
+    with requests_mock.Mocker() as mocker:
+        mocker.get(URL, [{"body": EndlessBody(clock, seconds_per_read=0.05)} for _ in range(4)])
+        client = make_client(clock, deadline_seconds=30)
+        with pytest.raises(api.ThreatMonError) as info:
+            client.items()
+    assert info.value.kind == "timeout"
+    assert str(info.value).endswith("No time was left in this run to try again.")
+    assert clock.now - 1000.0 <= 30 + 3.2
+
+
+def test_a_read_timeout_in_the_middle_of_the_body_is_a_timeout():
+    class StallingBody(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            raise TimeoutError("timed out")
+
+    with requests_mock.Mocker() as mocker:
+        mocker.get(URL, [{"body": StallingBody()} for _ in range(4)])
+        with pytest.raises(api.ThreatMonError) as info:
+            make_client().items()
+        assert mocker.call_count == 4  # a GET that timed out is retried
+    assert info.value.kind == "timeout"
+    assert str(info.value).startswith("ThreatMon did not answer GET /items/0 within 20 seconds (ReadTimeout)")
+
+
+class DripServer:
+    """A server on 127.0.0.1 that answers one request with headers, then one byte every 20 ms, for at most two
+    seconds: each socket read is quick, the answer never ends in time. It stops by itself."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(5)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        with contextlib.suppress(OSError), self.listener:
+            connection, _ = self.listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[")
+                for _ in range(100):
+                    connection.sendall(b" ")
+                    time.sleep(0.02)
+
+
+class QuickReadClient(HeaderClient):
+    POLICY = api.RetryPolicy(max_attempts=1, read_timeout=0.5)
+
+
+def test_a_dripping_answer_on_a_real_socket_is_cut_at_the_read_timeout():
+    server = DripServer()
+    client = QuickReadClient(server.url, SECRET)
+    with pytest.raises(api.ThreatMonError) as info:
+        client.items()
+    assert info.value.kind == "timeout"
+    assert str(info.value).startswith("ThreatMon did not answer GET /items/0 within 0.5 seconds (ReadTimeout)")
+    server.thread.join(timeout=6)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://threatmon.test", "http://127.0.0.1:8080/api", "http://localhost", "HTTP://[::1]:9", "http://127.5.0.1"],
+)
+def test_require_https_accepts_https_and_plain_http_on_a_loopback_host(url):
+    api.require_https(url, "Server URL (url)", "https://threatmon.test")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://threatmon.test", "http://10.0.0.1", "http://localhost.evil.test", "http://[::2]", "http://0.0.0.0"]
+)
+def test_require_https_refuses_plain_http_elsewhere_in_one_sentence(url):
+    with pytest.raises(ValueError) as info:
+        api.require_https(url, "Server URL (url)", "https://threatmon.test")
+    assert str(info.value) == (
+        "Server URL (url) must be an https:// URL, such as https://threatmon.test, because over plain http the credential "
+        f"would cross the network unencrypted (http is accepted only for a loopback host such as 127.0.0.1); got '{url}'."
+    )
+
+
+@pytest.mark.parametrize(("value", "text"), [(0, "0"), (7, "7"), (10**12, "1000000000000")])
+def test_path_number_puts_whole_numbers_into_paths(value, text):
+    assert api.path_number(value, "page") == text
+
+
+@pytest.mark.parametrize("value", [True, -1, 1.0, "1", "1/../x", None])
+def test_path_number_refuses_anything_else_before_a_request(value):
+    with pytest.raises(ValueError, match=r"^The page put into the request path must be a whole number of at least 0; got "):
+        api.path_number(value, "page")
+
+
+def test_register_secret_hands_every_form_to_the_platforms_masking(monkeypatch):
+    registered = []
+    monkeypatch.setattr(api, "add_sensitive_log_strs", registered.append)
+    api.register_secret(SECRET)
+    api.register_secret("abc")  # too short to be searched for (see scrub)
+    api.register_secret(None)
+    assert sorted(registered) == sorted({SECRET, "tm-Secret%2BKey%2F42%3D", "tm-Secret%2BKey/42%3D"})
+    assert all(SECRET not in api.scrub(f"x {form} y", SECRET) for form in registered)
