@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import re
+import unicodedata
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -214,10 +215,12 @@ class Client(ThreatMonClient):
     def list_alarms(self, page: int, after_alarm_code: int | None = None) -> dict[str, Any]:
         """GET /vulnerabilities/{page}; afterAlarmCode keeps alarms whose code is greater than it."""
         params = {"afterAlarmCode": after_alarm_code} if after_alarm_code is not None else None
-        return self._request("GET", f"/vulnerabilities/{page}", params=params, expect=_is_page_body)
+        return self._request("GET", f"/vulnerabilities/{path_number(page, 'page')}", params=params, expect=_is_page_body)
 
     def update_alarm_status(self, alarm_ids: list[int], status: str) -> Any:
         """PATCH /incident/status. Success is any 2xx; its body is not documented (may be empty or not JSON)."""
+        for code in alarm_ids:
+            path_number(code, "alarm code")  # whole numbers only, checked before anything is sent
         response = self._request("PATCH", "/incident/status", json_data={"status": status, "alarmIds": alarm_ids})
         return _body_of(response)
 
@@ -242,18 +245,18 @@ class Client(ThreatMonClient):
             raise ValueError(f"{DATA_REMOVAL_PARAM} is empty, so no data removal request was sent.")
         return self._request(
             "POST",
-            self.data_removal_path.replace(FINDING_ID_PLACEHOLDER, str(finding_id)),
+            self.data_removal_path.replace(FINDING_ID_PLACEHOLDER, path_number(finding_id, "finding id")),
             json_data={"findingId": finding_id, "finding": finding},
             passthrough=(400, 403, 404, 409),
             post_safe_retry=True,
         )
 
     def list_cves(self, page: int, cvss: str | None = None) -> dict[str, Any]:
-        return self._request("GET", f"/cve/{page}", params=_clean({"cvss": cvss}), expect=_is_page_body)
+        return self._request("GET", f"/cve/{path_number(page, 'page')}", params=_clean({"cvss": cvss}), expect=_is_page_body)
 
     def list_subscribed_cves(self, page: int, cvss: str | None = None, customer_name: str | None = None) -> dict[str, Any]:
         params = _clean({"cvss": cvss, "customerName": customer_name})
-        return self._request("GET", f"/cve/subscribed/{page}", params=params, expect=_is_page_body)
+        return self._request("GET", f"/cve/subscribed/{path_number(page, 'page')}", params=params, expect=_is_page_body)
 
 
 def _is_page_body(body: Any) -> bool:
@@ -283,18 +286,22 @@ def _clean(params: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def normalize_url(url: str | None) -> str:
-    """Strip trailing slashes; a bare host (no path or "/") gets the API path appended."""
+    """Strip trailing slashes; a bare host (no path or "/") gets the API path appended. Only https, but for a loopback
+    host (a local simulator): over plain http the API key would cross the network unencrypted."""
     url = (url or "").strip()
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError(
             f"{param_title('url', PARAM_LABELS)} must be an http(s) URL such as https://external.threatmonit.io; got '{url}'."
         )
+    require_https(url, param_title("url", PARAM_LABELS), "https://external.threatmonit.io")
     path = parts.path.rstrip("/") or API_PATH
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 DATA_REMOVAL_PATH_CHARS = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]+")
+PATH_DECODE_ROUNDS = 3  # %252e%252e is ".." after two decodings: each form up to three is checked
+SCHEME_START = re.compile(r"/*[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def parse_data_removal_path(value: Any, base_url: str) -> str | None:
@@ -305,6 +312,10 @@ def parse_data_removal_path(value: Any, base_url: str) -> str | None:
     own path in front is not doubled), and a full URL on the Server URL's scheme and host under its path. A URL on any
     other host is refused: the API key goes only to the Server URL's host. "{findingId}" in the path is replaced by
     the finding id, in case the path carries it.
+
+    The path must stay under the Server URL's path, as written, after percent-decoding (a server or proxy may decode
+    it) and as requests sends it: no "." or ".." segment (%2e%2e included), no whitespace or control character (a tab
+    would be dropped silently), no backslash, no scheme and no authority (//host). Each refusal names the rule.
     """
     text = str(value or "").strip()
     if not text:
@@ -312,6 +323,9 @@ def parse_data_removal_path(value: Any, base_url: str) -> str | None:
 
     def refused(why: str) -> ValueError:
         return ValueError(f"{DATA_REMOVAL_PARAM} {why}; got '{text}'.")
+
+    if _has_space_or_control(text):  # before urlsplit, which drops tabs and line breaks without a word
+        raise refused("must not contain whitespace or control characters (a space, a tab, a line break)")
 
     base = urllib.parse.urlsplit(base_url)
     base_path = base.path.rstrip("/")
@@ -333,9 +347,43 @@ def parse_data_removal_path(value: Any, base_url: str) -> str | None:
         raise refused("must name the data removal endpoint, not only the Server URL")
     for segment in segments:
         plain = segment.replace(FINDING_ID_PLACEHOLDER, "")
-        if segment in (".", "..") or (plain and not DATA_REMOVAL_PATH_CHARS.fullmatch(plain)):
+        if plain and not DATA_REMOVAL_PATH_CHARS.fullmatch(plain):
             raise refused("must be a URL path (letters, digits and - . _ ~ %, parts separated by /, {findingId} allowed)")
-    return "/" + "/".join(segments)
+    path = "/" + "/".join(segments)
+    broken = _path_rule_broken(path)
+    if broken:
+        raise refused(broken)
+    return path
+
+
+def _has_space_or_control(text: str) -> bool:
+    return any(char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in text)
+
+
+def _path_forms(path: str) -> list[str]:
+    """The path as written, as requests sends it, and percent-decoded up to PATH_DECODE_ROUNDS times."""
+    forms = [path, requests.utils.requote_uri(path)]
+    decoded = path
+    for _ in range(PATH_DECODE_ROUNDS):
+        decoded = urllib.parse.unquote(decoded)
+        forms.append(decoded)
+    return forms
+
+
+def _path_rule_broken(path: str) -> str | None:
+    """The rule a data removal path breaks in any of its forms (see parse_data_removal_path), or None."""
+    for form in _path_forms(path):
+        if _has_space_or_control(form):
+            return "must not contain whitespace or control characters, percent-encoded (%09, %20) or not"
+        if "\\" in form:
+            return "must not contain a backslash, percent-encoded (%5C) or not"
+        if any(segment.split(";", 1)[0] in (".", "..") for segment in form.split("/")):
+            return "must not contain a . or .. segment, percent-encoded (%2e) or not: the path stays under the Server URL"
+        if "//" in form:
+            return "must not contain an authority (//host), percent-encoded (%2F%2F) or not"
+        if SCHEME_START.match(form):
+            return "must not contain a scheme (such as https:), percent-encoded or not"
+    return None
 
 
 def parse_choice(value: Any, name: str, choices: list[str], what: str = "argument", label: str | None = None) -> str | None:
@@ -2596,6 +2644,7 @@ def main() -> None:
     command = demisto.command()
     args = demisto.args()
     api_key = api_key_of(params)
+    register_secret(api_key)  # masked by the platform's logs (and its debug-mode wire log) from here on
     demisto.debug(f"ThreatMon: command {command}")
     fetching = command in ("test-module", "fetch-incidents")
     mirroring = command in ("get-modified-remote-data", "get-remote-data", "update-remote-system", SYNC_COMMAND)

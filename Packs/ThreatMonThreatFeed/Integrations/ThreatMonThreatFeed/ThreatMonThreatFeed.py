@@ -74,6 +74,11 @@ DEFAULT_SAMPLE_LIMIT = 10
 MAX_SAMPLE_LIMIT = 1000
 CREATE_BATCH_SIZE = 2000  # indicators per demisto.createIndicators call
 
+# An answer's bound follows the size asked for: a record is well under 2 KiB (twenty short fields and lists), so 8 KiB a
+# record plus 1 MiB is room enough for any honest answer, and a wrong host or an endless answer is cut off there.
+ANSWER_BYTES_PER_RECORD = 8 * 1024
+ANSWER_BYTES_SPARE = 1024 * 1024
+
 # A run ends its retries well inside the server's time for a feed run; the Test button answers within about half a
 # minute, whatever ThreatMon does.
 DEADLINE = 300.0
@@ -130,6 +135,8 @@ class Client(ThreatMonClient):
         f"{param_title('limit', PARAM_LABELS)} settings",
         slow_down=f"raise the {param_title('feedFetchInterval', PARAM_LABELS)}",
         slow_answer=f"lower the {param_title('limit', PARAM_LABELS)}",
+        too_large=f"check the {param_title('url', PARAM_LABELS)} (use {DEFAULT_URL} unless ThreatMon gave you another); if it "
+        "is right, tell ThreatMon support (nothing was created and the feed's position did not move)",
     )
     # 2 s, 4 s, 8 s between four attempts; a Retry-After up to a minute is honoured; an answer of up to 100,000
     # records may take two minutes to read.
@@ -140,7 +147,8 @@ class Client(ThreatMonClient):
         params: dict[str, Any] = {"data_type": data_type, "size": size}
         if collection_ids:
             params["collection_id"] = collection_ids
-        return self._records_of(self._request("GET", IOC_PATH, params=params, expect=any_json))
+        bound = size * ANSWER_BYTES_PER_RECORD + ANSWER_BYTES_SPARE
+        return self._records_of(self._request("GET", IOC_PATH, params=params, expect=any_json, max_bytes=bound))
 
     def _records_of(self, body: Any) -> list:
         """The records of an answer. Not documented but not excluded, so handled: a bare list of records, and an
@@ -194,8 +202,10 @@ def normalize_base_url(value: Any) -> str:
     """The IOC API root: default when empty, no trailing slash, the endpoint path removed if pasted with it."""
     url = str(value or "").strip() or DEFAULT_URL
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{param_title('url', PARAM_LABELS)} must be an http(s) URL such as {DEFAULT_URL}; got '{url}'.")
+    # Only https, but for a loopback host (a local simulator): over http the token would cross the network readable.
+    require_https(url, param_title("url", PARAM_LABELS), DEFAULT_URL)
     path = parts.path.rstrip("/")
     if path.endswith(IOC_PATH.rstrip("/")):
         path = path[: -len(IOC_PATH.rstrip("/"))]
@@ -796,6 +806,7 @@ def main() -> None:
     params = demisto.params()
     command = demisto.command()
     token = str((params.get("credentials") or {}).get("password") or "").strip()
+    register_secret(token)  # masked by the platform's logs (and its debug-mode wire log) from here on
     failure = ""
     try:
         if not token:
