@@ -25,6 +25,7 @@ from; section 1.7 says why every status is classified here and why the retry loo
 import contextlib
 import email.utils
 import ipaddress
+import json
 import math
 import os
 import re
@@ -338,6 +339,7 @@ class ThreatMonClient(BaseClient):
         if getattr(response, "_content", False) is not False:  # already in memory (a BaseClient that read it)
             if len(response.content or b"") > limit:
                 return self._too_large(method, path, limit, response.status_code)
+            response._content = self._without_secret(response.content or b"")
             return None
         declared = parse_int_or_none(response.headers.get("Content-Length"))
         if declared is not None and declared > limit:
@@ -369,9 +371,20 @@ class ThreatMonClient(BaseClient):
         if watchdog.fired or self._clock() > ends:  # a cut connection may look like the end of the answer: it is not
             response.close()
             return self.classify_transport(requests.exceptions.ReadTimeout(), method, path, timeout, post_safe_retry)
-        response._content = b"".join(chunks)
+        response._content = self._without_secret(b"".join(chunks))
         response._content_consumed = True
         return None
+
+    def _without_secret(self, content: bytes) -> bytes:
+        """The answer with every echo of the secret replaced by <redacted>, before anything reads it: a server (or a
+        proxy's error page) that repeats the key must not put it into a war-room entry, the context or a log."""
+        if not self._secret or len(self._secret) < MIN_SECRET_LENGTH:
+            return content
+        for form in secret_forms(self._secret):
+            encoded = form.encode("utf-8")
+            if encoded in content:
+                content = content.replace(encoded, REDACTED.encode())
+        return content
 
     def _too_large(self, method: str, path: str, limit: int, status: int) -> ThreatMonError:
         return ThreatMonError(
@@ -655,6 +668,8 @@ def scrub(text: str, secret: str | None = None) -> str:
 def secret_forms(secret: str) -> list[str]:
     """The secret as it can appear in text: plain, and URL-encoded as a query or a path would carry it."""
     forms = {secret, urllib.parse.quote_plus(secret), urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret)}
+    forms.add(json.dumps(secret)[1:-1])  # as a JSON string holds it (quotes, backslashes and controls escaped)
+    forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))  # and with "/" escaped, as some JSON writers do
     return sorted(forms, key=len, reverse=True)
 
 

@@ -971,5 +971,23 @@ def test_register_secret_hands_every_form_to_the_platforms_masking(monkeypatch):
     api.register_secret(SECRET)
     api.register_secret("abc")  # too short to be searched for (see scrub)
     api.register_secret(None)
-    assert sorted(registered) == sorted({SECRET, "tm-Secret%2BKey%2F42%3D", "tm-Secret%2BKey/42%3D"})
+    assert sorted(registered) == sorted(
+        {SECRET, "tm-Secret%2BKey%2F42%3D", "tm-Secret%2BKey/42%3D", "tm-Secret+Key\\/42="}  # the last: JSON's "\/"
+    )
     assert all(SECRET not in api.scrub(f"x {form} y", SECRET) for form in registered)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'{{"data": [{{"note": "{SECRET}"}}]}}',
+        '{"data": [{"note": "%s"}]}' % SECRET.replace("/", "\\/"),  # noqa: UP031
+        f"<html>{urllib.parse.quote_plus(SECRET)}</html>",
+    ],
+)
+def test_an_answer_that_echoes_the_secret_has_it_replaced_before_anything_reads_it(body):
+    with requests_mock.Mocker() as mocker:
+        mocker.get(URL, text=body)
+        response = make_client().items(expect=None)
+    assert SECRET not in response.text and urllib.parse.quote_plus(SECRET) not in response.text
+    assert api.REDACTED in response.text

@@ -14,8 +14,10 @@ import bisect
 import contextlib
 import copy
 import email.utils
+import io
 import json
 import math
+import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ import pytest
 import requests
 import requests_mock
 import ThreatMon
+import ThreatMonApiModule
 import yaml
 from CommonServerPython import *
 from ThreatMon import (
@@ -3696,3 +3699,255 @@ def test_main_a_sync_run_does_not_retry_a_failed_request(server, context):
         results = run_mirror_main(server, "threatmon_sync_alarm_statuses")
     assert len(fake.requests) == 1
     assert results[-1]["Type"] == EntryType.ERROR and "threatmon_sync_alarm_statuses" in results[-1]["Contents"]
+
+
+# ---------------------------------------------------------------- the API key stays on ThreatMon's hosts
+# Each test below is named in the integration README's security table.
+
+ELSEWHERE = "https://elsewhere.test"
+MIRROR_MEMORY = {ThreatMon.MIRROR_CONTEXT_KEY: {"version": ThreatMon.MIRROR_CONTEXT_VERSION, "alarms": {"1000": "Open"}}}
+# Every command that sends a request, with arguments that make it send one. get-mapping-fields and get-remote-data
+# send none (a test below keeps this list equal to the yml's commands).
+REQUESTING_COMMANDS = {
+    "test-module": {},
+    "fetch-incidents": {},
+    "threatmon_list_alarms": {"limit": "2"},
+    "threatmon_update_incident_status": {"alarmId": "1000", "status": "Resolved"},
+    "threatmon_request_takedown": {"findingId": "4", "finding": "x"},
+    "threatmon_request_data_removal": {"findingId": "4", "finding": "x"},
+    "threatmon_list_cves": {},
+    "threatmon_list_subscribed_cves": {},
+    "update-remote-system": remote_args(delta={"closeReason": "Resolved"}),
+    "get-modified-remote-data": {"lastUpdate": "2025-03-15T12:00:00Z"},
+    "threatmon_sync_alarm_statuses": {},
+}
+
+
+@pytest.fixture
+def everywhere(xsoar, monkeypatch):
+    """The xsoar server with every command able to send its request: a data removal path, incoming and outgoing
+    mirroring with one remembered alarm (so a mirroring cycle reads the list)."""
+    context = {"value": json.loads(json.dumps(MIRROR_MEMORY))}
+    monkeypatch.setattr(demisto, "getIntegrationContext", lambda: context["value"])
+    monkeypatch.setattr(demisto, "setIntegrationContext", lambda value: context.update(value=value))
+    xsoar.params = {**xsoar.params, "data_removal_path": "/dr", "mirror_direction": "Incoming And Outgoing"}
+    return xsoar
+
+
+def run_command(server, command: str) -> str:
+    """Run one command through main(); return its error (a fetch's error is raised for the server), or ''."""
+    server.command, server.args = command, REQUESTING_COMMANDS[command]
+    try:
+        run_main(server)
+    except Exception as exc:
+        return str(exc)
+    errors = [entry for entry in server.results if isinstance(entry, dict) and entry.get("Type") == EntryType.ERROR]
+    return errors[0]["Contents"] if errors else ""
+
+
+def test_the_redirect_table_covers_every_command_that_sends_a_request():
+    yml = yaml.safe_load((Path(__file__).parent / "ThreatMon.yml").read_text(encoding="utf-8"))
+    commands = {command["name"] for command in yml["script"]["commands"]}
+    assert set(REQUESTING_COMMANDS) == commands - {"get-mapping-fields", "get-remote-data"} | {"test-module", "fetch-incidents"}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("command", list(REQUESTING_COMMANDS))
+def test_security_a_redirect_to_another_host_ends_every_command_and_the_fetch_with_a_clear_error(everywhere, command, status):
+    everywhere.last_run = {"state_version": 2, "last_alarm_code": 8}
+    with requests_mock.Mocker() as mocker:
+        elsewhere = mocker.register_uri(requests_mock.ANY, re.compile(re.escape(ELSEWHERE)), json={"data": [], "totalRecords": 0})
+
+        def moved(request, context):
+            context.headers["Location"] = ELSEWHERE + request.path_url  # the same path and query, another host
+            return ""
+
+        mocker.register_uri(requests_mock.ANY, re.compile(re.escape(BASE)), status_code=status, text=moved)
+        error = run_command(everywhere, command)
+        assert elsewhere.call_count == 0
+        assert mocker.call_count == 1  # one request to ThreatMon: the redirect was neither followed nor retried
+    assert error.startswith("skip update. error: " * (command == "get-modified-remote-data") + f"Failed to execute {command}")
+    assert f"with HTTP {status}, a redirect to {ELSEWHERE}/api/threatmon/external/v1/" in error
+    assert "Redirects are never followed, so nothing was sent there (not the API key either)" in error
+    assert f"the Server URL (url) should probably be {ELSEWHERE}/api/threatmon/external/v1;" in error
+    assert everywhere.last_run == {"state_version": 2, "last_alarm_code": 8}  # a fetch keeps its position
+    assert everywhere.incidents == []
+
+
+@pytest.mark.parametrize(
+    "url", ["http://external.threatmonit.io", "http://threatmon.test/api/threatmon/external/v1", "HTTP://10.1.2.3:8080"]
+)
+@pytest.mark.parametrize("command", ["test-module", "fetch-incidents", "threatmon_list_alarms"])
+def test_security_a_plain_http_server_url_is_refused_in_one_sentence_naming_the_setting(everywhere, command, url):
+    everywhere.params = {**everywhere.params, "url": url}
+    with requests_mock.Mocker() as mocker:
+        error = run_command(everywhere, command)
+        assert mocker.call_count == 0
+    assert error == (
+        f"Failed to execute {command}: Server URL (url) must be an https:// URL, such as https://external.threatmonit.io, "
+        "because over plain http the credential would cross the network unencrypted (http is accepted only for a "
+        f"loopback host such as 127.0.0.1); got '{url}'."
+    )
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:9000/api/threatmon/external/v1", "https://x.test"])
+def test_security_https_and_plain_http_on_a_loopback_host_are_accepted(url):
+    assert normalize_url(url).startswith(url.split("/api")[0])
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("%2e%2e/%2e%2e/x", "must not contain a . or .. segment, percent-encoded (%2e) or not"),
+        ("/removal/%2E%2e/takedown", "must not contain a . or .. segment"),
+        ("/removal/%252e%252e/x", "must not contain a . or .. segment"),  # encoded twice
+        ("/removal/..;/x", "must not contain a . or .. segment"),
+        ("/removal/./x", "must not contain a . or .. segment"),
+        ("/removal\tx", "must not contain whitespace or control characters (a space, a tab, a line break)"),
+        ("/removal\nx", "must not contain whitespace or control characters (a space, a tab, a line break)"),
+        ("/removal\u200bx", "must not contain whitespace or control characters (a space, a tab, a line break)"),
+        ("/removal%09x", "must not contain whitespace or control characters, percent-encoded (%09, %20) or not"),
+        ("/removal%20x", "must not contain whitespace or control characters, percent-encoded"),
+        ("/removal%00x", "must not contain whitespace or control characters, percent-encoded"),
+        ("/removal%5C..%5Cx", "must not contain a backslash, percent-encoded (%5C) or not"),
+        ("/removal/%2F%2Fevil.test/x", "must not contain an authority (//host), percent-encoded (%2F%2F) or not"),
+        ("https%3A%2F%2Fevil.test/x", "must not contain an authority (//host)"),
+        ("https%3Aevil.test", "must not contain a scheme (such as https:), percent-encoded or not"),
+        ("javascript:x", "must be a path under the Server URL"),
+        ("//evil.test/removal", "must be a path under the Server URL"),
+    ],
+)
+def test_security_the_data_removal_path_stays_under_the_api_base(value, rule):
+    with pytest.raises(ValueError) as error:
+        parse_data_removal_path(value, BASE)
+    assert str(error.value).startswith(f"Data removal API path (data_removal_path) {rule}")
+    assert str(error.value).endswith(f"; got '{value}'.")
+
+
+@pytest.mark.parametrize("value", ["/removal/%7BfindingId%7D", "/a-b_c~d/e%41f", "/findings/{findingId}/removal"])
+def test_security_a_data_removal_path_within_the_rules_is_kept_as_written(value):
+    assert parse_data_removal_path(value, BASE) == value
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda client: client.list_alarms("0/../../x"), "The page put into the request path"),
+        (lambda client: client.list_alarms(True), "The page put into the request path"),
+        (lambda client: client.list_cves(-1), "The page put into the request path"),
+        (lambda client: client.list_subscribed_cves(1.0), "The page put into the request path"),
+        (lambda client: client.update_alarm_status(["1 OR 1"], "Open"), "The alarm code put into the request path"),
+        (lambda client: client.request_data_removal("4/../../x", "x"), "The finding id put into the request path"),
+    ],
+)
+def test_security_only_whole_numbers_go_into_paths_checked_before_any_request(call, words):
+    with requests_mock.Mocker() as mocker:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            call(make_client(data_removal_path="/findings/{findingId}/removal"))
+        assert mocker.call_count == 0
+
+
+def test_security_an_oversized_alarm_answer_is_refused_and_the_fetch_keeps_its_position(xsoar):
+    xsoar.command, xsoar.last_run = "fetch-incidents", {"state_version": 2, "last_alarm_code": 8}
+    huge = {"data": [{"alarmCode": 9, "title": "x" * (Client.MAX_ANSWER_BYTES + 10)}], "totalRecords": 1}
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json=huge)
+        with pytest.raises(Exception, match="larger than 16 MiB, the most this request accepts") as error:
+            ThreatMon.main()
+        assert mocker.call_count == 1  # not retried: the same request gets the same answer
+    assert "nothing of it was used" in str(error.value)
+    assert xsoar.last_run == {"state_version": 2, "last_alarm_code": 8}
+    assert xsoar.incidents == []
+
+
+def test_security_an_endless_alarm_answer_is_read_only_up_to_the_bound():
+    class Endless(io.RawIOBase):
+        reads = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            Endless.reads += 1
+            buffer[:] = b" " * len(buffer)
+            return len(buffer)
+
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, body=Endless())
+        with pytest.raises(ThreatMonError) as error:
+            make_client().list_alarms(0)
+    assert error.value.kind == "too_large"
+    assert Endless.reads < 2 * Client.MAX_ANSWER_BYTES // 8192
+
+
+def test_security_a_dripping_alarm_answer_ends_within_the_deadline():
+    clock = FakeClock()
+
+    class Dripping(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            clock.advance(0.5)  # 8 KiB now and then: each read in time, the answer never
+            size = min(len(buffer), 8192)
+            buffer[:size] = b" " * size
+            return size
+
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, [{"body": Dripping()} for _ in range(4)])
+        with pytest.raises(ThreatMonError) as error:
+            make_client(clock, deadline=ThreatMon.FETCH_DEADLINE).list_alarms(0)
+    assert error.value.kind == "timeout"
+    # Time is checked after each 64 KiB read (here 4 s of drip); on a real socket a timer cuts the read at the second.
+    assert clock.now - 1000.0 <= ThreatMon.FETCH_DEADLINE + 4
+
+
+ECHOING_ANSWERS = [
+    {"status_code": 401, "json": {"message": f"key {API_KEY} refused", "detail": API_KEY}},
+    {"status_code": 302, "headers": {"Location": f"https://elsewhere.test/x?api_key={API_KEY}&k={API_KEY}"}},
+    {"status_code": 307, "headers": {"Location": f"https://{API_KEY}@elsewhere.test/{API_KEY}"}},
+    {"status_code": 200, "text": f"<html>{API_KEY}</html>"},
+    {"status_code": 500, "text": f"upstream said {API_KEY}"},
+]
+
+
+@pytest.mark.parametrize("answer", ECHOING_ANSWERS)
+@pytest.mark.parametrize("command", list(REQUESTING_COMMANDS))
+def test_security_in_debug_mode_no_command_shows_the_key_an_answer_echoes(everywhere, monkeypatch, command, answer):
+    monkeypatch.setattr(demisto, "is_debug", True, raising=False)
+    registered = []
+    monkeypatch.setattr(ThreatMonApiModule, "add_sensitive_log_strs", registered.append)
+    with requests_mock.Mocker() as mocker:
+        mocker.register_uri(requests_mock.ANY, requests_mock.ANY, **answer)
+        error = run_command(everywhere, command)
+        assert mocker.call_count >= 1
+    everything = json.dumps([error, everywhere.results, everywhere.incidents, everywhere.last_run, everywhere.logs])
+    assert API_KEY not in everything
+    assert API_KEY in registered  # the platform masks it in its own logs too
+
+
+def test_security_tls_certificates_are_verified_unless_trust_any_certificate_is_ticked(monkeypatch):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    yml = yaml.safe_load((Path(__file__).parent / "ThreatMon.yml").read_text(encoding="utf-8"))
+    insecure = next(param for param in yml["configuration"] if param["name"] == "insecure")
+    assert insecure.get("defaultvalue") in (None, "false", False)
+    params = {key: value for key, value in valid_params().items() if key != "insecure"}
+    assert parse_params(params).verify is True
+    assert parse_params({**params, "insecure": "true"}).verify is False
+    assert make_client()._verify is True
+
+
+def test_security_without_the_proxy_setting_requests_go_direct_whatever_the_environment(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    client = Client(BASE, API_KEY, proxy=False)
+    assert client._session.trust_env is False  # requests reads no proxy from the environment
+    assert "HTTPS_PROXY" not in os.environ  # the platform's skip_proxy removed it
+
+
+def test_security_with_the_proxy_setting_requests_go_through_the_system_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    client = Client(BASE, API_KEY, proxy=True)
+    assert client._session.trust_env is True
+    settings = client._session.merge_environment_settings(f"{BASE}/vulnerabilities/0", {}, None, None, None)
+    assert settings["proxies"].get("https") == "http://proxy.test:3128"
