@@ -2,14 +2,20 @@
 
 import contextlib
 import dataclasses
+import io
 import json
+import os
 import re
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 
+import CommonServerPython
 import demistomock as demisto
 import pytest
 import requests
+import requests_mock as requests_mock_module
+import ThreatMonApiModule
 import ThreatMonThreatFeed as feed
 import yaml
 
@@ -1122,3 +1128,187 @@ def test_main_passes_certificate_and_proxy_settings(xsoar, monkeypatch):
     assert made["proxy"] is False
     assert made["token"] == TOKEN
     assert made["deadline_seconds"] == feed.TEST_DEADLINE
+
+
+# --- the token stays on ThreatMon's hosts ---------------------------------------------------------------------
+# Each test below is named in the integration README's security table.
+
+ELSEWHERE = "https://elsewhere.test"
+FEED_COMMANDS = {"test-module": {}, "fetch-indicators": {}, "threatmon-get-indicators": {"limit": "2"}}
+
+
+def test_the_redirect_table_covers_every_command():
+    yml = yaml.safe_load((Path(__file__).parent / "ThreatMonThreatFeed.yml").read_text(encoding="utf-8"))
+    assert set(FEED_COMMANDS) == {command["name"] for command in yml["script"]["commands"]} | {"test-module", "fetch-indicators"}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("command", list(FEED_COMMANDS))
+def test_security_a_redirect_to_another_host_ends_every_command_and_the_fetch_with_a_clear_error(
+    requests_mock, xsoar, command, status
+):
+    xsoar["state"]["last_run"] = {"last_timestamp": "2024-05-01T10:00:00Z", "seen_at_last_timestamp": []}
+    xsoar["state"]["args"] = FEED_COMMANDS[command]
+    elsewhere = requests_mock.register_uri(requests_mock_module.ANY, re.compile(re.escape(ELSEWHERE)), json={"iocs": []})
+
+    def moved(request, context):
+        context.headers["Location"] = ELSEWHERE + request.path_url  # the same path and query (the token too)
+        return ""
+
+    requests_mock.get(ENDPOINT, status_code=status, text=moved)
+    run_main(xsoar, command)
+    assert elsewhere.call_count == 0
+    assert requests_mock.call_count == 1  # neither followed nor retried
+    (error,) = xsoar["errors"]
+    assert error == (
+        f"Failed to execute {command} command. ThreatMon answered GET /api/daily-ioc-details/ with HTTP {status}, a "
+        f"redirect to {ELSEWHERE}/api/daily-ioc-details/. Redirects are never followed, so nothing was sent there (not "
+        f"the API token either): the Server URL (url) should probably be {ELSEWHERE}; check that address with "
+        "ThreatMon before you change the setting."
+    )
+    assert xsoar["created"] == [] and xsoar["last_run"] is None  # nothing created, the position did not move
+
+
+@pytest.mark.parametrize(
+    "url", ["http://ioc.threatmonit.io", "http://ioc.threatmonit.io/api/daily-ioc-details/", "http://[2001:db8::1]"]
+)
+@pytest.mark.parametrize("command", list(FEED_COMMANDS))
+def test_security_a_plain_http_server_url_is_refused_in_one_sentence_naming_the_setting(requests_mock, xsoar, command, url):
+    run_main(xsoar, command, url=url)
+    assert requests_mock.call_count == 0
+    assert xsoar["errors"] == [
+        f"Failed to execute {command} command. Server URL (url) must be an https:// URL, such as https://ioc.threatmonit.io, "
+        "because over plain http the credential would cross the network unencrypted (http is accepted only for a "
+        f"loopback host such as 127.0.0.1); got '{url}'."
+    ]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:9000", "http://[::1]:7000", BASE])
+def test_security_https_and_plain_http_on_a_loopback_host_are_accepted(url):
+    assert feed.parse_settings({"url": url}).base_url == url
+
+
+@pytest.mark.parametrize(("size", "bound"), [(1, 8 * 1024 + 1024 * 1024), (500, 500 * 8 * 1024 + 1024 * 1024)])
+def test_security_the_answer_bound_follows_the_size_asked_for(requests_mock, client, size, bound):
+    requests_mock.get(ENDPOINT, [{"json": {"iocs": [record("203.0.113.5", note="x" * bound)]}}, {"json": {"iocs": []}}])
+    with pytest.raises(feed.ThreatMonError) as error:
+        client.get_daily_iocs(size=size)
+    assert error.value.kind == "too_large"
+    assert requests_mock.call_count == 1  # not retried
+    assert client.get_daily_iocs(size=size) == []
+
+
+def test_security_an_oversized_answer_creates_nothing_and_keeps_the_feeds_position(requests_mock, xsoar):
+    xsoar["state"]["last_run"] = {"last_timestamp": "2024-05-01T10:00:00Z", "seen_at_last_timestamp": []}
+    many = [record(f"10.0.{n // 256}.{n % 256}", note="x" * 9000) for n in range(200)]  # 200 records, 9 KB each
+    requests_mock.get(ENDPOINT, json={"iocs": many})
+    run_main(xsoar, "fetch-indicators", limit="1")  # bound: 1 record * 8 KiB + 1 MiB; the answer is larger
+    assert xsoar["created"] == [] and xsoar["last_run"] is None
+    assert xsoar["errors"] == [
+        "Failed to execute fetch-indicators command. ThreatMon's answer to GET /api/daily-ioc-details/ is larger than "
+        "1.00781 MiB, the most this request accepts, so it was not read further and nothing of it was used: check the "
+        "Server URL (url) (use https://ioc.threatmonit.io unless ThreatMon gave you another); if it is right, tell "
+        "ThreatMon support (nothing was created and the feed's position did not move)."
+    ]
+
+
+class EndlessAnswer(io.RawIOBase):
+    """A body that never ends; with a clock, each read lets time pass (a server that drips)."""
+
+    def __init__(self, clock=None):
+        self.clock, self.reads = clock, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        self.reads += 1
+        if self.clock is not None:
+            self.clock.advance(0.5)
+        size = min(len(buffer), 8192)
+        buffer[:size] = b" " * size
+        return size
+
+
+def test_security_an_endless_answer_is_read_only_up_to_the_bound(requests_mock, client):
+    body = EndlessAnswer()
+    requests_mock.get(ENDPOINT, body=body)
+    with pytest.raises(feed.ThreatMonError) as error:
+        client.get_daily_iocs(size=10)
+    assert error.value.kind == "too_large"
+    assert body.reads * 8192 <= 10 * 8192 + 1024 * 1024 + 2 * 65536
+
+
+def test_security_a_dripping_answer_ends_within_the_runs_deadline(requests_mock, fake_time):
+    requests_mock.get(ENDPOINT, [{"body": EndlessAnswer(fake_time)} for _ in range(4)])
+    client = feed.Client(BASE, TOKEN, sleep=fake_time.sleep, clock=fake_time.clock, deadline_seconds=feed.TEST_DEADLINE)
+    with pytest.raises(feed.ThreatMonError) as error:
+        client.get_daily_iocs(size=100_000)  # a bound of 800 MB: the time runs out first
+    assert error.value.kind == "timeout"
+    # Time is checked after each 64 KiB read (here 4 s of drip); on a real socket a timer cuts the read at the second.
+    assert fake_time.now - 1000.0 <= feed.TEST_DEADLINE + 4
+
+
+ECHOING_ANSWERS = [
+    {"status_code": 401, "json": {"detail": f"token {TOKEN} refused", "message": TOKEN}},
+    {"status_code": 302, "headers": {"Location": f"https://elsewhere.test/x?api_token={TOKEN}&t={TOKEN}"}},
+    {"status_code": 200, "json": {"error": f"bad token {TOKEN}"}},
+    {"status_code": 200, "text": f"<html>{TOKEN}</html>"},
+    {"status_code": 200, "json": {"iocs": [record("203.0.113.5", tags=[TOKEN], source=[TOKEN])]}},
+    {"exc": requests.exceptions.ConnectionError(f"https://ioc.threatmonit.io/?api_token={TOKEN} refused")},
+]
+
+
+@pytest.mark.parametrize("answer", ECHOING_ANSWERS)
+@pytest.mark.parametrize("command", list(FEED_COMMANDS))
+def test_security_in_debug_mode_no_command_shows_the_token_an_answer_echoes(requests_mock, xsoar, monkeypatch, command, answer):
+    monkeypatch.setattr(demisto, "is_debug", True, raising=False)
+    monkeypatch.setattr(feed, "return_error", CommonServerPython.return_error)  # the platform's own, traceback and all
+    monkeypatch.setattr(feed.Client, "POLICY", dataclasses.replace(feed.Client.POLICY, max_attempts=1))
+    entries, logs, registered = [], [], []
+    monkeypatch.setattr(demisto, "results", entries.append)
+    monkeypatch.setattr(feed, "return_results", entries.append)
+    for level in ("debug", "info", "error"):
+        monkeypatch.setattr(demisto, level, lambda message, *args: logs.append(str(message)))
+    monkeypatch.setattr(ThreatMonApiModule, "add_sensitive_log_strs", registered.append)
+    xsoar["state"]["args"] = FEED_COMMANDS[command]
+    requests_mock.get(ENDPOINT, **answer)
+    raised = ""
+    try:
+        run_main(xsoar, command)
+    except SystemExit:
+        pass
+    except Exception as exc:  # fetch-indicators errors are raised for the server
+        raised = str(exc)
+    assert requests_mock.call_count == 1
+    everything = json.dumps([raised, entries, logs, xsoar["created"], xsoar["last_run"]], default=lambda item: vars(item))
+    for form in (TOKEN, urllib.parse.quote_plus(TOKEN), urllib.parse.quote(TOKEN, safe="")):
+        assert form not in everything
+    assert TOKEN in registered  # the platform masks it in its own logs too
+
+
+def test_security_tls_certificates_are_verified_unless_trust_any_certificate_is_ticked(xsoar, monkeypatch):
+    yml = yaml.safe_load((Path(__file__).parent / "ThreatMonThreatFeed.yml").read_text(encoding="utf-8"))
+    insecure = next(param for param in yml["configuration"] if param["name"] == "insecure")
+    assert insecure.get("defaultvalue") in (None, "false", False)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    made = []
+    monkeypatch.setattr(feed, "test_module", lambda client, settings: made.append(client) or "ok")
+    run_main(xsoar, "test-module")
+    assert made[0]._verify is True
+
+
+def test_security_without_the_proxy_setting_requests_go_direct_whatever_the_environment(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    client = feed.Client(BASE, TOKEN, proxy=False)
+    assert client._session.trust_env is False
+    assert "HTTPS_PROXY" not in os.environ
+
+
+def test_security_with_the_proxy_setting_requests_go_through_the_system_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    client = feed.Client(BASE, TOKEN, proxy=True)
+    assert client._session.trust_env is True
+    settings = client._session.merge_environment_settings(ENDPOINT, {}, None, None, None)
+    assert settings["proxies"].get("https") == "http://proxy.test:3128"
