@@ -27,9 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
         description="ThreatMon API simulator (alarms, status, takedown, data removal, CVEs, daily IOCs) on 127.0.0.1.",
-        epilog="Fault spelling: WHERE=WHAT[,retry-after=N][,times=N][,skip=N]; WHERE is #INDEX, a path fragment, "
-        "'METHOD /path' or *; WHAT is a status code, truncated, empty, json, drop, reset, cut, html[:STATUS] or "
-        "slow[:SECONDS].",
+        epilog="Fault spelling: WHERE=WHAT[,retry-after=N][,times=N][,skip=N][,to=URL]; WHERE is #INDEX, a path "
+        "fragment, 'METHOD /path' or *; WHAT is a status code, truncated, empty, json, drop, reset, cut, html[:STATUS], "
+        "slow[:SECONDS] or redirect[:STATUS] (with to=URL).",
     )
     add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON line with the addresses and credentials")

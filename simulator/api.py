@@ -19,6 +19,7 @@ import json
 import traceback
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from urllib.parse import urlencode
 
 from simulator import data
 from simulator.faults import Fault
@@ -125,6 +126,9 @@ class Api:
             return Answer(200, "application/json", b"")
         if kind == "json":
             return _json(200, {"message": "The service is temporarily unavailable, try again later"})
+        if kind == "redirect":  # the same path and query on another server: a hijacked DNS name or a wrong proxy
+            location = fault.to.rstrip("/") + path + (f"?{urlencode(query, doseq=True)}" if query else "")
+            return Answer(fault.status, "text/plain; charset=utf-8", b"Moved", {"Location": location})
         try:
             answer = self.dispatch(method, path, query, headers, body, record)
         except Exception:  # a bug in the simulator: answer 500 and keep the traceback in the record

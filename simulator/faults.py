@@ -17,16 +17,19 @@ Kinds:
 ``reset``      reset the connection (TCP RST) without answering.
 ``cut``        send the real answer's headers and half its body, then close (a body cut mid-way).
 ``slow``       answer correctly, but only after ``delay_s`` seconds (beyond a client's timeout).
+``redirect``   answer ``status`` (302 by default; 301, 303, 307, 308) with a ``Location`` on another server, ``to``:
+               the same path and query (the IOC token included) under that URL. A client must not follow it.
 
 The command-line spelling, used by ``python -m simulator --fault`` and :func:`parse_fault`::
 
-    WHERE=WHAT[,retry-after=N][,times=N][,skip=N]
+    WHERE=WHAT[,retry-after=N][,times=N][,skip=N][,to=URL]
 
     WHERE   #3                  the request with index 3
             /vulnerabilities/   any request whose path contains this text
             PATCH /incident     ... with this method
             *                   any request
     WHAT    503                 a status code
+            redirect:307,to=URL a redirect to the same path and query under URL (302 when no status is given)
             truncated | empty | json | drop | reset | cut
             html | html:502     an HTML page with status 200 or the given one
             slow | slow:2.5     an answer delayed by 2.5 seconds (default 5)
@@ -37,7 +40,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("status", "truncated", "html", "empty", "json", "drop", "reset", "cut", "slow")
+KINDS = ("status", "truncated", "html", "empty", "json", "drop", "reset", "cut", "slow", "redirect")
 # The kinds answered by the API itself and spoiled on the way (the others never reach it).
 SPOILING_KINDS = ("truncated", "cut", "slow")
 
@@ -48,6 +51,7 @@ class Fault:
     status: int | None = None  # default: 500, or 200 for an html page
     retry_after: str | None = None
     delay_s: float = 5.0
+    to: str | None = None  # redirect: the URL the Location points under
     index: int | None = None
     path: str | None = None
     method: str | None = None
@@ -59,15 +63,24 @@ class Fault:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; known kinds: {', '.join(KINDS)}")
+        if self.kind == "redirect":
+            if not self.to:
+                raise ValueError("a redirect fault needs to=URL: where the Location points")
+            self.status = self.status or 302
+            if not 300 <= self.status < 400:
+                raise ValueError(f"a redirect fault's status is a 3xx; got {self.status}")
         if self.status is None:
             self.status = 200 if self.kind == "html" else 500
         if self.retry_after is not None:
             self.retry_after = str(self.retry_after)
 
     def describe(self) -> str:
-        what = {"status": str(self.status), "html": f"html:{self.status}", "slow": f"slow:{self.delay_s:g}"}.get(
-            self.kind, self.kind
-        )
+        what = {
+            "status": str(self.status),
+            "html": f"html:{self.status}",
+            "slow": f"slow:{self.delay_s:g}",
+            "redirect": f"redirect:{self.status},to={self.to}",
+        }.get(self.kind, self.kind)
         if self.retry_after is not None:
             what += f",retry-after={self.retry_after}"
         return what
@@ -78,6 +91,7 @@ class Fault:
             "status": self.status,
             "retry_after": self.retry_after,
             "delay_s": self.delay_s,
+            "to": self.to,
             "index": self.index,
             "path": self.path,
             "method": self.method,
@@ -112,9 +126,14 @@ def parse_fault(spec: str) -> Fault:
         kwargs["kind"] = "slow"
         if arg:
             kwargs["delay_s"] = float(arg)
+    elif name == "redirect":
+        kwargs["kind"] = "redirect"
+        if arg:
+            kwargs["status"] = int(arg)
     else:
         raise ValueError(
-            f"fault {spec!r}: unknown kind {head!r}; use a status code, truncated, empty, json, drop, reset, cut, html, slow"
+            f"fault {spec!r}: unknown kind {head!r}; use a status code, truncated, empty, json, drop, reset, cut, html, slow, "
+            "redirect"
         )
     for option in options:
         key, _, value = option.partition("=")
@@ -125,8 +144,10 @@ def parse_fault(spec: str) -> Fault:
             kwargs["times"] = int(value)
         elif key == "skip":
             kwargs["skip"] = int(value)
+        elif key == "to":
+            kwargs["to"] = value.strip()
         else:
-            raise ValueError(f"fault {spec!r}: unknown option {key!r}; use retry-after, times or skip")
+            raise ValueError(f"fault {spec!r}: unknown option {key!r}; use retry-after, times, skip or to")
     if where.startswith("#"):
         kwargs["index"] = int(where[1:])
     elif where != "*":

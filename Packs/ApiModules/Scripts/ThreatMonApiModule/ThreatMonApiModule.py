@@ -273,6 +273,7 @@ class ThreatMonClient(BaseClient):
         """One try: the answer, or a ThreatMonError saying why it failed (returned, not raised, and never chained to a
         requests exception, whose text holds the full URL)."""
         timeout = self._timeout_now(method, path)
+        sent = self._clock()
         try:
             # allow_redirects and stream go through BaseClient (the official one and the stand-in alike) to requests.
             # Without allow_redirects=False, requests follows a 3xx to any host with the session's headers: it drops
@@ -303,7 +304,8 @@ class ThreatMonClient(BaseClient):
         if status in REDIRECT_STATUSES:
             response.close()  # its body is not read: nothing of it is needed
             return self.classify_redirect(response, method, path)
-        unread = self._read_answer(response, method, path, timeout, post_safe_retry, max_bytes or self.MAX_ANSWER_BYTES)
+        limit = max_bytes or self.MAX_ANSWER_BYTES
+        unread = self._read_answer(response, method, path, timeout, post_safe_retry, limit, sent + timeout[1])
         if unread is not None:
             return unread
         if not (200 <= status < 300 or status in passthrough):
@@ -331,11 +333,13 @@ class ThreatMonClient(BaseClient):
         timeout: tuple[float, float],
         post_safe_retry: bool,
         limit: int,
+        ends: float,
     ) -> ThreatMonError | None:
         """Read the streamed answer into ``response`` (so .content, .text and .json() work), or say why not: more than
         ``limit`` bytes (after decompression, so a small compressed answer cannot grow past it), longer than the read
-        timeout as a whole (a server that drips a byte now and then never trips the per-read timeout), or a read
-        that failed. The connection is closed on every refusal, so nothing more is read."""
+        timeout as a whole, counted from when the request was sent (``ends``; a server that drips a byte now and then
+        never trips the per-read timeout), or a read that failed. The connection is closed on every refusal, so
+        nothing more is read."""
         if getattr(response, "_content", False) is not False:  # already in memory (a BaseClient that read it)
             if len(response.content or b"") > limit:
                 return self._too_large(method, path, limit, response.status_code)
@@ -345,12 +349,11 @@ class ThreatMonClient(BaseClient):
         if declared is not None and declared > limit:
             response.close()
             return self._too_large(method, path, limit, response.status_code)
-        ends = self._clock() + timeout[1]
         chunks: list[bytes] = []
         size = 0
         # One read of READ_CHUNK bytes may take many socket reads, each within the per-read timeout: a server that
         # drips a byte at a time would hold it for hours. The watchdog cuts the connection when the time is up.
-        watchdog = _Watchdog(response, timeout[1])
+        watchdog = _Watchdog(response, ends - self._clock())
         try:
             for chunk in response.iter_content(READ_CHUNK):
                 size += len(chunk)

@@ -1312,3 +1312,11 @@ def test_security_with_the_proxy_setting_requests_go_through_the_system_proxy(mo
     assert client._session.trust_env is True
     settings = client._session.merge_environment_settings(ENDPOINT, {}, None, None, None)
     assert settings["proxies"].get("https") == "http://proxy.test:3128"
+
+
+def test_security_settings_and_arguments_never_reach_the_path(requests_mock, client):
+    requests_mock.get(re.compile(re.escape(BASE)), json={"iocs": []})
+    client.get_daily_iocs(data_type="ip/../../x", size=5, collection_ids="../admin,%2e%2e/x")
+    (request,) = requests_mock.request_history
+    assert request.path == "/api/daily-ioc-details/"
+    assert "/admin" not in request.path and "%2e" not in request.path.lower()
