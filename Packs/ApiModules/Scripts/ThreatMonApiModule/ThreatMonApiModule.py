@@ -375,7 +375,7 @@ class ThreatMonClient(BaseClient):
             response.close()
             return self.classify_transport(requests.exceptions.ReadTimeout(), method, path, timeout, post_safe_retry)
         response._content = self._without_secret(b"".join(chunks))
-        response._content_consumed = True
+        setattr(response, "_content_consumed", True)  # noqa: B010 - requests' own flag, not in its type stubs
         return None
 
     def _without_secret(self, content: bytes) -> bytes:
@@ -599,8 +599,9 @@ class _Watchdog:
 
     def _cut(self) -> None:
         self.fired = True
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
 
     def cancel(self) -> None:
         if self._timer is not None:
