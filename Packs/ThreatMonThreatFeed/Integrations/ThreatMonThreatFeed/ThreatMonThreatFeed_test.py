@@ -1161,7 +1161,7 @@ def test_security_a_redirect_to_another_host_ends_every_command_and_the_fetch_wi
     assert requests_mock.call_count == 1  # neither followed nor retried
     (error,) = xsoar["errors"]
     assert error == (
-        f"Failed to execute {command} command. ThreatMon answered GET /api/daily-ioc-details/ with HTTP {status}, a "
+        f"Failed to execute {command}: ThreatMon answered GET /api/daily-ioc-details/ with HTTP {status}, a "
         f"redirect to {ELSEWHERE}/api/daily-ioc-details/. Redirects are never followed, so nothing was sent there (not "
         f"the API token either): the Server URL (url) should probably be {ELSEWHERE}; check that address with "
         "ThreatMon before you change the setting."
@@ -1177,7 +1177,7 @@ def test_security_a_plain_http_server_url_is_refused_in_one_sentence_naming_the_
     run_main(xsoar, command, url=url)
     assert requests_mock.call_count == 0
     assert xsoar["errors"] == [
-        f"Failed to execute {command} command. Server URL (url) must be an https:// URL, such as https://ioc.threatmonit.io, "
+        f"Failed to execute {command}: Server URL (url) must be an https:// URL, such as https://ioc.threatmonit.io, "
         "because over plain http the credential would cross the network unencrypted (http is accepted only for a "
         f"loopback host such as 127.0.0.1); got '{url}'."
     ]
@@ -1205,7 +1205,7 @@ def test_security_an_oversized_answer_creates_nothing_and_keeps_the_feeds_positi
     run_main(xsoar, "fetch-indicators", limit="1")  # bound: 1 record * 8 KiB + 1 MiB; the answer is larger
     assert xsoar["created"] == [] and xsoar["last_run"] is None
     assert xsoar["errors"] == [
-        "Failed to execute fetch-indicators command. ThreatMon's answer to GET /api/daily-ioc-details/ is larger than "
+        "Failed to execute fetch-indicators: ThreatMon's answer to GET /api/daily-ioc-details/ is larger than "
         "1.00781 MiB, the most this request accepts, so it was not read further and nothing of it was used: check the "
         "Server URL (url) (use https://ioc.threatmonit.io unless ThreatMon gave you another); if it is right, tell "
         "ThreatMon support (nothing was created and the feed's position did not move)."
