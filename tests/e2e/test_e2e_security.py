@@ -42,6 +42,7 @@ THREATMON_COMMANDS = {
         "incidentChanged": True,
     },
     "get-modified-remote-data": {"lastUpdate": "2025-03-15T12:00:00Z"},
+    "threatmon_sync_alarm_statuses": {},
 }
 FEED_COMMANDS = {"test-module": {}, "fetch-indicators": {}, "threatmon-get-indicators": {"limit": "2"}}
 
@@ -251,3 +252,14 @@ def test_the_simulators_redirect_fault_keeps_the_path_and_query():
         answer = requests.get(f"{sim.ioc_url}/api/daily-ioc-details/?size=5&api_token=t", allow_redirects=False, timeout=5)
     assert answer.status_code == 308
     assert answer.headers["Location"] == "http://127.0.0.1:9/api/daily-ioc-details/?size=5&api_token=t"
+
+
+def test_the_e2e_tables_cover_every_command_that_sends_a_request():
+    import yaml
+
+    def commands(path):
+        return {command["name"] for command in yaml.safe_load(path.read_text(encoding="utf-8"))["script"]["commands"]}
+
+    silent = {"get-mapping-fields", "get-remote-data"}  # they send no request
+    assert set(THREATMON_COMMANDS) == commands(THREATMON.with_suffix(".yml")) - silent | {"test-module", "fetch-incidents"}
+    assert set(FEED_COMMANDS) == commands(FEED.with_suffix(".yml")) | {"test-module", "fetch-indicators"}
