@@ -1692,9 +1692,10 @@ class MirrorMemory:
     ``sweeps``: the number of the sweep in progress. ``absent``: code -> the sweep that read its list window
     consistently without it (a second sweep in a row that does not find it either makes it "no longer listed").
     Enrolment of the alarms fetched before incoming mirroring (or the sync command) started: ``enrol_to`` (the fetch
-    watermark then) and ``enrolled`` (every listed alarm up to it is remembered). ``job``: the sync command has run on
-    this instance, so the fetch keeps the memory even without incoming mirroring. A pending change also carries the
-    status seen before it (``previous``) and, for an alarm no longer listed, ``listed``: False.
+    watermark then, moved up when fetches ran without keeping the memory) and ``enrolled`` (every listed alarm up to
+    it is remembered); ``fetched_to``: the watermark after the last fetch that kept the memory. ``job``: the sync
+    command has run on this instance, so the fetch keeps the memory even without incoming mirroring. A pending change
+    also carries the status seen before it (``previous``) and, for an alarm no longer listed, ``listed``: False.
     """
 
     alarms: dict[int, str | None] = field(default_factory=dict)
@@ -1710,6 +1711,7 @@ class MirrorMemory:
     absent: dict[int, int] = field(default_factory=dict)
     enrol_to: int | None = None
     enrolled: int = 0
+    fetched_to: int | None = None
     job: bool = False
 
     @classmethod
@@ -1726,6 +1728,7 @@ class MirrorMemory:
             scan_seen=sorted({code for code in map(_positive_int, _list_or_empty(raw.get("scan_seen"))) if code}),
             sweeps=max(0, _int_or_none(raw.get("sweeps")) or 0),
             enrol_to=_int_or_none(raw.get("enrol_to")),
+            fetched_to=_int_or_none(raw.get("fetched_to")),
             enrolled=max(0, _int_or_none(raw.get("enrolled")) or 0),
             job=raw.get("job") is True,
         )
@@ -1762,7 +1765,7 @@ class MirrorMemory:
             stored["sent"] = {str(code): status for code, status in self.sent.items()}
         if self.absent:
             stored["absent"] = {str(code): sweep for code, sweep in self.absent.items()}
-        for key in ("through", "hint", "scan", "enrol_to"):
+        for key in ("through", "hint", "scan", "enrol_to", "fetched_to"):
             if getattr(self, key) is not None:
                 stored[key] = getattr(self, key)
         for key in ("scan_seen", "sweeps", "enrolled", "job"):
@@ -1803,11 +1806,18 @@ class MirrorMemory:
         self.forget(code)
         return self.remember({code: status})
 
-    def start_enrolment(self, watermark: int | None) -> None:
-        """The first fetch that keeps this memory: the alarms at or below its watermark that ThreatMon still lists as
-        open will be enrolled by the sweeps (alarms above it are fetched, and remembered, by the fetch)."""
-        if self.enrol_to is None and watermark is not None:
-            self.enrol_to = watermark
+    def start_enrolment(self, watermark: int | None, fetched_to: int | None = None) -> None:
+        """A fetch that keeps this memory, from ``watermark`` to ``fetched_to``. The first one: the alarms at or below
+        its watermark that ThreatMon still lists as open will be enrolled by the sweeps (alarms above it are fetched,
+        and remembered, by the fetch). A later one that starts above where the last one ended follows fetches that ran
+        without the memory (incoming mirroring switched off, then on again): their alarms are enrolled too."""
+        if watermark is not None:
+            if self.enrol_to is None:
+                self.enrol_to = watermark
+            elif self.fetched_to is not None and watermark > self.fetched_to:
+                self.enrol_to = max(self.enrol_to, watermark)
+        if fetched_to is not None:
+            self.fetched_to = fetched_to
 
     @property
     def enrolling(self) -> bool:
@@ -1857,11 +1867,13 @@ def fetched_alarm_statuses(alarms: dict[int, dict[str, Any]]) -> dict[int, str |
     return statuses
 
 
-def remember_fetched_alarms(memory: MirrorMemory, alarms: dict[int, dict[str, Any]], watermark: int | None = None) -> None:
+def remember_fetched_alarms(
+    memory: MirrorMemory, alarms: dict[int, dict[str, Any]], watermark: int | None = None, fetched_to: int | None = None
+) -> None:
     """The alarms of a fetch run (code -> the alarm as fetched) join incoming mirroring, with the status they were
-    fetched with. ``watermark``: the fetch's watermark before the run; the first fetch that keeps the memory starts
-    enrolling the alarms at or below it."""
-    memory.start_enrolment(watermark)
+    fetched with. ``watermark`` and ``fetched_to``: the fetch's watermark before and after the run (enrolment, see
+    MirrorMemory.start_enrolment)."""
+    memory.start_enrolment(watermark, fetched_to)
     dropped = memory.remember(fetched_alarm_statuses(alarms))
     if dropped:
         demisto.debug(
@@ -2103,8 +2115,8 @@ class MirrorSweep:
         if enrolled:
             memory.remember(enrolled)
         self.enrolled_now = len(enrolled)
-        if memory.enrol_to == self.enrol_to:
-            memory.enrolled = max(memory.enrolled, self.enrolled)
+        if memory.enrol_to is not None and self.enrol_to is not None and memory.enrol_to >= self.enrol_to:
+            memory.enrolled = max(memory.enrolled, self.enrolled)  # what this cycle enrolled is still enrolled
         memory.scan_seen = sorted(self.scan_seen) if self.scan else []
         if self.swept:
             memory.sweeps = self.sweep + 1
@@ -2692,7 +2704,8 @@ def main() -> None:
             # starts enrolling the alarms fetched before (at or below the watermark it started from: 0 on a first fetch).
             if settings.mirror_in or read_mirror_memory().job:
                 before = _int_or_none(last_run.get("last_alarm_code")) if isinstance(last_run, dict) and last_run else 0
-                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, outcome.alarms, before))
+                after = _int_or_none(outcome.next_run.get("last_alarm_code"))
+                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, outcome.alarms, before, after))
             demisto.setLastRun(outcome.next_run)
             demisto.incidents(outcome.incidents)
         elif command in commands:

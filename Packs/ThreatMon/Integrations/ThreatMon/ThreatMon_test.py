@@ -3951,3 +3951,29 @@ def test_security_with_the_proxy_setting_requests_go_through_the_system_proxy(mo
     assert client._session.trust_env is True
     settings = client._session.merge_environment_settings(f"{BASE}/vulnerabilities/0", {}, None, None, None)
     assert settings["proxies"].get("https") == "http://proxy.test:3128"
+
+
+def test_fetches_that_ran_without_the_memory_are_enrolled_when_it_comes_back():
+    memory = MirrorMemory()
+    memory.start_enrolment(0, 40)  # the first fetch with incoming mirroring: nothing before it
+    memory.start_enrolment(40, 55)
+    assert (memory.enrol_to, memory.fetched_to) == (0, 55)
+    memory.start_enrolment(90, 95)  # fetches from 55 to 90 ran with incoming mirroring off
+    assert (memory.enrol_to, memory.enrolled, memory.fetched_to) == (90, 0, 95) and memory.enrolling
+    memory.start_enrolment(20, 30)  # a lastRun reset: nothing to add
+    assert (memory.enrol_to, memory.fetched_to) == (90, 30)
+
+
+def test_main_switching_incoming_mirroring_off_and_on_again_enrols_what_was_fetched_meanwhile(server, context):
+    with requests_mock.Mocker() as mocker:
+        fake = alarm_list(mocker, range(1, 6))
+        run_mirror_main(server, "fetch-incidents")
+        server.params = {**server.params, "mirror_direction": "Outgoing"}
+        fake.add_alarms(4)
+        run_mirror_main(server, "fetch-incidents")
+        server.params = {**server.params, "mirror_direction": "Incoming And Outgoing"}
+        run_mirror_main(server, "fetch-incidents")
+        assert (context.memory.enrol_to, context.memory.fetched_to) == (9, 9)
+        for _ in range(3):
+            run_mirror_main(server, "get-modified-remote-data", {"lastUpdate": LAST_UPDATE})
+    assert context.memory.alarms == dict.fromkeys(range(1, 10), "Open")
