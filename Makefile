@@ -3,6 +3,8 @@
 #   make test   - every check: lint, the whole pytest suite with coverage, validate, zip (both packs)
 #   make bench  - the fetch (and feed) benchmarks
 #   make bc     - (part of make test) demisto-sdk's backward-compatibility and release-notes checks against the 1.x packs
+#   make upstream-check - (part of make test) the three pack folders alone, as demisto/content's CI runs them
+#   make upstream CONTENT=<content checkout> - write the pull request to demisto/content into that checkout
 # tox and pre-commit call these targets (tox with VENV= its own venv); nothing here is repeated there.
 
 PYTHON ?= python3
@@ -21,7 +23,7 @@ PACK_LIST := $(subst $(space),$(comma),$(strip $(PACKS)))
 # demisto-sdk, its output passed through tools/sdk_summary.py (which drops validate's red summary when it lists no error)
 SDK    := DEMISTO_SDK_IGNORE_CONTENT_WARNING=1 $(PY) tools/sdk_summary.py $(VENV)/bin/demisto-sdk
 
-.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean playbook-images secrets mypy xsoar-lint
+.PHONY: all demo test lint unit validate zip bc bench install install-runtime clean playbook-images secrets mypy xsoar-lint upstream-check upstream
 
 all: test
 
@@ -101,7 +103,20 @@ zip: install
 bc: install
 	$(PY) tests/compat/bc_check.py
 
-test: lint mypy xsoar-lint unit validate secrets zip bc
+test: lint mypy xsoar-lint unit validate secrets zip bc upstream-check
+
+# The three pack folders alone (what a pull request to demisto/content carries), through what content's CI does with
+# them: validate-content-path, demisto-sdk prepare-content, and pytest inside each code folder with content's
+# conftest, only content's libraries and at least 90% coverage. CONTENT_CONFTEST names content's own conftest.py
+# (else the repository's, tools/upstream_conftest.py); XSOAR_RUNTIME_DIR the official runtime files (else the
+# stand-ins). See tools/upstream_check.py.
+upstream-check: install
+	$(PY) tools/upstream_check.py
+
+# The pull request itself, written into a checkout of demisto/content (nothing committed): make upstream CONTENT=../content
+upstream: install-runtime
+	@test -n "$(CONTENT)" || { echo "make upstream: name a demisto/content checkout: make upstream CONTENT=/path/to/content" >&2; exit 1; }
+	$(PY) tools/upstream.py "$(CONTENT)"
 
 # demisto-sdk's secrets check on every text file of the packs, with content's pre-commit settings (regexes for
 # IPs, URLs, e-mail addresses and hashes; no entropy guess). Example values live in each pack's .secrets-ignore.

@@ -41,6 +41,7 @@ CONFIG = HERE / "bc_validation_config.toml"
 BASELINE, CURRENT = "baseline", "current"
 # The only BC error that may pass, and why: the release notes declare the new minimum server version.
 WAIVED = {"BC106"}
+API_MODULES_METADATA = "Packs/ApiModules/pack_metadata.json"
 SDK_TIMEOUT_S = 300
 GIT = ("git", "-c", "user.name=bc-check", "-c", "user.email=bc-check@localhost", "-c", "commit.gpgsign=false")
 GIT += ("-c", "core.hooksPath=/dev/null", "-c", "init.defaultBranch=baseline")
@@ -93,10 +94,24 @@ def _ignore(_folder: str, names: list[str]) -> set[str]:
     return {name for name in names if name in ("__pycache__", ".pytest_cache") or name.endswith(".pyc")}
 
 
+def content_api_modules(packs_root: Path) -> dict[str, str]:
+    """demisto/content's own ApiModules pack, as a pull request finds it: its pack_metadata.json one version below
+    ours (this repository's matches content's name, support and author), so the pull request adds
+    ThreatMonApiModule and the pack's release note for the next version, as content wants a new module added."""
+    ours = packs_root / API_MODULES_METADATA
+    if not ours.is_file():
+        return {}
+    metadata = json.loads(ours.read_text(encoding="utf-8"))
+    major, minor, revision = (int(part) for part in metadata["currentVersion"].split("."))
+    metadata["currentVersion"] = f"{major}.{minor}.{max(revision - 1, 0)}"
+    return {API_MODULES_METADATA: json.dumps(metadata, indent=4) + "\n"}
+
+
 def build_repository(repo: Path, contract: dict, packs_root: Path) -> dict[str, str]:
     """Create the throwaway repository; returns the baseline files (path -> text)."""
     baseline = compat.baseline_files(contract)
     git(repo, "init", "-q")
+    baseline.update(content_api_modules(packs_root))
     compat.write_files(repo, baseline)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "1.x packs, generated from tests/compat/contract_1x.yml")
@@ -105,7 +120,7 @@ def build_repository(repo: Path, contract: dict, packs_root: Path) -> dict[str, 
         shutil.rmtree(repo / pack["folder"])
     for pack_dir in sorted((packs_root / "Packs").iterdir()):
         if pack_dir.is_dir():
-            shutil.copytree(pack_dir, repo / "Packs" / pack_dir.name, ignore=_ignore)
+            shutil.copytree(pack_dir, repo / "Packs" / pack_dir.name, ignore=_ignore, dirs_exist_ok=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "--allow-empty", "-m", "the packs of this repository")
     git(repo, "remote", "add", "origin", str(repo))

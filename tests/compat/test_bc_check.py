@@ -28,6 +28,11 @@ IMAGE_1X = "demisto/python3:3.12.13.10404775"  # both 1.x integrations' image (c
 NOT_SELECTED = {"BC117", "RN106", "RN107"}
 # Checks of other families that the run selects: the pack version (raised above 1.x, matching the notes).
 ALSO_SELECTED = {"PA101", "PA114"}
+# The other checks of content's selection that demisto-sdk runs only on files a git diff marks added or modified.
+DIFF_ONLY = {
+    "AG100", "AG101", "AG102", "AG103", "AG104", "BA108", "BA109", "BA114", "BA127", "DA100", "DA101", "GF102",
+    "IF111", "IF113", "IF115", "IN124", "IN164", "IT100", "IT101", "PA102", "PA121", "RM110", "RP102", "ST112", "ST113",
+}  # fmt: skip
 
 
 def edit_yml(root: Path, relative: str, change) -> None:
@@ -50,6 +55,14 @@ def write_notes(root: Path, relative: str, text: str) -> None:
     notes.write_text(text, encoding="utf-8")
 
 
+def write_readmes(root: Path) -> None:
+    """Each integration's README names its commands, as content's RM110 wants of a changed integration."""
+    for relative in (ALARM, FEED):
+        commands = yaml.safe_load((root / relative).read_text(encoding="utf-8"))["script"].get("commands") or []
+        sections = "".join(f"### {command['name']}\n\n" for command in commands)
+        (root / relative).with_name("README.md").write_text(f"## Commands\n\n{sections}", encoding="utf-8")
+
+
 def declare_fromversion(root: Path, version: str, display: str = "Threatmon") -> None:
     """The alarm pack's notes name the new fromversion, under the integration's display name (1.x's by default)."""
     text = f"#### Integrations\n\n##### {display}\n\n- The minimum server version is now {version}.\n"
@@ -66,6 +79,7 @@ def packs(tmp_path) -> Path:
     edit_yml(root, ALARM, lambda yml: yml.update(fromversion="6.10.0"))
     declare_fromversion(root, "6.10.0")
     write_notes(root, FEED_NOTES, "#### Integrations\n\n##### ThreatMon Threat Feed\n\n- Faster fetches.\n")
+    write_readmes(root)
     return root
 
 
@@ -76,8 +90,16 @@ def test_config_selects_every_bc_and_release_notes_check_of_the_installed_sdk():
     files = [*validators.glob("BC_validators/BC[0-9][0-9][0-9]_*.py"), *validators.glob("RN_validators/RN[0-9][0-9][0-9]_*.py")]
     shipped = {path.name[:5] for path in files}
     config = tomllib.loads(bc_check.CONFIG.read_text(encoding="utf-8"))
-    assert set(config["use_git"]["select"]) == (shipped - NOT_SELECTED) | ALSO_SELECTED
-    assert config["ignorable_errors"] == []
+    assert set(config["use_git"]["select"]) == (shipped - NOT_SELECTED) | ALSO_SELECTED | DIFF_ONLY
+
+
+def test_config_adds_contents_diff_only_checks_and_its_ignorable_errors():
+    """The other checks of content's selection that demisto-sdk runs only on a git diff run here too, and a
+    .pack-ignore silences here what it silences in content's pull requests."""
+    ours = tomllib.loads(bc_check.CONFIG.read_text(encoding="utf-8"))
+    content = tomllib.loads((bc_check.HERE.parents[1] / "validation_config.toml").read_text(encoding="utf-8"))
+    assert set(content["path_based_validations"]["select"]) >= DIFF_ONLY
+    assert ours["ignorable_errors"] == content["ignorable_errors"]
 
 
 def test_an_upgrade_that_keeps_the_contract_passes_with_bc106_waived(packs):
@@ -87,6 +109,7 @@ def test_an_upgrade_that_keeps_the_contract_passes_with_bc106_waived(packs):
         yml["display"] = "ThreatMon"
 
     edit_yml(packs, ALARM, widen)
+    write_readmes(packs)
     declare_fromversion(packs, "6.10.0", display="ThreatMon")
     report = bc_check.run_bc_check(packs, CONTRACT)
     assert report.ok, report.failures
@@ -118,6 +141,18 @@ def test_each_kind_of_break_fails_the_check(packs):
     failing = {line.split()[0] for line in report.failures}
     assert failing == report.codes - {"BC106"}
     assert not report.workdir.exists()
+
+
+def test_hiding_a_parameter_1x_showed_fails_the_check_with_in124(packs):
+    """Content's pull-request selection refuses to hide a parameter (IN124) unless its previous version hid it."""
+
+    def hide(yml: dict) -> None:
+        next(p for p in yml["configuration"] if p["name"] == "fetchInterval")["hidden"] = True
+
+    edit_yml(packs, ALARM, hide)
+    report = bc_check.run_bc_check(packs, CONTRACT)
+    assert report.codes == {"BC106", "IN124"}
+    assert [line.split()[0] for line in report.failures] == ["IN124"]
 
 
 def test_broken_release_notes_fail_the_check_naming_the_code(packs):
