@@ -41,8 +41,14 @@ def pack_text_files(root: Path = REPO) -> list[str]:
 
 
 def lint_messages(output: str) -> list[str]:
-    """The pylint messages in xsoar-lint's output."""
-    return [line for line in output.splitlines() if LINT_MESSAGE.search(line)]
+    """The pylint messages in xsoar-lint's output, but W9005 (no main()) on an API module: content's ApiModules pack
+    is supported by xsoar, whose rules want a main() in the code XSOAR runs, and an API module is never run on its own
+    (demisto-sdk inlines it into the integrations), so it has none, as content's other API modules have none."""
+    return [
+        line
+        for line in output.splitlines()
+        if LINT_MESSAGE.search(line) and not (" W9005 " in line and "/Packs/ApiModules/" in line)
+    ]
 
 
 def tool(name: str) -> str:

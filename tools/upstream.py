@@ -5,8 +5,8 @@
 What the pull request carries, and nothing else of this repository:
 
 - `Packs/ThreatMon` and `Packs/ThreatMonThreatFeed`, replacing content's folders of the same names. Content's older
-  release notes (`ReleaseNotes/1_0_*.md`, the 1.x history) stay; every other file of content's copy that this
-  repository does not have is removed (it would be 1.x code left beside 2.x).
+  release notes (`ReleaseNotes/1_0_*.md`, the 1.x history) and its `CONTRIBUTORS.json` stay; every other file of
+  content's copy that this repository does not have is removed (it would be 1.x code left beside 2.x).
 - `Packs/ApiModules/Scripts/ThreatMonApiModule`, a new module in content's ApiModules pack. Content's own
   `Packs/ApiModules/pack_metadata.json` is kept, with its `currentVersion` raised by one revision, and this
   repository's ApiModules release note is added at that version, as content wants for a new module. Run again, it
@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACK_FOLDERS = ("Packs/ThreatMon", "Packs/ThreatMonThreatFeed")
 MODULE_FOLDER = "Packs/ApiModules/Scripts/ThreatMonApiModule"
 API_MODULES = "Packs/ApiModules"
+KEPT_AT_PACK_ROOT = "CONTRIBUTORS.json"  # content's record of who contributed to the pack
 CACHES = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".coverage*", "conftest.py")
 
 
@@ -52,13 +53,18 @@ def release_notes(folder: Path) -> dict[str, Path]:
 
 
 def replace_pack(source: Path, target: Path) -> None:
-    """Our pack folder in place of content's, keeping content's release notes that ours do not have (the history)."""
-    history = {name: path.read_bytes() for name, path in release_notes(target).items() if name not in release_notes(source)}
+    """Our pack folder in place of content's, keeping content's release notes that ours do not have (the history) and
+    its CONTRIBUTORS.json."""
+    history = {f"ReleaseNotes/{name}": path for name, path in release_notes(target).items() if name not in release_notes(source)}
+    if (target / KEPT_AT_PACK_ROOT).is_file() and not (source / KEPT_AT_PACK_ROOT).exists():
+        history[KEPT_AT_PACK_ROOT] = target / KEPT_AT_PACK_ROOT
+    kept = {relative: path.read_bytes() for relative, path in history.items()}
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=CACHES)
-    for name, data in history.items():
-        (target / "ReleaseNotes" / name).write_bytes(data)
+    for relative, data in kept.items():
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        (target / relative).write_bytes(data)
 
 
 def version_key(name: str) -> tuple[int, ...]:

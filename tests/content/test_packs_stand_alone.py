@@ -9,6 +9,7 @@ demistomock and the API module the code imports.
 """
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -57,3 +58,29 @@ def test_a_code_folder_holds_only_the_test_file_content_accepts(folder):
     tests = sorted(path.name for path in folder.glob("*_test.py"))
     assert tests == [f"{folder.name}_test.py"]
     assert not (folder / "conftest.py").exists(), "content replaces a pack conftest.py with its own"
+
+
+TEXT_FILES = sorted(path for path in PACKS.rglob("*") if path.suffix in {".py", ".md", ".yml", ".json"})
+
+
+@pytest.mark.parametrize("path", TEXT_FILES, ids=lambda path: str(path.relative_to(PACKS)))
+def test_shipped_files_cite_only_what_ships(path):
+    """docs/ stays in this repository: the API facts that code comments and READMEs rely on are in each README."""
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"docs/|threatmon-api\.md|\.\./shared|/work/shared", text)
+
+
+@pytest.mark.parametrize(
+    "readme",
+    [
+        "ThreatMon/Integrations/ThreatMon/README.md",
+        "ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/README.md",
+        "ApiModules/Scripts/ThreatMonApiModule/README.md",
+    ],
+)
+def test_the_readme_holds_the_api_facts_its_code_relies_on(readme):
+    text = (PACKS / readme).read_text(encoding="utf-8")
+    assert "\n## ThreatMon API behaviour\n" in text
+    code = (PACKS / readme).parent
+    cited = [path.name for path in code.glob("*.py") if "ThreatMon API behaviour" in path.read_text(encoding="utf-8")]
+    assert cited, "the code names the README section it relies on"

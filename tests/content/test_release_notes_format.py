@@ -47,6 +47,7 @@ def display_names(pack: Path) -> dict[str, set[str]]:
         "Mappers": {item["name"] for item in classifiers if item.get("type", "").startswith("mapping")},
         "Layouts": {_json(path)["name"] for path in pack.glob("Layouts/*.json")},
         "Playbooks": {_yml(path)["name"] for path in pack.glob("Playbooks/*.yml")},
+        "Scripts": {_yml(path)["name"] for path in pack.glob("Scripts/*/*.yml")},
         "Dashboards": {_json(path)["name"] for path in pack.glob("Dashboards/*.json")},
         "Widgets": {_json(path)["name"] for path in pack.glob("Widgets/*.json")},
     }
@@ -60,8 +61,8 @@ def sections(text: str) -> dict[str, dict[str, str]]:
     }
 
 
-def test_both_packs_have_release_notes():
-    assert sorted({path.parents[1].name for path in NOTES}) == ["ThreatMon", "ThreatMonThreatFeed"]
+def test_both_packs_and_the_api_modules_pack_have_release_notes():
+    assert sorted({path.parents[1].name for path in NOTES}) == ["ApiModules", "ThreatMon", "ThreatMonThreatFeed"]
 
 
 @pytest.mark.parametrize("path", NOTES, ids=lambda path: f"{path.parents[1].name}/{path.name}")
@@ -102,7 +103,7 @@ def expected_docker_lines(yml: Path, before: dict[str, str]) -> list[str] | None
 @pytest.mark.parametrize("path", NOTES, ids=lambda path: f"{path.parents[1].name}/{path.name}")
 def test_each_integration_section_has_a_docker_line_only_when_the_image_changed(path):
     integrations = {(_yml(yml).get("display") or _yml(yml)["name"]): yml for yml in path.parents[1].glob("Integrations/*/*.yml")}
-    found = sections(path.read_text(encoding="utf-8"))["Integrations"]
+    found = sections(path.read_text(encoding="utf-8")).get("Integrations", {})
     before = images_1x()
     for name, notes in found.items():
         expected = expected_docker_lines(integrations[name], before)
@@ -132,3 +133,38 @@ def test_a_header_of_another_content_type_is_seen():
 
 def test_a_content_type_without_item_headers_is_seen():
     assert sections("#### Incident Fields\n\n- New: **ThreatMon Title**.\n") == {"Incident Fields": {}}
+
+
+COMMANDS = {
+    command["name"]
+    for yml in PACKS.glob("*/Integrations/*/*.yml")
+    for command in _yml(yml)["script"].get("commands") or []
+    if command["name"].startswith("threatmon")
+}
+
+
+@pytest.mark.parametrize("path", NOTES, ids=lambda path: f"{path.parents[1].name}/{path.name}")
+def test_entries_are_bullets_and_commands_are_styled_as_contents_guidelines_say(path):
+    """Content's release-notes guidelines: entries are bullet points under the headers; a command name is written
+    ***name***, an item **name**, a parameter or argument *name*."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        assert not line.strip() or line.startswith(("#### ", "##### ", "- ", "  - ")), f"not a bullet: {line[:80]}"
+        for command in COMMANDS:
+            for wrong in (f"`{command}`", f"**{command}**", f"*{command}*"):
+                assert wrong not in line.replace(f"***{command}***", ""), f"{command} should read ***{command}***"
+
+
+@pytest.mark.parametrize(
+    ("pack", "words"),
+    [
+        ("ThreatMon", "1,000 alarms in one fetch"),  # 1.x's volume per fetch, and how to keep it
+        ("ThreatMon", "*API URL* (*url*) is now *Server URL*"),  # renamed labels
+        ("ThreatMon", "*cvssV2*, *cvssV3*, *cvssV3_1* and *cvssV4* Number"),  # newly typed CVE outputs
+        ("ThreatMon", "integration@threatmonit.io"),  # the support e-mail 1.x had
+        ("ThreatMon", "*Fetch Interval (minutes), not used*"),  # fetchInterval shown, not hidden
+        ("ThreatMonThreatFeed", "no longer carry the *service* key"),
+        ("ThreatMonThreatFeed", "*Incremental Feed* to *Incremental feed*"),
+    ],
+)
+def test_the_notes_say_what_changed_for_a_1x_customer(pack, words):
+    assert words in (PACKS / pack / "ReleaseNotes" / "2_0_0.md").read_text(encoding="utf-8")

@@ -45,6 +45,10 @@ def test_pack_text_files_are_the_text_files_of_every_pack(tmp_path):
         ("Could not get repository properties\nxsoar-lint done", 0),
         ("Packs/A/A.py:12:4: W9013 Hardcoded http URL was found (hardcoded-http-url)", 1),
         ("************* Module A\nPacks/A/A.py:1:0: E9002 Print is found\nPacks/A/A.py:9:1: C0301 long", 2),
+        # An API module has no main(): it is inlined, never run (content's xsoar-supported ApiModules pack).
+        ("/r/Packs/ApiModules/Scripts/XApiModule/XApiModule.py:1:0: W9005 : Main function wasnt found in the file", 0),
+        ("/r/Packs/A/Integrations/A/A.py:1:0: W9005 : Main function wasnt found in the file", 1),
+        ("/r/Packs/ApiModules/Scripts/XApiModule/XApiModule.py:3:0: W9016 : Initialize of params was found", 1),
     ],
 )
 def test_every_pylint_message_counts(output, messages):

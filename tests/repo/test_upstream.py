@@ -41,6 +41,7 @@ def content(tmp_path) -> Path:
     write(root, "Packs/ThreatMon/ReleaseNotes/1_0_7.md", "#### Integrations\n\n##### Threatmon\n\n- 1.0.7 notes.\n")
     write(root, "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py", "OLD = 1\n")
     write(root, "Packs/ThreatMon/Integrations/ThreatMon/Pipfile", "stale\n")
+    write(root, "Packs/ThreatMon/CONTRIBUTORS.json", '["ThreatMon"]\n')
     write(root, "Packs/ThreatMonThreatFeed/pack_metadata.json", '{"name": "ThreatMon Threat Feed"}\n')
     write(root, "Packs/ThreatMonThreatFeed/ReleaseNotes/1_0_1.md", "#### Integrations\n\n- 1.0.1 notes.\n")
     write(root, "Packs/Other/pack_metadata.json", '{"name": "Other"}\n')
@@ -66,6 +67,7 @@ def test_content_keeps_the_1x_release_notes(content):
     upstream.write_pull_request(content)
     assert (content / "Packs/ThreatMon/ReleaseNotes/1_0_7.md").read_text(encoding="utf-8").endswith("1.0.7 notes.\n")
     assert (content / "Packs/ThreatMonThreatFeed/ReleaseNotes/1_0_1.md").is_file()
+    assert (content / "Packs/ThreatMon/CONTRIBUTORS.json").read_text(encoding="utf-8") == '["ThreatMon"]\n'
     assert (content / "Packs/ThreatMon/ReleaseNotes/2_0_0.md").is_file()
 
 

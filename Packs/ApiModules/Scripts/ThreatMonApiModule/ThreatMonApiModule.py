@@ -18,8 +18,8 @@ out: the unifier would inline the module into itself), and every uploaded integr
   numbers and true/false from XSOAR text; an instance parameter is named by its form label, then its name in
   brackets: ``param_title``), ``parse_time`` (the time formats ThreatMon's answers use), ``parse_retry_after``.
 
-What is known of ThreatMon's APIs, and what is not, is in docs/threatmon-api.md of the repository this module comes
-from; section 1.7 says why every status is classified here and why the retry loop is bounded.
+What is known of ThreatMon's APIs, and what is not, is in this module's README (ThreatMon API behaviour): the rate
+limit is unknown, which is why every status is classified here and why the retry loop is bounded.
 """
 
 import contextlib

@@ -5,7 +5,8 @@ statuses both ways (closing an incident sets its alarm's ThreatMon status; a sta
 incident and, with close_incident, closes it), changes alarm statuses, lists alarms, requests takedowns and
 black-market data removals, and lists CVE intelligence.
 
-What is known of the API (and what is not) is in docs/threatmon-api.md; the code names the section it relies on. In
+What is known of the API (and what is not) is in the integration README, section ThreatMon API behaviour; the code
+names the subsection it relies on. In
 short: ``GET /vulnerabilities/{page}?afterAlarmCode=C`` returns ``{"data": [...], "totalRecords": T}``, documented as
 ten alarms a page; whether the filtered set is sorted ascending or descending by ``alarmCode`` is NOT documented.
 
@@ -53,8 +54,9 @@ DEFAULT_URL = "https://external.threatmonit.io/api/threatmon/external/v1"
 API_PATH = "/api/threatmon/external/v1"
 INCIDENT_TYPE_NAME = "ThreatMon Alarm"
 
-# The documented page holds ten alarms (docs/threatmon-api.md 1.2). The fetch learns the real size from the answers
-# (1.2.1) and uses this only where nothing has been learned yet (the request bound of a run, the 1.0.x position).
+# The documented page holds ten alarms (README, ThreatMon API behaviour: Alarm list). The fetch learns the real size
+# from the answers (Paging: what the fetch relies on) and uses this only where nothing has been learned yet (the
+# request bound of a run, the 1.0.x position).
 DOCUMENTED_PAGE_SIZE = 10
 DEFAULT_MAX_FETCH = 100
 MAX_FETCH_LIMIT = 1000
@@ -192,7 +194,8 @@ class Client(ThreatMonClient):
     and their kinds are ThreatMonClient's (ThreatMonApiModule); the words below make them this API's."""
 
     CREDENTIAL_HEADER = "X-COMPANY-API-KEY"
-    # A 401/403 can mean a wrong key or a caller IP that ThreatMon has not allow-listed (docs/threatmon-api.md, 1.1).
+    # A 401/403 can mean a wrong key or a caller IP that ThreatMon has not allow-listed (README, ThreatMon API
+    # behaviour: Base URL and authentication).
     HINTS = ApiHints(
         credential="API key",
         credential_check="that the API key is valid and that ThreatMon has allow-listed the public IP address of this "
@@ -415,7 +418,7 @@ def alarm_code_of(alarm: Any) -> int | None:
 
 
 def alarm_type_of(alarm: dict[str, Any]) -> str | None:
-    """The alarm's type. Its field name is not documented (docs/threatmon-api.md 1.2), so both spellings are read."""
+    """The alarm's type. Its field name is not documented (README, ThreatMon API behaviour), so both spellings are read."""
     for key in ("alarmType", "type"):
         if alarm.get(key):
             return str(alarm[key])
@@ -778,7 +781,7 @@ class AlarmList:
 
     def is_short(self, page: AlarmPage) -> bool:
         """A page with fewer alarms than a page holds (the size this reader's answers showed, else the largest page
-        seen) is the last page of its list: every page but the last is full (docs/threatmon-api.md 1.2.1). A size kept
+        seen) is the last page of its list: every page but the last is full (README, ThreatMon API behaviour, Paging). A size kept
         from earlier is not enough: had the server's pages shrunk since, a full page would look short."""
         bound = self.geometry.size if self.geometry.size is not None and self.size_seen else self.longest
         return 0 < len(page.data) < bound
@@ -1213,8 +1216,8 @@ class AlarmFetcher:
         self.state = state
         self.settings = settings
         self.taker = IncidentTaker(state, settings, now)
-        # The page geometry is learned from the answers (docs/threatmon-api.md 1.2.1: the documented page holds 10,
-        # but that is not trusted) or was proven by an earlier run.
+        # The page geometry is learned from the answers (README, ThreatMon API behaviour, Paging: the documented page
+        # holds 10, but that is not trusted) or was proven by an earlier run.
         self.pages = AlarmList(client, ListGeometry(state.geometry.size, state.geometry.step), bound=lambda: self.max_requests)
         self.tails = TailFinder(self)
         self.drained = False
@@ -1602,7 +1605,7 @@ def fetch_alarms(client: Client, last_run: dict[str, Any], settings: Settings, n
     cannot prove which codes come next, it ends without moving (the reason goes to the debug log) and the next run
     tries again: nothing is lost, nothing is ingested twice.
 
-    What the API documents and what it leaves open is in docs/threatmon-api.md 1.2 and 1.2.1: pages of ten,
+    What the API documents and what it leaves open is in the README (ThreatMon API behaviour): pages of ten,
     afterAlarmCode keeps the codes above it, a totalRecords count, alarm codes that grow with each new alarm (so an
     alarm created while a run pages has a code above all those listed), and an order that is not documented. So each
     run asks afterAlarmCode=C, page 0, and reads the order from that page, trusting nothing it can check instead:
@@ -1660,7 +1663,7 @@ def fetch_incidents(
 
 """ INCOMING MIRRORING """
 
-# ThreatMon has no "modified since" query and no way to read one alarm (docs/threatmon-api.md, 1.2): the alarm list
+# ThreatMon has no "modified since" query and no way to read one alarm (README, ThreatMon API behaviour): the alarm list
 # filtered by afterAlarmCode is the only view of an alarm's status, and every request counts against a rate limit
 # nobody has published. So the integration remembers the last status it saw of every alarm it mirrors in, and each
 # mirroring cycle reads the list over a part of those alarms, within a request budget, carrying on next cycle where it
@@ -1889,7 +1892,7 @@ class MirrorSweep:
     smallest remembered code X above ``through`` and reads the list window of afterAlarmCode=X-1 that holds the
     smallest codes above X-1 (so X itself, unless ThreatMon no longer lists it). That window covers every code from X
     to the largest code on it, so ``through`` moves there; remembered codes in gaps of the list are skipped without a
-    request. Where the window is depends on the order (unknown, docs/threatmon-api.md 1.2; both are handled):
+    request. Where the window is depends on the order (unknown, README, ThreatMon API behaviour; both are handled):
       - ascending: page 0. One request per step.
       - descending: the last page, (totalRecords - 1) // page size. Its number is predicted from what the previous
         step read (kept in the cursor, so it also serves the next cycle) and checked on the answer: the last page is

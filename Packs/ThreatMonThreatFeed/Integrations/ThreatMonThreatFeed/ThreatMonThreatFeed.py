@@ -5,7 +5,7 @@ watermark, indicator building), command functions, main(), entry point. The HTTP
 sentences and their kinds, scrubbing of the token) and the number and time parsers are ThreatMonApiModule's,
 shared with the ThreatMon integration.
 
-What is known of the API (docs/threatmon-api.md, section 2) and what this file assumes where it stops:
+What is known of the API (the integration README, ThreatMon API behaviour) and what this file assumes where it stops:
 - GET {url}/api/daily-ioc-details/ with query api_token, data_type (all|ip|domain|url), size, optional
   collection_id (comma-separated). Answer {"iocs": [record, ...]}. Not known but not excluded either, so
   handled: a bare list of records is accepted, and an error object ({"detail"|"error"|"message": ...}) sent
@@ -17,7 +17,7 @@ What is known of the API (docs/threatmon-api.md, section 2) and what this file a
   re-published are unknown: a record's time is the newest of the three that parse.
 
 Upgrades: ThreatMon Threat Feed 1.0.x (same integration id) kept lastRun {"last_timestamp": T}, T being the
-`created_at` text of the newest record it sent (docs/threatmon-api.md, section 3). The first fetch after the
+`created_at` text of the newest record it sent (README, ThreatMon API behaviour). The first fetch after the
 upgrade skips every record created before T (see Watermark), then the state continues in this file's format.
 """
 
@@ -121,7 +121,7 @@ class Client(ThreatMonClient):
     """Speaks HTTP to ThreatMon's IOC API and nothing else: its one endpoint. The retry loop, the error sentences
     and their kinds are ThreatMonClient's (ThreatMonApiModule); the words below make them this API's.
 
-    The token travels as the query parameter `api_token` (docs/threatmon-api.md, section 2), so any text built
+    The token travels as the query parameter `api_token` (README, ThreatMon API behaviour), so any text built
     from a URL may carry it: the transport never uses a requests exception's text, and scrubs every message.
     """
 
