@@ -42,6 +42,8 @@ BASELINE, CURRENT = "baseline", "current"
 # The only BC error that may pass, and why: the release notes declare the new minimum server version.
 WAIVED = {"BC106"}
 API_MODULES_METADATA = "Packs/ApiModules/pack_metadata.json"
+# Warnings of content's selection that its reviewers settle in the pull request (see judge).
+APPROVED_IN_REVIEW = {"BC117"}
 SDK_TIMEOUT_S = 300
 GIT = ("git", "-c", "user.name=bc-check", "-c", "user.email=bc-check@localhost", "-c", "commit.gpgsign=false")
 GIT += ("-c", "core.hooksPath=/dev/null", "-c", "init.defaultBranch=baseline")
@@ -61,6 +63,7 @@ class Finding:
 class BcReport:
     findings: list[Finding] = field(default_factory=list)  # every error demisto-sdk reported
     waived: list[str] = field(default_factory=list)  # the BC106 errors the release notes declare
+    approvals: list[str] = field(default_factory=list)  # BC117 on new items: approved in content's review
     failures: list[str] = field(default_factory=list)  # what fails the check, one sentence each
     workdir: Path | None = None  # the throwaway repository (removed unless kept)
     sdk_output: str = ""
@@ -168,11 +171,27 @@ def missing_items(contract: dict, packs_root: Path) -> list[str]:
     return missing
 
 
-def judge(findings: list[Finding], contract: dict, packs_root: Path) -> tuple[list[str], list[str]]:
-    """(failures, waived): every finding fails except a BC106 whose new fromversion the release notes declare."""
+def judge(
+    findings: list[Finding], contract: dict, packs_root: Path, baseline_paths: frozenset[str] = frozenset()
+) -> tuple[list[str], list[str], list[str]]:
+    """(failures, waived, approvals): every finding fails except a BC106 whose new fromversion the release notes
+    declare, and a BC117 (a warning in content) on an item that 1.x did not have.
+
+    BC117 reports the modules of the Cortex platform an item is shown in when they are more than before. On an item
+    1.x had, that is a change to judge, and it fails. A new item that ships to Cortex XSIAM must also ship to the
+    platform with the xsiam module (content's BA130), so every such item gets a BC117: content's reviewers approve
+    it in the pull request (a product manager's approval), and nothing can resolve it in the pack short of taking
+    the item away from XSIAM. Those are listed as approvals to ask for, not failures."""
     by_path = {integration["path"]: (pack, integration) for pack, integration in compat.integrations(contract)}
-    failures, waived = [], []
+    failures, waived, approvals = [], [], []
     for finding in findings:
+        if (
+            finding.code in APPROVED_IN_REVIEW
+            and finding.path not in baseline_paths
+            and "/" in finding.path.removeprefix("Packs/")
+        ):
+            approvals.append(str(finding))
+            continue
         if finding.code in WAIVED and finding.path in by_path:
             pack, integration = by_path[finding.path]
             state = compat.PackState.read(packs_root, pack)
@@ -185,7 +204,7 @@ def judge(findings: list[Finding], contract: dict, packs_root: Path) -> tuple[li
             failures += [f"{finding}", *undeclared]
             continue
         failures.append(str(finding))
-    return failures, waived
+    return failures, waived, approvals
 
 
 def unseen_items(baseline: dict[str, str], contract: dict, repo: Path, sdk_output: str) -> list[str]:
@@ -221,7 +240,7 @@ def run_bc_check(packs_root: Path = compat.REPO_ROOT, contract: dict | None = No
         if done.returncode != 0 and not report.findings and not crashed:
             tail = "\n".join(report.sdk_output.strip().splitlines()[-15:])
             report.failures.append(f"demisto-sdk validate ended with code {done.returncode} without naming an error:\n{tail}")
-        failures, report.waived = judge(report.findings, contract, packs_root)
+        failures, report.waived, report.approvals = judge(report.findings, contract, packs_root, frozenset(baseline))
         report.failures += failures + unseen_items(baseline, contract, repo, report.sdk_output)
         return report
     finally:
@@ -239,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     report = run_bc_check(options.packs_root.resolve(), contract, keep=options.keep)
     for line in report.waived:
         print(f"waived  {line}")
+    if report.approvals:
+        items = ", ".join(sorted(Path(line.split()[1]).stem for line in report.approvals))
+        print(f"review  BC117 on {len(report.approvals)} new item(s) that ship to Cortex XSIAM and so to the platform's")
+        print(f"        modules, which content's reviewers approve in the pull request: {items}")
     for line in report.failures:
         print(f"FAIL    {line}")
     if options.keep:

@@ -23,9 +23,8 @@ FEED = "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThre
 ALARM_NOTES = "Packs/ThreatMon/ReleaseNotes/2_0_0.md"
 FEED_NOTES = "Packs/ThreatMonThreatFeed/ReleaseNotes/2_0_0.md"
 IMAGE_1X = "demisto/python3:3.12.13.10404775"  # both 1.x integrations' image (contract_1x.yml)
-# Left out of bc_validation_config.toml on purpose (the file says why): BC117 is no break, RN106 and RN107
-# need a content graph.
-NOT_SELECTED = {"BC117", "RN106", "RN107"}
+# Left out of bc_validation_config.toml on purpose (the file says why): RN106 and RN107 need a content graph.
+NOT_SELECTED = {"RN106", "RN107"}
 # Checks of other families that the run selects: the pack version (raised above 1.x, matching the notes).
 ALSO_SELECTED = {"PA101", "PA114"}
 # The other checks of content's selection that demisto-sdk runs only on files a git diff marks added or modified.
@@ -155,6 +154,16 @@ def test_hiding_a_parameter_1x_showed_fails_the_check_with_in124(packs):
     assert [line.split()[0] for line in report.failures] == ["IN124"]
 
 
+def test_bc117_on_a_new_item_is_an_approval_for_content_review_and_on_a_1x_item_a_failure(packs):
+    new_field = bc_check.Finding("BC117", "Packs/ThreatMon/IncidentFields/incidentfield-X.json", "modules added")
+    old_item = bc_check.Finding("BC117", ALARM, "modules added")
+    pack = bc_check.Finding("BC117", "Packs/ApiModules", "modules added")
+    failures, waived, approvals = bc_check.judge([new_field, old_item, pack], CONTRACT, packs, frozenset({ALARM}))
+    assert approvals == [str(new_field)]
+    assert failures == [str(old_item), str(pack)]
+    assert waived == []
+
+
 def test_broken_release_notes_fail_the_check_naming_the_code(packs):
     """The 2.0.0 notes count as added to the 1.x packs, so demisto-sdk's diff-only release-notes checks judge them."""
     docker_line = f"- Updated the Docker image to: *{IMAGE_1X}*.\n"
@@ -173,10 +182,10 @@ def test_broken_release_notes_fail_the_check_naming_the_code(packs):
 
 def test_a_bc106_is_waived_only_while_the_release_notes_declare_it(packs):
     finding = bc_check.Finding("BC106", ALARM, "Changing the minimal supported version field `fromversion` is not allowed.")
-    failures, waived = bc_check.judge([finding], CONTRACT, packs)
+    failures, waived, _ = bc_check.judge([finding], CONTRACT, packs)
     assert (failures, len(waived)) == ([], 1)
     declare_fromversion(packs, "6.9.0")
-    failures, waived = bc_check.judge([finding], CONTRACT, packs)
+    failures, waived, _ = bc_check.judge([finding], CONTRACT, packs)
     assert waived == []
     assert failures[0] == str(finding)
     assert "fromversion moved from 5.0.0 to 6.10.0" in failures[1]
@@ -184,7 +193,7 @@ def test_a_bc106_is_waived_only_while_the_release_notes_declare_it(packs):
 
 @pytest.mark.parametrize("code", ["BC102", "BC104", "BC105", "BC108", "BC112", "BC115"])
 def test_every_other_bc_error_fails(packs, code):
-    failures, waived = bc_check.judge([bc_check.Finding(code, ALARM, "broken")], CONTRACT, packs)
+    failures, waived, _ = bc_check.judge([bc_check.Finding(code, ALARM, "broken")], CONTRACT, packs)
     assert (failures, waived) == ([f"{code} {ALARM}: broken"], [])
 
 
