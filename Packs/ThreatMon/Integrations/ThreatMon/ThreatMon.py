@@ -180,8 +180,9 @@ MIRROR_PENDING_REPORTS = 5  # a change XSOAR never asked for (get-remote-data) i
 CLOSING_STATUSES = {"Resolved": "Resolved", "False Positive": "False Positive", "Ignore": "Duplicate"}
 CLOSED_BY_THREATMON = "Closed by ThreatMon"  # how the close notes of a mirrored-in close begin
 # An alarm ThreatMon no longer lists (closed or removed there; whether the list keeps closed alarms is not documented,
-# docs/threatmon-api.md 1.2): its incident closes with the reason XSOAR uses for anything else. Cortex XSIAM and the
-# Cortex platform read it as their "Resolved - Other", as they read the other reasons as "Resolved - ..." ones.
+# README, ThreatMon API behaviour: Alarm list): its incident closes with the reason XSOAR uses for anything else.
+# Cortex XSIAM and the Cortex platform read it as their "Resolved - Other", as they read the other reasons as
+# "Resolved - ..." ones.
 NOT_LISTED_CLOSE_REASON = "Other"
 REOPEN_STATUS = "In Progress"  # what outgoing mirroring sets in ThreatMon when a closed incident is reopened
 OPEN_ALARM_STATUSES = ("Open", "In Progress")
@@ -1908,10 +1909,10 @@ class MirrorSweep:
 
     A window read as above (judged by AlarmList's rules, as the fetch judges a page, and the ones that let the sweep
     move ``through`` past it) covers every code from X to the largest code on it: a remembered code in that range
-    that no page listed is "absent" in this sweep. One answer with a hole proves nothing, so only a code absent in two
-    sweeps in a row is "no longer listed" (closed or removed in ThreatMon; docs/threatmon-api.md 1.2 leaves open
-    whether the list keeps closed alarms). A page-by-page read that spans several cycles keeps the codes it has seen
-    (``scan_seen``); one that never reaches an empty page concludes nothing.
+    that no page listed is "absent" in this sweep. One answer with a hole proves nothing, so only a code absent in
+    two sweeps in a row is "no longer listed" (closed or removed in ThreatMon; the README's ThreatMon API behaviour
+    leaves open whether the list keeps closed alarms). A page-by-page read that spans several cycles keeps the codes
+    it has seen (``scan_seen``); one that never reaches an empty page concludes nothing.
     While alarms fetched before the memory existed are being enrolled (``enrol_to``), the window above ``enrolled``
     is read as if its first code were remembered: every alarm the window lists at or below ``enrol_to`` with an open
     status joins the memory, and ``enrolled`` moves to the end of the window. Enrolment shares the cycle's budget.
