@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(worse)} more (before {sum(sum(saved[n]['requests']) for n in results if n in saved)} requests, now "
             f"{sum(sum(r['requests']) for n, r in results.items() if n in saved)})"
         )
-        print("\n".join(worse))
+        for line in worse:
+            print(line)
     return 1 if failed or worse else 0
 
 

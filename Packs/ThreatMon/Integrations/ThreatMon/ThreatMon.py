@@ -798,6 +798,11 @@ class AlarmList:
             return page.number * self.geometry.step + len(page.data) >= page.total
         return False
 
+    def ends_at_count(self, page: AlarmPage, step: int) -> bool:
+        """The count says the list ends with this (non-empty) page, were pages ``step`` alarms apart: the pages up to
+        it hold exactly totalRecords alarms. Whether ``step`` is proven or a guess to check is the caller's to say."""
+        return bool(page.data) and page.total is not None and page.number * step + len(page.data) == page.total
+
     def prove_step(self, before: AlarmPage, page: AlarmPage) -> bool:
         """Pages n and n+1 of one listing (the same count, so the list did not change in between; page n full): the
         alarms they share at their boundary give the step. True when they proved it."""
@@ -929,6 +934,20 @@ class _TotalUnreliable(Exception):
 class _Unproven(Exception):
     """The run cannot prove which codes are the smallest above the watermark (the message says why); it ends without
     moving further and the next run tries again."""
+
+
+def alarm_to_context(alarm: dict[str, Any]) -> dict[str, Any]:
+    """The alarm as it goes to context: every field ThreatMon sent, alarmCode as an int when it is numeric, and
+    the alarm type and finding id under one spelling (alarmType, findingId) whichever one ThreatMon used."""
+    entry = dict(alarm)
+    code = alarm_code_of(alarm)
+    if code is not None:
+        entry["alarmCode"] = code
+    if "alarmType" not in entry and alarm_type_of(alarm):
+        entry["alarmType"] = alarm_type_of(alarm)
+    if "findingId" not in entry and finding_id_of(alarm) is not None:
+        entry["findingId"] = finding_id_of(alarm)
+    return entry
 
 
 def alarm_to_incident(alarm: dict[str, Any], code: int | None, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -1097,10 +1116,10 @@ class TailFinder:
         if page.number == 0:
             return len(page.data) >= total
         if self.pages.is_short(page):
-            if geometry.step is None and page.number * step + len(page.data) == total:
+            if geometry.step is None and self.pages.ends_at_count(page, step):
                 geometry.step = step  # a short tail ending where the count says: the step is proven
             return True
-        if page.number * step + len(page.data) != total:
+        if not self.pages.ends_at_count(page, step):
             return False
         if geometry.step is not None:
             return True
@@ -1997,7 +2016,7 @@ class MirrorSweep:
         above = [c for c in answer.codes if c > after]
         if order in (ASC, DESC):
             self.pages.geometry.order = order
-        if page == 0 and (not data or (total is not None and len(data) >= total)):
+        if page == 0 and (not data or self.pages.is_whole_list(answer)):
             self._covered(after, None)  # page 0 holds everything above `after`
         elif order == UNSORTED or (data and not above) or (self.order is None and order == UNKNOWN):
             # Not sorted, a filter the server ignored, or a single code that cannot tell the order: read page by page.
@@ -2007,7 +2026,7 @@ class MirrorSweep:
                 self._covered(after, max(above))
             else:
                 self.hint = None  # the list turned out ascending: its window is page 0
-        elif data and total is not None and page * self.page_size + len(data) == total:
+        elif self.pages.ends_at_count(answer, self.page_size) and total is not None:
             self._covered(after, max(above), remaining=total - len(above))  # the last page of a descending list
         elif total == 0:
             self._covered(after, None)
@@ -2162,20 +2181,6 @@ def test_module(client: Client) -> str:
     Parameter errors were raised by parse_params before this point."""
     client.list_alarms(page=0)
     return "ok"
-
-
-def alarm_to_context(alarm: dict[str, Any]) -> dict[str, Any]:
-    """The alarm as it goes to context: every field ThreatMon sent, alarmCode as an int when it is numeric, and
-    the alarm type and finding id under one spelling (alarmType, findingId) whichever one ThreatMon used."""
-    entry = dict(alarm)
-    code = alarm_code_of(alarm)
-    if code is not None:
-        entry["alarmCode"] = code
-    if "alarmType" not in entry and alarm_type_of(alarm):
-        entry["alarmType"] = alarm_type_of(alarm)
-    if "findingId" not in entry and finding_id_of(alarm) is not None:
-        entry["findingId"] = finding_id_of(alarm)
-    return entry
 
 
 def list_alarms_command(client: Client, args: dict[str, Any]) -> CommandResults:
