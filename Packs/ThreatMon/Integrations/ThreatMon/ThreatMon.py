@@ -845,7 +845,7 @@ class LegacyPosition(NamedTuple):
 
 @dataclass
 class FetchState:
-    """lastRun, kept small.
+    """The fetch's position from one run to the next, as lastRun keeps it (small).
 
     ``last_alarm_code`` is the watermark (C in the fetch's docstrings). Invariant: every alarm whose code is <= C has
     been handled (ingested, or skipped on purpose), and no alarm above it has been ingested. ``legacy_*`` exist only
@@ -1906,7 +1906,8 @@ def remember_fetched_alarms(
 
 
 class MirrorSweep:
-    """One mirroring cycle: reads the alarm list over the remembered alarms, at most ``budget`` list requests.
+    """One get-modified-remote-data cycle: reads the alarm list over the remembered alarms, at most ``budget`` list
+    requests.
 
     A sweep goes through the remembered codes in ascending order; ``through`` says how far it got. Each step takes the
     smallest remembered code X above ``through`` and reads the list window of afterAlarmCode=X-1 that holds the
