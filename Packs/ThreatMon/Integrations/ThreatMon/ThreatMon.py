@@ -991,7 +991,7 @@ class IncidentTaker:
         self.now = now
         self.cutoff = parse_time(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
         self.incidents: list[dict[str, Any]] = []
-        self.alarms: dict[int, dict[str, Any]] = {}  # code -> the alarm, for every incident taken that has a code
+        self.statuses: dict[int, str | None] = {}  # code -> status as fetched, of every incident taken that has a code
         self.skipped = 0
         self.pages_taken = 0
         self.legacy_batch = LegacyBatch(state) if state.legacy_ceiling is not None else None
@@ -1042,7 +1042,7 @@ class IncidentTaker:
             alarm = usable[code]
             if self.skip_reason(alarm) is None:
                 self.incidents.append(alarm_to_incident(alarm, code, self.settings, self.now))
-                self.alarms[code] = alarm
+                self.statuses[code] = status_of(alarm)
             else:
                 self.skipped += 1
             self.state.last_alarm_code = code
@@ -1609,12 +1609,12 @@ class LegacyMigration:
 
 @dataclass
 class FetchOutcome:
-    """What a fetch run hands back: the next lastRun, the incidents, and the alarm (by code) of each incident that has
-    one, as fetched (incoming mirroring remembers their statuses)."""
+    """What a fetch run hands back: the next lastRun, the incidents, and the status each alarm with a code was fetched
+    with (what incoming mirroring and the sync command remember)."""
 
     next_run: dict[str, Any]
     incidents: list[dict[str, Any]]
-    alarms: dict[int, dict[str, Any]]
+    statuses: dict[int, str | None]
 
 
 def fetch_alarms(client: Client, last_run: dict[str, Any], settings: Settings, now: datetime | None = None) -> FetchOutcome:
@@ -1670,7 +1670,7 @@ def fetch_alarms(client: Client, last_run: dict[str, Any], settings: Settings, n
             "persists, contact ThreatMon support",
             kind="inconsistent",
         )
-    return FetchOutcome(state.to_last_run(), fetcher.incidents, fetcher.taker.alarms)
+    return FetchOutcome(state.to_last_run(), fetcher.incidents, fetcher.taker.statuses)
 
 
 def fetch_incidents(
@@ -1879,25 +1879,20 @@ def update_mirror_memory(change: Callable[[MirrorMemory], Any]) -> Any:
     return result
 
 
-def fetched_alarm_statuses(alarms: dict[int, dict[str, Any]]) -> dict[int, str | None]:
-    """code -> status of the fetched alarms (code -> the alarm as fetched) that can be mirrored in: those not closed
-    in ThreatMon already (Resolved, False Positive, Ignore: there is nothing left to follow)."""
-    statuses: dict[int, str | None] = {}
-    for code, alarm in alarms.items():
-        status = status_of(alarm)
-        if code > 0 and status not in CLOSING_STATUSES:
-            statuses[code] = status
-    return statuses
+def fetched_alarm_statuses(statuses: dict[int, str | None]) -> dict[int, str | None]:
+    """Of the fetched alarms (code -> status as fetched), those that can be mirrored in: a positive code, and not
+    closed in ThreatMon already (Resolved, False Positive, Ignore: there is nothing left to follow)."""
+    return {code: status for code, status in statuses.items() if code > 0 and status not in CLOSING_STATUSES}
 
 
 def remember_fetched_alarms(
-    memory: MirrorMemory, alarms: dict[int, dict[str, Any]], watermark: int | None = None, fetched_to: int | None = None
+    memory: MirrorMemory, statuses: dict[int, str | None], watermark: int | None = None, fetched_to: int | None = None
 ) -> None:
-    """The alarms of a fetch run (code -> the alarm as fetched) join incoming mirroring, with the status they were
-    fetched with. ``watermark`` and ``fetched_to``: the fetch's watermark before and after the run (enrolment, see
+    """The alarms of a fetch run (code -> status as fetched) join incoming mirroring, with the status they were fetched
+    with. ``watermark`` and ``fetched_to``: the fetch's watermark before and after the run (enrolment, see
     MirrorMemory.start_enrolment)."""
     memory.start_enrolment(watermark, fetched_to)
-    dropped = memory.remember(fetched_alarm_statuses(alarms))
+    dropped = memory.remember(fetched_alarm_statuses(statuses))
     if dropped:
         demisto.debug(
             f"ThreatMon incoming mirroring keeps at most {MAX_MIRRORED_ALARMS} alarms: the {len(dropped)} oldest "
@@ -2715,7 +2710,7 @@ def main() -> None:
             if settings.mirror_in or read_mirror_memory().job:
                 before = _int_or_none(last_run.get("last_alarm_code")) if isinstance(last_run, dict) and last_run else 0
                 after = _int_or_none(outcome.next_run.get("last_alarm_code"))
-                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, outcome.alarms, before, after))
+                update_mirror_memory(lambda memory: remember_fetched_alarms(memory, outcome.statuses, before, after))
             demisto.setLastRun(outcome.next_run)
             demisto.incidents(outcome.incidents)
         elif command in commands:

@@ -2785,21 +2785,13 @@ def test_a_damaged_memory_reads_as_what_is_usable_in_it(stored):
 
 def test_fetched_alarms_join_with_their_status_but_not_closed_or_codeless_ones():
     memory = MirrorMemory()
-    alarms = {
-        7: {"alarmCode": 7, "status": "open"},
-        8: {"alarmCode": 8},
-        9: {"alarmCode": 9, "status": "Resolved"},
-        10: {"alarmCode": 10, "status": "Ignore"},
-        0: {"alarmCode": 0, "status": "Open"},
-    }
-    remember_fetched_alarms(memory, alarms)
+    remember_fetched_alarms(memory, {7: "Open", 8: None, 9: "Resolved", 10: "Ignore", 0: "Open"})
     assert memory.alarms == {7: "Open", 8: None}
 
 
 def test_past_the_bound_the_oldest_alarms_stop_being_mirrored_and_the_log_says_so(logs):
     memory = MirrorMemory(alarms=dict.fromkeys(range(1, MAX_MIRRORED_ALARMS + 1), "Open"))
-    alarms = {code: {"alarmCode": code} for code in (MAX_MIRRORED_ALARMS + 1, MAX_MIRRORED_ALARMS + 2)}
-    remember_fetched_alarms(memory, alarms)
+    remember_fetched_alarms(memory, {MAX_MIRRORED_ALARMS + 1: None, MAX_MIRRORED_ALARMS + 2: "Open"})
     assert len(memory.alarms) == MAX_MIRRORED_ALARMS
     assert min(memory.alarms) == 3
     assert any("the 2 oldest (alarm codes 1 to 2) stop being mirrored in" in line for line in logs)
@@ -3378,14 +3370,16 @@ def test_list_alarms_shows_every_alarm_of_pages_that_overlap(order):
     assert len(list_calls(sim)) == 12  # pages 0 to 11 of a step of 4: the last one is short
 
 
-def test_fetch_hands_incoming_mirroring_the_alarms_as_fetched():
+@pytest.mark.parametrize("direction", ["In", "Both", "Out", None])
+def test_fetch_hands_incoming_mirroring_the_statuses_as_fetched(direction):
     with requests_mock.Mocker() as mocker:
         sim = make_sim(mocker, alarms=12, order="desc", codeless_pinned=2)
-        outcome = ThreatMon.fetch_alarms(make_client(), {}, make_settings(max_fetch=100), now=NOW)
+        settings = make_settings(max_fetch=100, mirror_direction=direction)
+        outcome = ThreatMon.fetch_alarms(make_client(), {}, settings, now=NOW)
     coded = [incident for incident in outcome.incidents if "dbotMirrorId" in incident]
-    assert sorted(outcome.alarms) == sorted(int(incident["dbotMirrorId"]) for incident in coded)
-    assert all(outcome.alarms[int(incident["dbotMirrorId"])] == json.loads(incident["rawJSON"]) for incident in coded)
-    assert set(outcome.alarms) <= set(sim.codes())
+    assert len(coded) == len(sim.codes()) and len(outcome.incidents) == len(coded) + 2
+    fetched = {int(incident["dbotMirrorId"]): status_of(json.loads(incident["rawJSON"])) for incident in coded}
+    assert outcome.statuses == fetched  # whatever the mirroring direction: the sync command's memory takes them too
 
 
 # ---------------------------------------------------------------- alarms that leave the list
