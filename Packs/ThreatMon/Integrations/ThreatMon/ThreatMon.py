@@ -16,8 +16,9 @@ proved about the pages (ListGeometry: the page size, the step from one page to t
 
 The fetch's rule: the watermark (lastRun ``last_alarm_code``) moves only past codes the run has proven to be the
 smallest above it. AlarmFetcher detects the order at run time and follows the strategy for it (TailFinder finds the
-last page of a descending list), learns the page size and whether pages overlap from the answers, and checks every
-page before moving past it; IncidentTaker turns what is proven into incidents (alarm_to_incident); when a run cannot
+last page of a descending list, FullScan reads a list in no order whole), reading through RunReads (the run's request
+bound, answers in another order read again); it learns the page size and whether pages overlap from the answers, and
+checks every page before moving past it; IncidentTaker turns what is proven into incidents (alarm_to_incident); when a run cannot
 prove which codes come next, it ends without moving, logs why, and the next run retries. LegacyMigration continues
 from the lastRun of the 1.0.x pack. See fetch_incidents.
 
@@ -737,19 +738,13 @@ def boundary_overlap(before: AlarmPage, after: AlarmPage) -> int | None:
     return None  # pragma: no cover - the loop ends with repeated == 0, which always returns
 
 
-class RequestBoundReached(Exception):
-    """The reader sent as many requests as its caller allows."""
-
-
 class AlarmList:
     """Reads pages of the alarm list and judges each answer by one rule each: the codes and their order, whether
-    totalRecords can be believed, the page size and step, and whether a page is the last. ``bound`` (optional, asked
-    before every request) is how many requests the caller allows in all."""
+    totalRecords can be believed, the page size and step, and whether a page is the last."""
 
-    def __init__(self, client: Client, geometry: ListGeometry | None = None, bound: Callable[[], int] | None = None):
+    def __init__(self, client: Client, geometry: ListGeometry | None = None):
         self.client = client
         self.geometry = geometry or ListGeometry()
-        self.bound = bound
         self.requests = 0
         self.size_seen = False  # the size was confirmed by an answer of this reader (a page 0 shorter than its count)
         self.longest = 0  # the longest page seen (a page holds at least this many)
@@ -760,8 +755,6 @@ class AlarmList:
         count. A page 0 shorter than its own totalRecords holds exactly one page: that is the size, and a new size
         has its step proven again; no page is longer than a page, so a longer one means the server pages otherwise
         now and what was learnt is dropped."""
-        if self.bound is not None and self.requests >= self.bound():
-            raise RequestBoundReached()
         self.requests += 1
         body = self.client.list_alarms(page=number, after_alarm_code=after)
         data = body.get("data") or []
@@ -1060,13 +1053,63 @@ class IncidentTaker:
         return None
 
 
+class _RequestBoundReached(Exception):
+    """The run sent as many requests as it may; it ends without moving further and the next run continues."""
+
+
+class RunReads:
+    """The pages one fetch run reads: page n of afterAlarmCode=C (the watermark, unless another is given), within the
+    run's request bound, and read again when an answer comes in another order than the run's."""
+
+    def __init__(self, client: Client, state: FetchState, settings: Settings):
+        self.state = state
+        self.settings = settings
+        # The page geometry is learned from the answers (README, ThreatMon API behaviour, Paging: the documented page
+        # holds 10, but that is not trusted) or was proven by an earlier run.
+        self.pages = AlarmList(client, ListGeometry(state.geometry.size, state.geometry.step))
+        self.extra_requests = 0  # granted to a full scan or a 1.0.x conversion on top of the run's bound
+        self.listed = False  # page 0 listed alarms (a run without progress then "stalled")
+        self.rereads = 0  # answers in the other order (or disagreeing with earlier pages), read again
+
+    @property
+    def max_requests(self) -> int:
+        return self._request_bound() + self.extra_requests
+
+    def _request_bound(self) -> int:
+        """The pages max_fetch needs and some more: skipped alarms cost requests but no incident budget."""
+        return -(-self.settings.max_fetch // (self.pages.geometry.size or DOCUMENTED_PAGE_SIZE)) + EXTRA_REQUESTS_PER_RUN
+
+    def allow(self, more: int) -> None:
+        """Let the run send ``more`` requests from now on, whatever its bound (a full scan, a 1.0.x conversion)."""
+        self.extra_requests = max(self.extra_requests, self.pages.requests + more - self._request_bound())
+
+    def get(self, number: int, after: int | None = None) -> AlarmPage:
+        """Page ``number`` of afterAlarmCode=last_alarm_code (or of ``after`` when given), within the run's bound."""
+        if self.pages.requests >= self.max_requests:
+            raise _RequestBoundReached()
+        page = self.pages.read(number, self.state.last_alarm_code if after is None else after)
+        self.listed = self.listed or (number == 0 and bool(page.data))
+        return page
+
+    def get_in_order(self, number: int, order: str | None, above: AlarmPage | None) -> AlarmPage:
+        """A page that must be in ``order`` (or agree with ``above`` when it holds fewer than two codes): an answer in
+        the other order (a server whose answers change order) is read again, ORDER_TRIES reads in all."""
+        for _ in range(ORDER_TRIES):
+            page = self.get(number)
+            if AlarmList.in_order(page, order, above):
+                return page
+            self.rereads += 1
+        raise _Unproven(f"page {number} of the alarm list kept arriving in another order than page 0")
+
+
 class TailFinder:
     """Finds the last page (the tail) of afterAlarmCode=C in a descending list, where the smallest codes above C are,
     and proves it is the last: from totalRecords when the count can be trusted, else by probing pages."""
 
-    def __init__(self, fetcher: "AlarmFetcher"):
-        self.fetcher = fetcher
-        self.pages = fetcher.pages
+    def __init__(self, reads: RunReads):
+        self.reads = reads
+        self.pages = reads.pages
+        self.total_trust = "not needed"  # what the run made of totalRecords: not needed, verified, not trusted
         self.count_unreliable = False  # totalRecords did not describe the filtered list this run: it is not used again
         self.neighbour: AlarmPage | None = None  # the page before a proven tail, read with it (same listing, same count)
 
@@ -1080,7 +1123,7 @@ class TailFinder:
                 pass
             # totalRecords may count something else (all alarms, not the filtered ones): stop using it this run.
             self.count_unreliable = True
-            self.fetcher.total_trust = "not trusted"
+            self.total_trust = "not trusted"
         if hint is None:
             step = self.pages.geometry.step or self.pages.geometry.size or DOCUMENTED_PAGE_SIZE
             hint = max(0, (total - 1) // step) if total else 0
@@ -1095,13 +1138,13 @@ class TailFinder:
         for _ in range(LAST_PAGE_TRIES):
             step = geometry.step or geometry.size or DOCUMENTED_PAGE_SIZE
             number = max(0, (total - 1) // step)
-            page = self.fetcher.get_in_order(number, order, above if number else None)
+            page = self.reads.get_in_order(number, order, above if number else None)
             if page.total is None:
                 break
             if page.total == 0:
                 return None
             if page.data and self._is_tail(page, step, above, order):
-                self.fetcher.total_trust = "verified"
+                self.total_trust = "verified"
                 return page
             total = page.total
             if geometry.step is not None and geometry.step != step:
@@ -1132,7 +1175,7 @@ class TailFinder:
         known."""
         if page.number == 0 or page.total is None or self.pages.geometry.size is None:
             return False
-        before = self.fetcher.get_in_order(page.number - 1, order, above if page.number > 1 else None)
+        before = self.reads.get_in_order(page.number - 1, order, above if page.number > 1 else None)
         if not self.pages.prove_step(before, page):
             return False
         self.neighbour = before
@@ -1145,14 +1188,13 @@ class TailFinder:
         one. A short page is the last one by itself. A full page is the last one only if the next page was seen empty
         AFTER it was read (had an alarm been created in between, the next page would hold the alarm pushed off it).
         The tail must also be in the run's order; one in the other order is read again."""
-        fetcher = self.fetcher
         for _ in range(LAST_PAGE_TRIES):
             reads: dict[int, tuple[int, AlarmPage]] = {}
             low, high, number, step = -1, None, max(0, hint), 1
             while high is None or high - low > 1:
                 if high is not None:
                     number = (low + high) // 2
-                page = fetcher.get(number)
+                page = self.reads.get(number)
                 reads[number] = (self.pages.requests, page)
                 if self.pages.is_short(page) and AlarmList.in_order(page, order, above if number else None):
                     return page
@@ -1166,10 +1208,10 @@ class TailFinder:
                 return None  # page 0 is empty: nothing above C
             candidate = reads[low][1]
             if not AlarmList.in_order(candidate, order, above if low else None):
-                fetcher.rereads += 1
-                candidate = fetcher.get(low)
+                self.reads.rereads += 1
+                candidate = self.reads.get(low)
                 reads[low] = (self.pages.requests, candidate)
-            proven_last = candidate.data and (reads[low][0] < reads[low + 1][0] or not fetcher.get(low + 1).data)
+            proven_last = candidate.data and (reads[low][0] < reads[low + 1][0] or not self.reads.get(low + 1).data)
             if proven_last and AlarmList.in_order(candidate, order, above if low else None):
                 return candidate
             hint = low + 1
@@ -1192,11 +1234,11 @@ class FullScan:
         anything created later has a larger code, and taking the smallest ones is safe. One rescan, then the run ends
         without moving. A scan may read up to SCAN_MAX_REQUESTS pages."""
         fetcher = self.fetcher
-        fetcher.allow(SCAN_MAX_REQUESTS)
+        fetcher.reads.allow(SCAN_MAX_REQUESTS)
         for attempt in range(2):
-            read = [first if attempt == 0 else fetcher.get(0)]
+            read = [first if attempt == 0 else fetcher.reads.get(0)]
             while read[-1].data and not self.pages.is_whole_list(read[-1], count_only=True) and not self.pages.is_short(read[-1]):
-                read.append(fetcher.get(read[-1].number + 1))
+                read.append(fetcher.reads.get(read[-1].number + 1))
             if self._is_consistent(read):
                 usable: dict[int, dict[str, Any]] = {}
                 for page in read:
@@ -1236,18 +1278,13 @@ class AlarmFetcher:
         self.state = state
         self.settings = settings
         self.taker = IncidentTaker(state, settings, now)
-        # The page geometry is learned from the answers (README, ThreatMon API behaviour, Paging: the documented page
-        # holds 10, but that is not trusted) or was proven by an earlier run.
-        self.pages = AlarmList(client, ListGeometry(state.geometry.size, state.geometry.step), bound=lambda: self.max_requests)
-        self.tails = TailFinder(self)
+        self.reads = RunReads(client, state, settings)
+        self.pages = self.reads.pages
+        self.tails = TailFinder(self.reads)
         self.drained = False
-        self.listed = False  # page 0 listed alarms (a run without progress then "stalled")
         self.stop_reason: str | None = None  # why the run ended without moving as far as it could
-        self.extra_requests = 0  # granted to a full scan or a 1.0.x conversion on top of the run's bound
         self.order: str | None = None  # the order detected on page 0 (ASC, DESC, UNSORTED, UNKNOWN)
         self.order_found_by: str | None = None  # how, when page 0 alone could not tell it
-        self.rereads = 0  # answers in the other order (or disagreeing with earlier pages), read again
-        self.total_trust = "not needed"  # what the run made of totalRecords: not needed, verified, not trusted
 
     @property
     def incidents(self) -> list[dict[str, Any]]:
@@ -1258,16 +1295,8 @@ class AlarmFetcher:
         return self.pages.requests
 
     @property
-    def max_requests(self) -> int:
-        return self._request_bound() + self.extra_requests
-
-    def _request_bound(self) -> int:
-        """The pages max_fetch needs and some more: skipped alarms cost requests but no incident budget."""
-        return -(-self.settings.max_fetch // (self.pages.geometry.size or DOCUMENTED_PAGE_SIZE)) + EXTRA_REQUESTS_PER_RUN
-
-    def allow(self, more: int) -> None:
-        """Let the run send ``more`` requests from now on, whatever its bound (a full scan, a 1.0.x conversion)."""
-        self.extra_requests = max(self.extra_requests, self.requests + more - self._request_bound())
+    def listed(self) -> bool:
+        return self.reads.listed
 
     # ----- the run -----
 
@@ -1276,8 +1305,8 @@ class AlarmFetcher:
             if self.state.legacy is not None:
                 LegacyMigration(self).run()
             self._fetch()
-        except RequestBoundReached:
-            self._end_early(f"the request bound of this run ({self.max_requests}) was reached")
+        except _RequestBoundReached:
+            self._end_early(f"the request bound of this run ({self.reads.max_requests}) was reached")
         except _Unproven as exc:
             self._end_early(str(exc))
         if self.drained:
@@ -1292,7 +1321,7 @@ class AlarmFetcher:
         )
 
     def _fetch(self) -> None:
-        page: AlarmPage | None = self.get(0)
+        page: AlarmPage | None = self.reads.get(0)
         while page is not None:
             page = self._from_page_zero(page)
 
@@ -1339,7 +1368,7 @@ class AlarmFetcher:
                 and not order_known
                 and not (page.order == UNKNOWN and self.pages.is_whole_list(page))
             ):
-                self.rereads += 1
+                self.reads.rereads += 1
                 return page  # another order: look at it afresh
             order_known = False
             self.taker.take_codeless(page)
@@ -1351,7 +1380,7 @@ class AlarmFetcher:
                 return None
             previous = page
             number = 0 if usable else number + 1
-            page = self.get_in_order(number, ASC, previous) if number else self.get(0)
+            page = self.reads.get_in_order(number, ASC, previous) if number else self.reads.get(0)
 
     def _run_descending(self, first: AlarmPage, prefetched: AlarmPage | None = None) -> None:
         """Descending: the smallest codes above C are on the LAST page (the tail), which the TailFinder locates and
@@ -1371,7 +1400,7 @@ class AlarmFetcher:
             while not usable and page.number > 0:
                 # The tail holds only codes <= C (a server that ignores the filter and counts every alarm): the
                 # smallest codes above C are on the nearest earlier page that has any, read from the same listing.
-                earlier = self.get_in_order(page.number - 1, DESC, first if page.number > 1 else None)
+                earlier = self.reads.get_in_order(page.number - 1, DESC, first if page.number > 1 else None)
                 if not earlier.data or earlier.total != page.total:
                     raise _Unproven("the alarm list changed while the pages before its tail were read")
                 page = earlier
@@ -1422,24 +1451,6 @@ class AlarmFetcher:
             self.order = UNSORTED
             FullScan(self).run(first)
 
-    # ----- reading pages -----
-
-    def get(self, number: int, after: int | None = None) -> AlarmPage:
-        """Page ``number`` of afterAlarmCode=last_alarm_code (or of ``after`` when given), within the run's bound."""
-        page = self.pages.read(number, self.state.last_alarm_code if after is None else after)
-        self.listed = self.listed or (number == 0 and bool(page.data))
-        return page
-
-    def get_in_order(self, number: int, order: str | None, above: AlarmPage | None) -> AlarmPage:
-        """A page that must be in ``order`` (or agree with ``above`` when it holds fewer than two codes): an answer in
-        the other order (a server whose answers change order) is read again, ORDER_TRIES reads in all."""
-        for _ in range(ORDER_TRIES):
-            page = self.get(number)
-            if AlarmList.in_order(page, order, above):
-                return page
-            self.rereads += 1
-        raise _Unproven(f"page {number} of the alarm list kept arriving in another order than page 0")
-
     def _holds_everything(self, first: AlarmPage) -> bool:
         """Page 0 is the whole list: totalRecords says so, or (without it) the page is shorter than one seen before, or
         page 1, read now, is empty. A short page 0 with a larger totalRecords is one page of a list paged smaller."""
@@ -1447,22 +1458,22 @@ class AlarmFetcher:
             return len(first.data) >= first.total
         if self.pages.is_short(first):
             return True
-        return not self.get(1).data
+        return not self.reads.get(1).data
 
     def summary(self) -> str:
         """The run in one line: what the debug log says at the end of every fetch."""
         order = self.order or "none (the list was empty)"
         if self.order_found_by:
             order += f" ({self.order_found_by})"
-        if self.rereads:
-            order += f", {self.rereads} answer(s) in another order read again"
+        if self.reads.rereads:
+            order += f", {self.reads.rereads} answer(s) in another order read again"
         size, step = self.pages.geometry.size, self.pages.geometry.step
         geometry = f"pages of {size or 'unknown size'}"
         if step is not None and step != size:
             geometry += f" overlapping by {(size or 0) - step}"
         return (
             f"ThreatMon fetch: {len(self.incidents)} incident(s), {self.taker.skipped} skipped; order {order}; "
-            f"totalRecords {TOTAL_TRUST_PHRASES[self.total_trust]}; {geometry}; {self.requests} request(s), "
+            f"totalRecords {TOTAL_TRUST_PHRASES[self.tails.total_trust]}; {geometry}; {self.requests} request(s), "
             f"{self.taker.pages_taken} page(s) taken; drained={self.drained}, last_alarm_code={self.state.last_alarm_code}."
         )
 
@@ -1539,6 +1550,7 @@ class LegacyMigration:
     def __init__(self, fetcher: AlarmFetcher):
         self.fetcher = fetcher
         self.state = fetcher.state
+        self.reads = fetcher.reads
         self.pages = fetcher.pages
 
     @staticmethod
@@ -1582,9 +1594,9 @@ class LegacyMigration:
     def _count_by_totals(self, low: int, high: int) -> int | None:
         """count(low, high] from totalRecords: T(high), T(low), T(high) again; None if missing or unstable."""
         for _ in range(MIGRATION_TRIES):
-            before = self.fetcher.get(0, after=high).total
-            above_low = self.fetcher.get(0, after=low).total
-            after = self.fetcher.get(0, after=high).total
+            before = self.reads.get(0, after=high).total
+            above_low = self.reads.get(0, after=low).total
+            after = self.reads.get(0, after=high).total
             if before is not None and above_low is not None and before == after:
                 return above_low - before
         return None
@@ -1594,11 +1606,11 @@ class LegacyMigration:
         alarms to later pages, where a set of codes sees them once). An ascending list needs no count: there the
         1.0.x pack had read exactly the smallest codes, so what it read is returned. Bounded by MIGRATION_MAX_REQUESTS
         and the deadline; a run that cannot finish leaves the 1.0.x lastRun untouched."""
-        self.fetcher.allow(MIGRATION_MAX_REQUESTS)
+        self.reads.allow(MIGRATION_MAX_REQUESTS)
         codes: set[int] = set()
         number = 0
         while True:
-            page = self.fetcher.get(number, after=low)
+            page = self.reads.get(number, after=low)
             if number == 0 and page.order == ASC and not self.pages.is_whole_list(page) and not self.pages.is_short(page):
                 return self._read_by_legacy(pages)
             codes.update(code for code in page.codes if low < code <= high)
