@@ -3,7 +3,7 @@
 1. Chooses the XSOAR runtime that ``import demistomock`` / ``from CommonServerPython import *``
    resolve to: the official files when ``XSOAR_RUNTIME_DIR`` names a folder holding both,
    otherwise this repository's stand-ins in ``xsoar_runtime/``.
-2. Puts every integration folder of every pack, and every API module folder
+2. Puts every integration and script folder of every pack, and every API module folder
    (``Packs/ApiModules/Scripts/*``), on ``sys.path`` so tests import ``ThreatMon``, ``ThreatMonThreatFeed``
    and ``ThreatMonApiModule`` by name (the integrations' ``from ThreatMonApiModule import *`` resolves
    here as demisto-sdk's unify resolves it), and the repository root so the simulator and runner
@@ -31,7 +31,12 @@ try:
 except RuntimeSelectionError as error:
     raise pytest.UsageError(f"XSOAR_RUNTIME_DIR={error}") from None
 # REPO_ROOT is on the path already.
-_paths = [RUNTIME_DIR, *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*")), *API_MODULE_DIRS]
+_paths = [
+    RUNTIME_DIR,
+    *sorted((REPO_ROOT / "Packs").glob("*/Integrations/*")),
+    *sorted(path for path in (REPO_ROOT / "Packs").glob("*/Scripts/*") if path.is_dir() and path not in API_MODULE_DIRS),
+    *API_MODULE_DIRS,
+]
 for _path in reversed(_paths):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))

@@ -29,8 +29,8 @@ SDK_NOISE = sdk_summary.REPOSITORY_NOISE
 
 
 def xsoar_code(root: Path = REPO) -> list[str]:
-    """The code XSOAR runs: every integration of every pack and every API module, without their tests."""
-    found = [*root.glob("Packs/*/Integrations/*/*.py"), *root.glob("Packs/ApiModules/Scripts/*/*.py")]
+    """The code XSOAR runs: every integration and script of every pack (the API modules included), without their tests."""
+    found = [*root.glob("Packs/*/Integrations/*/*.py"), *root.glob("Packs/*/Scripts/*/*.py")]
     return sorted(str(path.relative_to(root)) for path in found if not path.name.endswith("_test.py"))
 
 

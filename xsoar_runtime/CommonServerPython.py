@@ -763,6 +763,24 @@ def _is_metrics_for_script(entry, is_integration):
     return False
 
 
+def is_error(execute_command_result):
+    """Whether an entry, or any entry of a list of them (what demisto.executeCommand answers), is an error entry."""
+    if isinstance(execute_command_result, list):
+        return any(is_error(entry) for entry in execute_command_result)
+    return isinstance(execute_command_result, dict) and execute_command_result.get("Type") == EntryType.ERROR
+
+
+isError = is_error
+
+
+def get_error(execute_command_result):
+    """The Contents of the error entries of an executeCommand answer, one per line (check is_error first)."""
+    if not is_error(execute_command_result):
+        raise ValueError("execute_command_result has no error entry. before using get_error use is_error")
+    entries = execute_command_result if isinstance(execute_command_result, list) else [execute_command_result]
+    return "\n".join(str(entry["Contents"]) for entry in entries if is_error(entry))
+
+
 def return_results(results):
     """Sends results to the war room: CommandResults, a list of results, mirroring responses, dicts or text."""
     is_integration = is_integration_command_execution()

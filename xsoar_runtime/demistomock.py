@@ -103,6 +103,12 @@ def setIntegrationContext(context):
     integrationContext = context
 
 
+def executeCommand(command, args):
+    """(Scripts) Runs a command on the XSOAR server and answers its entries. There is no server here: the answer is
+    one error entry that says so (tests replace this function with the server's answers)."""
+    return [{"Type": 4, "ContentsFormat": "text", "Contents": f"{command}: no XSOAR server to run it on (stand-in)"}]
+
+
 # --- what the integration hands the platform -------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 PACK = Path(__file__).resolve().parents[2] / "Packs" / "ThreatMon"
 DASHBOARD = PACK / "Dashboards" / "dashboard-ThreatMon.json"
@@ -30,6 +31,8 @@ EXPECTED = {
     "ThreatMon - Mean Time to Close": ("duration", "and status:closed", ["avg|openDuration"]),
     "ThreatMon - Closed Incidents by ThreatMon Status": ("pie", "and status:closed", ["threatmonstatus"]),
 }
+# Widgets a pack script fills (dataType scripts: the query names the script): widget name -> script.
+SCRIPT_WIDGETS = {"ThreatMon - Takedown and Data Removal Requests": "ThreatMonRequestsWidget"}
 
 
 def load(path: Path) -> dict:
@@ -65,11 +68,27 @@ def test_the_widgets_answer_the_questions_of_the_dashboard(widgets):
     found = {
         name: (item["widgetType"], item["query"].removeprefix(INCIDENT_TYPE_QUERY).strip(), grouping(item))
         for name, item in widgets.items()
+        if item["dataType"] == "incidents"
     }
     assert found == EXPECTED
+    scripts = {name: item["query"] for name, item in widgets.items() if item["dataType"] == "scripts"}
+    assert scripts == SCRIPT_WIDGETS
 
 
-@pytest.mark.parametrize("path", WIDGET_FILES, ids=lambda path: path.name)
+@pytest.mark.parametrize("name", sorted(SCRIPT_WIDGETS))
+def test_a_script_widget_runs_a_widget_script_of_the_pack_that_counts_threatmon_alarm_incidents(widgets, name):
+    script_dir = PACK / "Scripts" / SCRIPT_WIDGETS[name]
+    script = yaml.safe_load((script_dir / f"{SCRIPT_WIDGETS[name]}.yml").read_text(encoding="utf-8"))
+    assert script["name"] == script["commonfields"]["id"] == widgets[name]["query"]
+    assert "widget" in script["tags"]
+    assert {arg["name"] for arg in script["args"]} == {"from", "to", "searchQuery"}  # what a dashboard passes
+    assert script["marketplaces"] == ["xsoar"]  # where dashboards and widgets go
+    assert f"INCIDENT_QUERY = '{INCIDENT_TYPE_QUERY}'" in (script_dir / f"{SCRIPT_WIDGETS[name]}.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "path", [path for path in WIDGET_FILES if load(path)["dataType"] == "incidents"], ids=lambda path: path.name
+)
 def test_each_widget_counts_threatmon_alarm_incidents_by_fields_that_exist(path):
     widget = load(path)
     assert widget["dataType"] == "incidents"

@@ -23,8 +23,9 @@ PACKS = ("ThreatMon", "ThreatMonThreatFeed")  # the packs `make zip` builds
 MARKETPLACES = build_zips.MARKETPLACES
 ZIPS = [(marketplace, pack) for marketplace in MARKETPLACES for pack in PACKS]
 CONTENT_FOLDERS = ("IncidentTypes", "IncidentFields", "Classifiers", "Layouts", "Playbooks", "TestPlaybooks", "ReleaseNotes")
-# Content only Cortex XSOAR takes: demisto-sdk leaves dashboards and widgets out of the Cortex XSIAM and platform zips.
-XSOAR_ONLY_FOLDERS = ("Dashboards", "Widgets")
+# Content only Cortex XSOAR takes: demisto-sdk leaves dashboards and widgets out of the Cortex XSIAM and platform zips,
+# and the widget script (marketplaces: xsoar) with them.
+XSOAR_ONLY_FOLDERS = ("Dashboards", "Widgets", "Scripts")
 # Each unified integration: (pack, folder, commonfields.id, a line only its code has)
 INTEGRATIONS = [
     ("ThreatMon", "ThreatMon", "Threatmon", "def fetch_incidents"),  # the 1.x id, lower-case m
@@ -112,7 +113,9 @@ def test_the_dashboard_and_its_widgets_are_in_the_xsoar_zip(pack_zips):
     assert "Dashboards/dashboard-ThreatMon.json" in names
     dashboard = json.loads(pack_zips["xsoar", "ThreatMon"].read("Dashboards/dashboard-ThreatMon.json"))
     widgets = sorted(name for name in names if name.startswith("Widgets/widget-"))
-    assert len(widgets) == len(dashboard["layout"]) >= 5
+    assert len(widgets) == len(dashboard["layout"]) >= 6
+    script = load_yml(pack_zips["xsoar", "ThreatMon"].read("Scripts/script-ThreatMonRequestsWidget.yml"))
+    assert "def requests_widget" in script["script"]
 
 
 @pytest.mark.parametrize("marketplace", MARKETPLACES)

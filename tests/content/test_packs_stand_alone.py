@@ -36,7 +36,12 @@ def imported_names(path: Path) -> set[str]:
 
 
 def test_the_code_folders_are_found():
-    assert {folder.name for folder in CODE_FOLDERS} == {"ThreatMon", "ThreatMonThreatFeed", "ThreatMonApiModule"}
+    assert {folder.name for folder in CODE_FOLDERS} == {
+        "ThreatMon",
+        "ThreatMonThreatFeed",
+        "ThreatMonApiModule",
+        "ThreatMonRequestsWidget",
+    }
     assert len(PYTHON_FILES) >= 6
 
 

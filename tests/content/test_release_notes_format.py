@@ -50,6 +50,7 @@ def display_names(pack: Path) -> dict[str, set[str]]:
         "Scripts": {_yml(path)["name"] for path in pack.glob("Scripts/*/*.yml")},
         "Dashboards": {_json(path)["name"] for path in pack.glob("Dashboards/*.json")},
         "Widgets": {_json(path)["name"] for path in pack.glob("Widgets/*.json")},
+        "Scripts": {_yml(path)["name"] for path in pack.glob("Scripts/*/*.yml")},
     }
 
 

@@ -13,11 +13,12 @@ sys.path.insert(0, str(REPO / "tools"))
 import code_checks  # noqa: E402
 
 
-def test_xsoar_code_is_every_integration_and_api_module_without_tests():
+def test_xsoar_code_is_every_integration_script_and_api_module_without_tests():
     files = code_checks.xsoar_code()
     assert "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py" in files
     assert "Packs/ThreatMonThreatFeed/Integrations/ThreatMonThreatFeed/ThreatMonThreatFeed.py" in files
     assert "Packs/ApiModules/Scripts/ThreatMonApiModule/ThreatMonApiModule.py" in files
+    assert "Packs/ThreatMon/Scripts/ThreatMonRequestsWidget/ThreatMonRequestsWidget.py" in files
     assert not [name for name in files if name.endswith("_test.py")]
 
 

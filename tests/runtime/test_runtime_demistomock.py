@@ -52,6 +52,12 @@ def test_integration_context_round_trip(monkeypatch):
     assert demisto.getIntegrationContext() == {"token": "t"}
 
 
+def test_execute_command_without_a_server_answers_one_error_entry():
+    (entry,) = demisto.executeCommand("getIncidents", {"query": "type:x"})
+    assert entry["Type"] == 4
+    assert "getIncidents" in entry["Contents"]
+
+
 def test_platform_facts():
     assert demisto.integrationInstance() == ""
     assert demisto.callingContext == {}

@@ -14,6 +14,9 @@ from CommonServerPython import (
     UpdateRemoteSystemArgs,
     entryTypes,
     formats,
+    get_error,
+    is_error,
+    isError,
     urljoin,
 )
 
@@ -125,3 +128,30 @@ def test_mapping_fields_response_merges_scheme_types():
     }
     assert alarm.type_name == "ThreatMon Alarm"
     assert response.scheme_types_mappings == [alarm, other]
+
+
+ERROR_ENTRY = {"Type": 4, "Contents": "no such incident"}
+NOTE_ENTRY = {"Type": 1, "Contents": {"data": []}}
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (None, False),
+        ([], False),
+        ([NOTE_ENTRY], False),
+        (NOTE_ENTRY, False),
+        (ERROR_ENTRY, True),
+        ([NOTE_ENTRY, ERROR_ENTRY], True),
+    ],
+)
+def test_is_error_finds_an_error_entry_in_an_answer(answer, error):
+    assert is_error(answer) is error
+    assert isError(answer) is error
+
+
+def test_get_error_joins_the_error_entries_and_refuses_an_answer_without_one():
+    assert get_error(ERROR_ENTRY) == "no such incident"
+    assert get_error([ERROR_ENTRY, NOTE_ENTRY, {"Type": 4, "Contents": "second"}]) == "no such incident\nsecond"
+    with pytest.raises(ValueError, match="no error entry"):
+        get_error([NOTE_ENTRY])
