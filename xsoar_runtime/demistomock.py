@@ -109,6 +109,11 @@ def executeCommand(command, args):
     return [{"Type": 4, "ContentsFormat": "text", "Contents": f"{command}: no XSOAR server to run it on (stand-in)"}]
 
 
+def updateModuleHealth(error):
+    """The instance's health in Settings shows ``error`` (an empty message shows none). Nothing to show here."""
+    return None
+
+
 # --- what the integration hands the platform -------------------------------------------------------
 
 

@@ -50,7 +50,6 @@ def display_names(pack: Path) -> dict[str, set[str]]:
         "Scripts": {_yml(path)["name"] for path in pack.glob("Scripts/*/*.yml")},
         "Dashboards": {_json(path)["name"] for path in pack.glob("Dashboards/*.json")},
         "Widgets": {_json(path)["name"] for path in pack.glob("Widgets/*.json")},
-        "Scripts": {_yml(path)["name"] for path in pack.glob("Scripts/*/*.yml")},
     }
 
 

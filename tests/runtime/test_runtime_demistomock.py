@@ -58,6 +58,12 @@ def test_execute_command_without_a_server_answers_one_error_entry():
     assert "getIncidents" in entry["Contents"]
 
 
+def test_module_health_takes_one_message_and_returns_nothing(capsys):
+    assert demisto.updateModuleHealth("3 runs without progress") is None
+    assert demisto.updateModuleHealth("") is None
+    assert capsys.readouterr() == ("", "")
+
+
 def test_platform_facts():
     assert demisto.integrationInstance() == ""
     assert demisto.callingContext == {}

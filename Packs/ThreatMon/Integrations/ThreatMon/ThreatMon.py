@@ -30,12 +30,14 @@ mirroring (update-remote-system) sends each close once, and a close that incomin
 """
 
 import bisect
+import difflib
 import hashlib
 import itertools
 import json
 import re
 import unicodedata
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,6 +85,15 @@ STATE_VERSION = 2
 ALARM_STATUSES = ["Open", "In Progress", "False Positive", "Ignore", "Resolved"]
 CVSS_SEVERITIES = ["NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"]  # the CVSS v3 severity words the cvss filter takes
 SEVERITY_WORDS = ["Information", "Low", "Medium", "High", "Critical"]
+# The alarm types named in ThreatMon's public material (README, ThreatMon API behaviour); ThreatMon has not published the full
+# list, so other types are accepted as free text (alarm_types_other) and only a near miss of these is refused.
+KNOWN_ALARM_TYPES = ["Phishing Domain Detected", "Rogue Mobile App Detected", "Fake Social Media Account Detected"]
+TYPO_SIMILARITY = 0.85  # a free-text type this close to a known one (difflib ratio, case-insensitive) is a typo
+# Why the fetch passed an alarm without creating an incident (the run's debug line and the health record count these).
+SKIP_SEVERITY = "below min_severity"
+SKIP_FIRST_FETCH = "older than first_fetch"
+SKIP_TYPE = "alarm type not selected"
+SKIP_STATUS = "status not selected"
 SEVERITY_TO_XSOAR = {
     "information": IncidentSeverity.INFO,
     "low": IncidentSeverity.LOW,
@@ -104,6 +115,9 @@ PARAM_LABELS = {
     "max_fetch": "Maximum number of incidents per fetch",
     "first_fetch": "First fetch time",
     "min_severity": "Minimum severity to fetch",
+    "alarm_types": "Alarm types to fetch",
+    "alarm_types_other": "Other alarm types to fetch",
+    "alarm_statuses": "Alarm statuses to fetch",
     "lastIncidentId": "Last Incident ID (for initial fetch)",
     "mirror_direction": "Incident Mirroring Direction",
     "close_incident": "Close Mirrored XSOAR Incident",
@@ -518,6 +532,9 @@ class Settings:
     max_fetch: int = DEFAULT_MAX_FETCH
     first_fetch: datetime | None = None
     min_severity: str | None = None
+    alarm_types: frozenset[str] | None = None  # lower-cased; None fetches every type
+    alarm_statuses: frozenset[str] | None = None  # lower-cased; None fetches every status
+    filter_notes: list[str] = field(default_factory=list)  # free-text types that are not known types
     last_incident_id: int | None = None
     incident_type: str | None = None
     mirror_direction: str | None = None  # None, "In", "Out" or "Both"
@@ -610,11 +627,78 @@ def parse_params(
     settings.min_severity = parse_choice(
         params.get("min_severity"), "min_severity", SEVERITY_WORDS, label=PARAM_LABELS["min_severity"]
     )
+    parse_alarm_filters(params, settings)
     settings.last_incident_id = parse_int(
         params.get("lastIncidentId"), "lastIncidentId", minimum=0, label=PARAM_LABELS["lastIncidentId"]
     )
     settings.incident_type = str(params.get("incidentType") or "").strip() or None
     return settings
+
+
+def _words(value: Any) -> list[str]:
+    """A multi-select or comma-separated parameter as its words (trimmed, inner spaces collapsed, empties dropped)."""
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return [" ".join(str(item).split()) for item in items if str(item or "").strip()]
+
+
+def parse_alarm_filters(params: dict[str, Any], settings: Settings) -> None:
+    """alarm_types (known types), alarm_types_other (free text) and alarm_statuses, as lower-cased sets; None = all.
+
+    A multi-select value that is not one of its options, or a free-text type that is a near miss of a known type, is
+    refused with the setting's name and the known values. Any other free-text type is kept and noted: ThreatMon has
+    not published its list of types, so a type that is not known may still be real.
+    """
+    types: set[str] = set()
+    for word in _words(params.get("alarm_types")):
+        known = next((name for name in KNOWN_ALARM_TYPES if name.lower() == word.lower()), None)
+        if known is None:
+            raise ValueError(
+                f"{param_title('alarm_types', PARAM_LABELS)} must be among {', '.join(KNOWN_ALARM_TYPES)} (other types go "
+                f"in the {param_title('alarm_types_other', PARAM_LABELS)}); got '{word}'."
+            )
+        types.add(known.lower())
+    for word in _words(params.get("alarm_types_other")):
+        if word.lower() in {name.lower() for name in KNOWN_ALARM_TYPES}:
+            types.add(word.lower())
+            continue
+        near = difflib.get_close_matches(word.lower(), [name.lower() for name in KNOWN_ALARM_TYPES], 1, TYPO_SIMILARITY)
+        if near:
+            known = next(name for name in KNOWN_ALARM_TYPES if name.lower() == near[0])
+            raise ValueError(
+                f"{param_title('alarm_types_other', PARAM_LABELS)}: '{word}' looks like a typo of the known type "
+                f"'{known}'. The known types are {', '.join(KNOWN_ALARM_TYPES)}; enter another type exactly as ThreatMon "
+                "names it."
+            )
+        types.add(word.lower())
+        settings.filter_notes.append(
+            f"'{word}' ({param_title('alarm_types_other', PARAM_LABELS)}) is not a known ThreatMon alarm type (known: "
+            f"{', '.join(KNOWN_ALARM_TYPES)}); alarms of exactly that type are fetched."
+        )
+    settings.alarm_types = frozenset(types) or None
+    statuses: set[str] = set()
+    for word in _words(params.get("alarm_statuses")):
+        status = next((name for name in ALARM_STATUSES if name.lower() == word.lower()), None)
+        if status is None:
+            raise ValueError(
+                f"{param_title('alarm_statuses', PARAM_LABELS)} must be among {', '.join(ALARM_STATUSES)}; got '{word}'."
+            )
+        statuses.add(status.lower())
+    # Every known status selected is the same as none: every alarm, whatever its status (1.x behaviour).
+    settings.alarm_statuses = frozenset(statuses) if statuses and len(statuses) < len(ALARM_STATUSES) else None
+
+
+def filter_skip_reason(alarm: dict[str, Any], settings: Settings) -> str | None:
+    """Why the alarm type and status filters leave this alarm out, or None. An alarm without a type (or status), or with
+    a status that is not one of the five known words, is never left out: nothing proves it is outside the filter."""
+    if settings.alarm_types is not None:
+        alarm_type = alarm_type_of(alarm)
+        if alarm_type and " ".join(alarm_type.split()).lower() not in settings.alarm_types:
+            return SKIP_TYPE
+    if settings.alarm_statuses is not None:
+        status = " ".join(str(alarm.get("status") or "").split()).lower()
+        if status in {name.lower() for name in ALARM_STATUSES} and status not in settings.alarm_statuses:
+            return SKIP_STATUS
+    return None
 
 
 def parse_mirroring_params(params: dict[str, Any], settings: Settings) -> None:
@@ -748,6 +832,7 @@ class AlarmList:
         self.requests = 0
         self.size_seen = False  # the size was confirmed by an answer of this reader (a page 0 shorter than its count)
         self.longest = 0  # the longest page seen (a page holds at least this many)
+        self.totals: dict[int | None, int] = {}  # afterAlarmCode -> the last believable totalRecords read for it
 
     def read(self, number: int, after: int | None) -> AlarmPage:
         """Page ``number`` of afterAlarmCode=after. A count that a non-empty page contradicts (fewer alarms than the
@@ -762,6 +847,8 @@ class AlarmList:
         geometry = self.geometry
         if data and total is not None and total < number * (geometry.step or 1) + len(data):
             total = None
+        if total is not None:
+            self.totals[after] = total
         if geometry.size is not None and len(data) > geometry.size:
             geometry.size = geometry.step = None
             self.size_seen = False
@@ -985,7 +1072,8 @@ class IncidentTaker:
         self.cutoff = parse_time(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
         self.incidents: list[dict[str, Any]] = []
         self.statuses: dict[int, str | None] = {}  # code -> status as fetched, of every incident taken that has a code
-        self.skipped = 0
+        self.skipped: Counter[str] = Counter()  # reason -> alarms passed without an incident
+        self.passed = 0  # codes the watermark moved past one by one (taken or skipped)
         self.pages_taken = 0
         self.legacy_batch = LegacyBatch(state) if state.legacy_ceiling is not None else None
 
@@ -1013,8 +1101,11 @@ class IncidentTaker:
             if digest in self.state.fingerprints or self.full:
                 continue
             self.state.fingerprints = [*self.state.fingerprints, digest][-MAX_FINGERPRINTS:]
-            if self.skip_reason(alarm) is None:
+            reason = self.skip_reason(alarm)
+            if reason is None:
                 self.incidents.append(alarm_to_incident(alarm, None, self.settings, self.now))
+            else:
+                self.skipped[reason] += 1
 
     def full_after_taking(self, page: AlarmPage | None, usable: dict[int, dict[str, Any]] | None = None) -> bool:
         """Take the alarms of a page proven to hold the smallest codes above the watermark (``usable``: its codes
@@ -1033,24 +1124,27 @@ class IncidentTaker:
             if self.legacy_batch is not None:
                 self.legacy_batch.count(code)
             alarm = usable[code]
-            if self.skip_reason(alarm) is None:
+            reason = self.skip_reason(alarm)
+            if reason is None:
                 self.incidents.append(alarm_to_incident(alarm, code, self.settings, self.now))
                 self.statuses[code] = status_of(alarm)
             else:
-                self.skipped += 1
+                self.skipped[reason] += 1  # passed for good: the watermark moves past it below, as past a taken one
             self.state.last_alarm_code = code
+            self.passed += 1
             if self.legacy_batch is not None and self.legacy_batch.done():
                 self.legacy_batch = None
         return self.full
 
     def skip_reason(self, alarm: dict[str, Any]) -> str | None:
+        """Why the alarm is passed without an incident (min_severity, first_fetch, the type and status filters)."""
         if is_below_severity(alarm.get("severity"), self.settings.min_severity):
-            return "below min_severity"
+            return SKIP_SEVERITY
         if self.cutoff is not None:
             moment = parse_time(alarm.get("alarmDate"))
             if moment is not None and moment < self.cutoff:
-                return "older than first_fetch"
-        return None
+                return SKIP_FIRST_FETCH
+        return filter_skip_reason(alarm, self.settings)
 
 
 class _RequestBoundReached(Exception):
@@ -1281,6 +1375,8 @@ class AlarmFetcher:
         self.reads = RunReads(client, state, settings)
         self.pages = self.reads.pages
         self.tails = TailFinder(self.reads)
+        self.start = state.last_alarm_code  # the watermark the run starts from (its counts are read for it)
+        self.plain_start = state.legacy is None and state.legacy_ceiling is None  # no 1.0.x batch in the way
         self.drained = False
         self.stop_reason: str | None = None  # why the run ended without moving as far as it could
         self.order: str | None = None  # the order detected on page 0 (ASC, DESC, UNSORTED, UNKNOWN)
@@ -1460,6 +1556,22 @@ class AlarmFetcher:
             return True
         return not self.reads.get(1).data
 
+    def backlog(self) -> int | None:
+        """Alarms above the watermark after the run, where totalRecords can be believed: 0 when the run drained the
+        list; the count read for the final watermark; else the count read for the run's first watermark less the codes
+        passed since (alarms created meanwhile are not in it). None when no such count was read or the run did not
+        trust it, or a 1.0.x position was being converted (its counts are of another list)."""
+        if self.drained:
+            return 0
+        if self.tails.total_trust == "not trusted" or self.state.legacy is not None or not self.plain_start:
+            return None
+        totals = self.pages.totals
+        if self.state.last_alarm_code in totals:
+            return totals[self.state.last_alarm_code]
+        if self.start in totals:
+            return max(0, totals[self.start] - self.taker.passed)
+        return None
+
     def summary(self) -> str:
         """The run in one line: what the debug log says at the end of every fetch."""
         order = self.order or "none (the list was empty)"
@@ -1469,10 +1581,12 @@ class AlarmFetcher:
             order += f", {self.reads.rereads} answer(s) in another order read again"
         size, step = self.pages.geometry.size, self.pages.geometry.step
         geometry = f"pages of {size or 'unknown size'}"
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(self.taker.skipped.items()))
+        skipped = f"{sum(self.taker.skipped.values())} skipped" + (f" ({reasons})" if reasons else "")
         if step is not None and step != size:
             geometry += f" overlapping by {(size or 0) - step}"
         return (
-            f"ThreatMon fetch: {len(self.incidents)} incident(s), {self.taker.skipped} skipped; order {order}; "
+            f"ThreatMon fetch: {len(self.incidents)} incident(s), {skipped}; order {order}; "
             f"totalRecords {TOTAL_TRUST_PHRASES[self.tails.total_trust]}; {geometry}; {self.requests} request(s), "
             f"{self.taker.pages_taken} page(s) taken; drained={self.drained}, last_alarm_code={self.state.last_alarm_code}."
         )
@@ -1620,6 +1734,32 @@ class LegacyMigration:
 
 
 @dataclass
+class FetchReport:
+    """What one fetch run did, for the health record (FetchHealth): counts and positions only, never an alarm's content
+    or a key. ``outcome``: moved (incidents created or the watermark moved), idle (nothing new), stalled (alarms are
+    listed but the run could not prove which come next) or failed (an error before any progress)."""
+
+    outcome: str = "idle"
+    incidents: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    watermark: int | None = None
+    requests: int = 0
+    backlog: int | None = None  # alarms above the watermark by totalRecords, where it can be believed
+    error: str | None = None
+    reason: str | None = None  # why a stalled run stopped
+
+
+def _report_run(report: FetchReport, fetcher: "AlarmFetcher", state: FetchState, moved: bool, stalled: bool) -> None:
+    report.outcome = "moved" if moved else "stalled" if stalled else "idle"
+    report.incidents = len(fetcher.incidents)
+    report.skipped = dict(fetcher.taker.skipped)
+    report.watermark = state.last_alarm_code
+    report.requests = fetcher.requests
+    report.reason = fetcher.stop_reason
+    report.backlog = fetcher.backlog()
+
+
+@dataclass
 class FetchOutcome:
     """What a fetch run hands back: the next lastRun, the incidents, and the status each alarm with a code was fetched
     with (what incoming mirroring and the sync command remember)."""
@@ -1629,7 +1769,13 @@ class FetchOutcome:
     statuses: dict[int, str | None]
 
 
-def fetch_alarms(client: Client, last_run: dict[str, Any], settings: Settings, now: datetime | None = None) -> FetchOutcome:
+def fetch_alarms(
+    client: Client,
+    last_run: dict[str, Any],
+    settings: Settings,
+    now: datetime | None = None,
+    report: FetchReport | None = None,
+) -> FetchOutcome:
     """Fetch new alarms, each exactly once, whatever the API does.
 
     The rule: the watermark (lastRun ``last_alarm_code``) moves only past codes the run has proven to be the smallest
@@ -1656,8 +1802,11 @@ def fetch_alarms(client: Client, last_run: dict[str, Any], settings: Settings, n
     if the run made no progress at all, the error is raised so the user sees it. When three runs in a row end without
     progress while ThreatMon keeps listing alarms above the watermark, the third raises an error that says so; the
     saved position stays as it was, and the runs after it keep trying.
+
+    ``report``, when given, is filled with what the run did (even when it raises) for the health record.
     """
     now = now or datetime.now(UTC)
+    report = report if report is not None else FetchReport()
     state = FetchState.load(last_run, settings)
     start = state.position()
     fetcher = AlarmFetcher(client, state, settings, now)
@@ -1666,16 +1815,20 @@ def fetch_alarms(client: Client, last_run: dict[str, Any], settings: Settings, n
     except Exception as exc:
         # A failure after progress keeps the progress (the state matches exactly what was taken); a failure before
         # any progress is raised so the user sees it.
+        report.error = scrub(str(exc) or type(exc).__name__, settings.api_key)
         if state.position() == start and not fetcher.incidents:
+            _report_run(report, fetcher, state, moved=False, stalled=False)
+            report.outcome = "failed"
             raise
-        demisto.debug(
-            f"ThreatMon fetch stopped early after {len(fetcher.incidents)} incident(s): {scrub(str(exc), settings.api_key)}"
-        )
+        demisto.debug(f"ThreatMon fetch stopped early after {len(fetcher.incidents)} incident(s): {report.error}")
         fetcher.stop_reason = None
-    stalled = fetcher.listed and fetcher.stop_reason is not None and state.position() == start and not fetcher.incidents
+    moved = state.position() != start or bool(fetcher.incidents)
+    stalled = fetcher.listed and fetcher.stop_reason is not None and not moved
     state.stalled_runs = state.stalled_runs + 1 if stalled else 0
+    _report_run(report, fetcher, state, moved, stalled)
     demisto.debug(fetcher.summary())
     if state.stalled_runs >= STALLED_RUNS_LIMIT:
+        report.error = f"the alarm list could not be read consistently in {state.stalled_runs} runs ({fetcher.stop_reason})"
         raise ThreatMonError(
             f"ThreatMon's alarm list could not be read consistently in {state.stalled_runs} fetch runs in a row "
             f"({fetcher.stop_reason}). No alarm was skipped or ingested twice, and every run tries again; if this "
@@ -1686,11 +1839,156 @@ def fetch_alarms(client: Client, last_run: dict[str, Any], settings: Settings, n
 
 
 def fetch_incidents(
-    client: Client, last_run: dict[str, Any], settings: Settings, now: datetime | None = None
+    client: Client,
+    last_run: dict[str, Any],
+    settings: Settings,
+    now: datetime | None = None,
+    report: FetchReport | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """fetch_alarms as (next_run, incidents)."""
-    outcome = fetch_alarms(client, last_run, settings, now)
+    outcome = fetch_alarms(client, last_run, settings, now, report)
     return outcome.next_run, outcome.incidents
+
+
+""" FETCH HEALTH """
+
+HEALTH_CONTEXT_KEY = "fetch_health"  # the integration-context key of the health record (mirroring keeps its own)
+HEALTH_VERSION = 1
+MAX_ERROR_CHARS = 300
+HEALTH_STATES = {0: "Healthy"}  # stalled runs in a row -> state; any other count is "Stalled"
+
+
+@dataclass
+class FetchHealth:
+    """The health record of the fetch, kept in the integration context under HEALTH_CONTEXT_KEY: when the last run was,
+    what it did (FetchReport), how many runs in a row stalled or failed, the last error and the last progress. Counts,
+    positions, times and the filter settings only: never a key, a token or an alarm's content."""
+
+    last_run_at: str | None = None
+    outcome: str | None = None
+    incidents: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    watermark: int | None = None
+    requests: int = 0
+    backlog: int | None = None
+    stalled_runs: int = 0
+    stalled_since: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    last_progress_at: str | None = None
+    runs: int = 0
+    total_incidents: int = 0
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, raw: Any) -> "FetchHealth":
+        """The stored record; anything damaged or of another version reads as no record (the next run writes anew)."""
+        raw = _dict_or_empty(raw)
+        if raw.get("version") != HEALTH_VERSION:
+            return cls()
+        skipped = {str(key): count for key, value in _dict_or_empty(raw.get("skipped")).items() if (count := _int_or_none(value))}
+        return cls(
+            last_run_at=_text_or_none(raw.get("lastRunAt")),
+            outcome=_text_or_none(raw.get("outcome")),
+            incidents=max(0, _int_or_none(raw.get("incidents")) or 0),
+            skipped=skipped,
+            watermark=_int_or_none(raw.get("watermark")),
+            requests=max(0, _int_or_none(raw.get("requests")) or 0),
+            backlog=_int_or_none(raw.get("backlog")),
+            stalled_runs=max(0, _int_or_none(raw.get("stalledRuns")) or 0),
+            stalled_since=_text_or_none(raw.get("stalledSince")),
+            last_error=_text_or_none(raw.get("lastError")),
+            last_error_at=_text_or_none(raw.get("lastErrorAt")),
+            last_progress_at=_text_or_none(raw.get("lastProgressAt")),
+            runs=max(0, _int_or_none(raw.get("runs")) or 0),
+            total_incidents=max(0, _int_or_none(raw.get("totalIncidents")) or 0),
+            filters=_dict_or_empty(raw.get("filters")),
+        )
+
+    @property
+    def state(self) -> str:
+        if self.last_run_at is None:
+            return "Never run"
+        return HEALTH_STATES.get(self.stalled_runs, "Stalled")
+
+    def after(self, report: FetchReport, now: datetime, filters: dict[str, Any]) -> "FetchHealth":
+        """The record once the run ``report`` describes has ended at ``now``."""
+        at = to_iso_z(now)
+        stuck = report.outcome in ("stalled", "failed")
+        health = FetchHealth(
+            last_run_at=at,
+            outcome=report.outcome,
+            incidents=report.incidents,
+            skipped=dict(report.skipped),
+            # A failed run does not know the watermark of lastRun (it was not loaded into the report): keep the last one.
+            watermark=report.watermark if report.watermark is not None else self.watermark,
+            requests=report.requests,
+            backlog=report.backlog,
+            stalled_runs=self.stalled_runs + 1 if stuck else 0,
+            stalled_since=(self.stalled_since or at) if stuck else None,
+            last_error=self.last_error,
+            last_error_at=self.last_error_at,
+            last_progress_at=at if report.outcome == "moved" else self.last_progress_at,
+            runs=self.runs + 1,
+            total_incidents=self.total_incidents + report.incidents,
+            filters=filters,
+        )
+        why = report.error or (report.reason if report.outcome == "stalled" else None)
+        if why:
+            health.last_error, health.last_error_at = why[:MAX_ERROR_CHARS], at
+        return health
+
+    def to_context(self) -> dict[str, Any]:
+        return {
+            "version": HEALTH_VERSION,
+            "lastRunAt": self.last_run_at,
+            "outcome": self.outcome,
+            "incidents": self.incidents,
+            "skipped": dict(self.skipped),
+            "watermark": self.watermark,
+            "requests": self.requests,
+            "backlog": self.backlog,
+            "stalledRuns": self.stalled_runs,
+            "stalledSince": self.stalled_since,
+            "lastError": self.last_error,
+            "lastErrorAt": self.last_error_at,
+            "lastProgressAt": self.last_progress_at,
+            "runs": self.runs,
+            "totalIncidents": self.total_incidents,
+            "filters": dict(self.filters),
+        }
+
+    def module_health_message(self) -> str:
+        """What the instance's health in Settings shows while runs stall."""
+        return (
+            f"ThreatMon fetch: {self.stalled_runs} run(s) in a row without progress since {self.stalled_since}"
+            f"{f'; last error: {self.last_error}' if self.last_error else ''}. No alarm is lost or ingested twice; each "
+            "run tries again. Run threatmon_get_fetch_health for details."
+        )
+
+
+def filters_of(settings: Settings) -> dict[str, Any]:
+    """The filter settings a run used, as the health record shows them (sorted, as the admin typed them lower-cased)."""
+    return {
+        "alarmTypes": sorted(settings.alarm_types) if settings.alarm_types is not None else "all",
+        "alarmStatuses": sorted(settings.alarm_statuses) if settings.alarm_statuses is not None else "all",
+        "minSeverity": settings.min_severity or "all",
+        "notes": list(settings.filter_notes),
+    }
+
+
+def record_fetch_health(report: FetchReport, settings: Settings, now: datetime | None = None) -> FetchHealth:
+    """Write the run into the health record (read-modify-write of the integration context, its other keys kept) and
+    show a stall in the instance's health: set while runs stall, cleared (an empty message) when a run moves again."""
+    context = demisto.getIntegrationContext() or {}
+    previous = FetchHealth.load(context.get(HEALTH_CONTEXT_KEY))
+    health = previous.after(report, now or datetime.now(UTC), filters_of(settings))
+    demisto.setIntegrationContext({**context, HEALTH_CONTEXT_KEY: health.to_context()})
+    if health.stalled_runs:
+        demisto.updateModuleHealth(health.module_health_message())
+    elif previous.stalled_runs:
+        demisto.updateModuleHealth("")
+    return health
 
 
 """ INCOMING MIRRORING """
@@ -2184,11 +2482,66 @@ def report_pending(memory: MirrorMemory) -> list[str]:
 """ COMMANDS """
 
 
-def test_module(client: Client) -> str:
+def test_module(client: Client, settings: Settings | None = None) -> str:
     """'ok' when ThreatMon answers the alarm list with this key; otherwise the client raises one actionable sentence.
-    Parameter errors were raised by parse_params before this point."""
+    Parameter errors were raised by parse_params before this point. A free-text alarm type that is not a known type
+    passes with a note in the log (the Test button shows only success or an error)."""
     client.list_alarms(page=0)
+    for note in settings.filter_notes if settings else []:
+        demisto.info(f"ThreatMon test: {note}")
     return "ok"
+
+
+HEALTH_HEADERS = ["Setting", "Value"]
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value in (None, "", [], {}) else str(value)
+
+
+def _listed(value: Any) -> Any:
+    return ", ".join(str(item) for item in value) if isinstance(value, list) else value
+
+
+def get_fetch_health_command(args: dict[str, Any], raw: Any, instance: str = "") -> CommandResults:
+    """The fetch health record of this instance (raw: its integration-context entry) as a table and as context."""
+    health = FetchHealth.load(raw)
+    record = health.to_context()
+    record.pop("version")
+    output = {"instance": instance, "state": health.state, **record}
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(health.skipped.items()))
+    filters = health.filters
+    rows = [
+        ("State", health.state),
+        ("Last run", health.last_run_at),
+        ("Last run outcome", health.outcome),
+        ("Incidents created (last run)", health.incidents if health.last_run_at else None),
+        ("Alarms skipped (last run)", skipped or (0 if health.last_run_at else None)),
+        ("Last alarm code (watermark)", health.watermark),
+        ("Requests (last run)", health.requests if health.last_run_at else None),
+        ("Backlog (alarms above the watermark)", health.backlog if health.backlog is not None else "unknown"),
+        ("Runs in a row without progress", health.stalled_runs),
+        ("Without progress since", health.stalled_since),
+        ("Last progress", health.last_progress_at),
+        ("Last error", health.last_error),
+        ("Last error at", health.last_error_at),
+        ("Runs recorded / incidents created", f"{health.runs} / {health.total_incidents}"),
+        ("Alarm types fetched", _listed(filters.get("alarmTypes"))),
+        ("Alarm statuses fetched", _listed(filters.get("alarmStatuses"))),
+        ("Notes", " ".join(filters.get("notes") or [])),
+    ]
+    title = f"ThreatMon fetch health{f' of {instance}' if instance else ''}"
+    if health.last_run_at is None:
+        title += ": no fetch run recorded yet (the record starts with the next fetch)"
+    return CommandResults(
+        outputs_prefix="ThreatMon.FetchHealth",
+        outputs_key_field="instance",
+        outputs=output,
+        readable_output=tableToMarkdown(
+            title, [{"Setting": name, "Value": _or_dash(value)} for name, value in rows], headers=HEALTH_HEADERS
+        ),
+        raw_response=output,
+    )
 
 
 def list_alarms_command(client: Client, args: dict[str, Any]) -> CommandResults:
@@ -2701,13 +3054,16 @@ def main() -> None:
             data_removal_path=settings.data_removal_path,
         )
         commands: dict[str, Callable[[], Any]] = {
-            "test-module": lambda: test_module(client),
+            "test-module": lambda: test_module(client, settings),
             "threatmon_update_incident_status": lambda: update_incident_status_command(client, args, demisto.incident()),
             "threatmon_list_alarms": lambda: list_alarms_command(client, args),
             "threatmon_request_takedown": lambda: request_takedown_command(client, args, demisto.incident()),
             DATA_REMOVAL_COMMAND: lambda: request_data_removal_command(client, args, demisto.incident()),
             "threatmon_list_cves": lambda: list_cves_command(client, args),
             "threatmon_list_subscribed_cves": lambda: list_subscribed_cves_command(client, args),
+            "threatmon_get_fetch_health": lambda: get_fetch_health_command(
+                args, (demisto.getIntegrationContext() or {}).get(HEALTH_CONTEXT_KEY), demisto.integrationInstance()
+            ),
             "get-mapping-fields": get_mapping_fields_command,
             "update-remote-system": lambda: update_remote_system_command(client, args, settings.mirror_in),
             "get-modified-remote-data": lambda: get_modified_remote_data_command(client, args, settings),
@@ -2716,7 +3072,11 @@ def main() -> None:
         }
         if command == "fetch-incidents":
             last_run = demisto.getLastRun()
-            outcome = fetch_alarms(client, last_run, settings)
+            report = FetchReport()
+            try:
+                outcome = fetch_alarms(client, last_run, settings, report=report)
+            finally:
+                record_fetch_health(report, settings)
             # The fetched alarms join incoming mirroring (or the sync command's memory); the first such fetch also
             # starts enrolling the alarms fetched before (at or below the watermark it started from: 0 on a first fetch).
             if settings.mirror_in or read_mirror_memory().job:

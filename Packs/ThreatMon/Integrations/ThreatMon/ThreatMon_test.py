@@ -2379,6 +2379,10 @@ def xsoar(monkeypatch):
     monkeypatch.setattr(demisto, "results", lambda value: server.results.append(value))
     for level in ("debug", "info", "error"):
         monkeypatch.setattr(demisto, level, lambda message, *args: server.logs.append(str(message)))
+    server.context, server.health = {}, []
+    monkeypatch.setattr(demisto, "getIntegrationContext", lambda: json.loads(json.dumps(server.context)))
+    monkeypatch.setattr(demisto, "setIntegrationContext", lambda value: setattr(server, "context", json.loads(json.dumps(value))))
+    monkeypatch.setattr(demisto, "updateModuleHealth", lambda message: server.health.append(message))
     monkeypatch.setattr(ThreatMon.time, "sleep", lambda seconds: None)
     return server
 
@@ -3247,7 +3251,7 @@ def test_main_fetch_with_incoming_mirroring_remembers_the_fetched_alarms(server,
 
 
 @pytest.mark.parametrize("direction", ["None", "Outgoing", "", None])
-def test_main_fetch_without_incoming_mirroring_sends_the_same_requests_and_writes_no_context(server, context, direction):
+def test_main_fetch_without_incoming_mirroring_sends_the_same_requests_and_writes_no_mirroring_memory(server, context, direction):
     def requests_of(params):
         server.params, server.last_run = params, {}
         with requests_mock.Mocker() as mocker:
@@ -3258,7 +3262,8 @@ def test_main_fetch_without_incoming_mirroring_sends_the_same_requests_and_write
     incoming = requests_of({**server.params, "mirror_direction": "Incoming"})
     context.value, context.writes = {}, 0
     assert requests_of({**server.params, "mirror_direction": direction}) == incoming
-    assert context.writes == 0
+    assert context.writes == 1  # the fetch health record, the only key written
+    assert list(context.value) == ["fetch_health"]
 
 
 def test_main_runs_a_mirroring_cycle_then_get_remote_data(server, context):
@@ -3676,7 +3681,7 @@ def test_main_after_the_sync_command_ran_the_fetch_keeps_the_memory_without_inco
     with requests_mock.Mocker() as mocker:
         fake = alarm_list(mocker, range(1, 6))
         run_mirror_main(server, "fetch-incidents")
-        assert context.writes == 0
+        assert list(context.value) == ["fetch_health"]  # the fetch's health record, no mirroring memory
         results = run_mirror_main(server, "threatmon_sync_alarm_statuses")
         assert results[-1]["Type"] == EntryType.NOTE and context.memory.job
         fake.add_alarms(3)
@@ -3700,8 +3705,8 @@ def test_main_a_sync_run_does_not_retry_a_failed_request(server, context):
 
 ELSEWHERE = "https://elsewhere.test"
 MIRROR_MEMORY = {ThreatMon.MIRROR_CONTEXT_KEY: {"version": ThreatMon.MIRROR_CONTEXT_VERSION, "alarms": {"1000": "Open"}}}
-# Every command that sends a request, with arguments that make it send one. get-mapping-fields and get-remote-data
-# send none (a test below keeps this list equal to the yml's commands).
+# Every command that sends a request, with arguments that make it send one. get-mapping-fields, get-remote-data and
+# threatmon_get_fetch_health send none (a test below keeps this list equal to the yml's commands).
 REQUESTING_COMMANDS = {
     "test-module": {},
     "fetch-incidents": {},
@@ -3742,7 +3747,8 @@ def run_command(server, command: str) -> str:
 def test_the_redirect_table_covers_every_command_that_sends_a_request():
     yml = yaml.safe_load((Path(__file__).parent / "ThreatMon.yml").read_text(encoding="utf-8"))
     commands = {command["name"] for command in yml["script"]["commands"]}
-    assert set(REQUESTING_COMMANDS) == commands - {"get-mapping-fields", "get-remote-data"} | {"test-module", "fetch-incidents"}
+    none = {"get-mapping-fields", "get-remote-data", "threatmon_get_fetch_health"}
+    assert set(REQUESTING_COMMANDS) == commands - none | {"test-module", "fetch-incidents"}
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -3971,3 +3977,308 @@ def test_main_switching_incoming_mirroring_off_and_on_again_enrols_what_was_fetc
         for _ in range(3):
             run_mirror_main(server, "get-modified-remote-data", {"lastUpdate": LAST_UPDATE})
     assert context.memory.alarms == dict.fromkeys(range(1, 10), "Open")
+
+
+# ---------------------------------------------------------------- fetch filters: alarm types and statuses
+
+KNOWN_TYPES = ThreatMon.KNOWN_ALARM_TYPES
+
+
+@pytest.mark.parametrize(
+    ("params", "types", "statuses"),
+    [
+        ({}, None, None),
+        ({"alarm_types": ["Phishing Domain Detected"]}, {"phishing domain detected"}, None),
+        (
+            {"alarm_types": "phishing domain detected, Rogue  Mobile App Detected"},
+            {"phishing domain detected", "rogue mobile app detected"},
+            None,
+        ),
+        ({"alarm_types_other": "Leaked Credentials"}, {"leaked credentials"}, None),
+        ({"alarm_types_other": "fake social media account detected"}, {"fake social media account detected"}, None),
+        ({"alarm_statuses": ["Open", "in progress"]}, None, {"open", "in progress"}),
+        ({"alarm_statuses": "Open,In Progress,False Positive,Ignore,Resolved"}, None, None),  # all five: every alarm
+        ({"alarm_statuses": []}, None, None),
+    ],
+)
+def test_parse_params_reads_the_alarm_filters(params, types, statuses):
+    settings = parse_params(valid_params(**params))
+    assert settings.alarm_types == (frozenset(types) if types else None)
+    assert settings.alarm_statuses == (frozenset(statuses) if statuses else None)
+
+
+def test_parse_params_accepts_a_free_text_alarm_type_with_a_note():
+    settings = parse_params(valid_params(alarm_types_other="Leaked Credentials, Phishing Domain Detected"))
+    assert settings.alarm_types == {"leaked credentials", "phishing domain detected"}
+    assert settings.filter_notes == [
+        "'Leaked Credentials' (Other alarm types to fetch (alarm_types_other)) is not a known ThreatMon alarm type (known: "
+        "Phishing Domain Detected, Rogue Mobile App Detected, Fake Social Media Account Detected); alarms of exactly that "
+        "type are fetched."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"alarm_types": ["Phishing Domain Detected", "Leaked Credentials"]},
+            "Alarm types to fetch (alarm_types) must be among Phishing Domain Detected, Rogue Mobile App Detected, Fake "
+            "Social Media Account Detected (other types go in the Other alarm types to fetch (alarm_types_other)); got "
+            "'Leaked Credentials'.",
+        ),
+        (
+            {"alarm_types_other": "Phising Domain Detected"},
+            "Other alarm types to fetch (alarm_types_other): 'Phising Domain Detected' looks like a typo of the known type "
+            "'Phishing Domain Detected'. The known types are Phishing Domain Detected, Rogue Mobile App Detected, Fake Social "
+            "Media Account Detected; enter another type exactly as ThreatMon names it.",
+        ),
+        (
+            {"alarm_types_other": "Rogue Mobil App Detected"},
+            "'Rogue Mobil App Detected' looks like a typo of the known type 'Rogue Mobile App Detected'",
+        ),
+        (
+            {"alarm_statuses": ["Open", "Closed"]},
+            "Alarm statuses to fetch (alarm_statuses) must be among Open, In Progress, False Positive, Ignore, Resolved; "
+            "got 'Closed'.",
+        ),
+    ],
+)
+def test_parse_params_refuses_a_filter_typo_naming_the_setting_and_the_known_values(params, message):
+    with pytest.raises(ValueError) as caught:
+        parse_params(valid_params(**params))
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("alarm", "reason"),
+    [
+        ({"alarmType": "Phishing Domain Detected", "status": "Open"}, None),
+        ({"alarmType": "  phishing   DOMAIN detected ", "status": "open"}, None),
+        ({"type": "Leaked Credentials", "status": "Open"}, ThreatMon.SKIP_TYPE),
+        ({"alarmType": "Exposed Port", "status": "Open"}, ThreatMon.SKIP_TYPE),
+        ({"status": "Open"}, None),  # no type: nothing proves it is outside the filter
+        ({"alarmType": "Phishing Domain Detected", "status": "Resolved"}, ThreatMon.SKIP_STATUS),
+        ({"alarmType": "Phishing Domain Detected", "status": "Escalated"}, None),  # not one of the five statuses
+        ({"alarmType": "Phishing Domain Detected"}, None),
+    ],
+)
+def test_filter_skip_reason(alarm, reason):
+    settings = make_settings(
+        alarm_types=frozenset({"phishing domain detected"}), alarm_statuses=frozenset({"open", "in progress"})
+    )
+    assert ThreatMon.filter_skip_reason(alarm, settings) == reason
+
+
+def test_filter_skip_reason_without_filters_keeps_everything():
+    assert ThreatMon.filter_skip_reason({"alarmType": "Exposed Port", "status": "Resolved"}, make_settings()) is None
+
+
+def wanted(alarm: dict, types: set[str], statuses: set[str]) -> bool:
+    alarm_type = " ".join(str(alarm.get("alarmType") or alarm.get("type") or "").split()).lower()
+    status = " ".join(str(alarm.get("status") or "").split()).lower()
+    known = {word.lower() for word in ThreatMon.ALARM_STATUSES}
+    return (not alarm_type or alarm_type in types) and (status not in known or status in statuses)
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("max_fetch", [3, 100])
+def test_fetch_filters_create_exactly_the_chosen_types_and_statuses_and_never_the_others_later(order, max_fetch):
+    types = {"phishing domain detected", "leaked credentials"}
+    statuses = {"open", "in progress"}
+    filtered = make_settings(max_fetch=max_fetch, alarm_types=frozenset(types), alarm_statuses=frozenset(statuses))
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=80, order=order)
+        codes = sim.codes()
+        sim.set_portal_status(codes[::3], "Resolved")
+        sim.set_portal_status(codes[1::5], "In Progress")
+        sim.set_portal_status(codes[2::7], "Escalated")  # not one of the five statuses: always fetched
+        last_run, incidents = drain(sim, filtered)
+        expected = [int(alarm["alarmCode"]) for alarm in sim.wire_alarms() if wanted(alarm, types, statuses)]
+        assert_exactly_once(incidents, expected)
+        assert 0 < len(expected) < 80
+        assert last_run["last_alarm_code"] == max(sim.codes())  # the alarms left out were passed, not left behind
+        _, later = drain(sim, make_settings(max_fetch=max_fetch), last_run=last_run)  # every type and status now
+    assert later == []
+
+
+def test_fetch_debug_line_counts_the_skipped_alarms_by_reason(monkeypatch):
+    lines = debug_lines(monkeypatch)
+    alarms = [
+        {"alarmCode": 1, "alarmType": "Phishing Domain Detected", "status": "Open", "severity": "High"},
+        {"alarmCode": 2, "alarmType": "Exposed Port", "status": "Open", "severity": "High"},
+        {"alarmCode": 3, "alarmType": "Exposed Port", "status": "Open", "severity": "High"},
+        {"alarmCode": 4, "alarmType": "Phishing Domain Detected", "status": "Resolved", "severity": "High"},
+        {"alarmCode": 5, "alarmType": "Phishing Domain Detected", "status": "Open", "severity": "Low"},
+    ]
+    settings = make_settings(
+        alarm_types=frozenset({"phishing domain detected"}), alarm_statuses=frozenset({"open"}), min_severity="Medium"
+    )
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json={"data": alarms, "totalRecords": 5})
+        last_run, incidents = fetch_incidents(make_client(), {}, settings, now=NOW)
+    assert codes_of(incidents) == [1]
+    assert last_run["last_alarm_code"] == 5
+    (summary,) = [line for line in lines if line.startswith("ThreatMon fetch: ")]
+    assert "1 incident(s), 4 skipped (2 alarm type not selected, 1 below min_severity, 1 status not selected);" in summary
+
+
+def test_main_test_module_refuses_a_filter_typo(xsoar):
+    xsoar.params = {**xsoar.params, "alarm_types_other": "Phishing Domain Detectd"}
+    with requests_mock.Mocker() as mocker:
+        run_main(xsoar)
+        assert mocker.call_count == 0
+    assert "Other alarm types to fetch (alarm_types_other): 'Phishing Domain Detectd' looks like a typo" in error_text(xsoar)
+
+
+def test_main_test_module_accepts_a_free_text_type_with_a_note(xsoar):
+    xsoar.params = {**xsoar.params, "alarm_types_other": "Brand Impersonation"}
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json={"data": [], "totalRecords": 0})
+        run_main(xsoar)
+    assert xsoar.results == ["ok"]
+    assert any("'Brand Impersonation'" in line and "is not a known ThreatMon alarm type" in line for line in xsoar.logs)
+
+
+# ---------------------------------------------------------------- fetch health
+
+
+def report_of(outcome: str, **values) -> ThreatMon.FetchReport:
+    return ThreatMon.FetchReport(outcome=outcome, **values)
+
+
+def test_health_counts_runs_without_progress_and_a_run_that_moves_clears_them():
+    health = ThreatMon.FetchHealth()
+    assert health.state == "Never run"
+    health = health.after(report_of("moved", incidents=3, watermark=12, requests=2, backlog=0), NOW, {})
+    assert (health.state, health.stalled_runs, health.last_progress_at, health.total_incidents) == (
+        "Healthy",
+        0,
+        "2025-03-15T12:00:00Z",
+        3,
+    )
+    later = NOW + timedelta(minutes=1)
+    health = health.after(report_of("failed", error="ThreatMon is unavailable (HTTP 503)."), later, {})
+    health = health.after(report_of("stalled", reason="page 2 kept arriving in another order"), later + timedelta(minutes=1), {})
+    assert (health.state, health.stalled_runs, health.stalled_since) == ("Stalled", 2, "2025-03-15T12:01:00Z")
+    assert health.last_error == "page 2 kept arriving in another order"
+    assert health.watermark == 12  # kept from the run that knew it
+    health = health.after(report_of("idle", watermark=12, backlog=0), later + timedelta(minutes=2), {})
+    assert (health.state, health.stalled_runs, health.stalled_since) == ("Healthy", 0, None)
+    assert health.last_error == "page 2 kept arriving in another order"  # kept, with its time, after recovery
+    assert (health.runs, health.last_progress_at) == (4, "2025-03-15T12:00:00Z")
+
+
+@pytest.mark.parametrize("raw", [None, "x", [], {"version": 99, "runs": 4}, {"version": 1, "runs": "many", "skipped": [1]}])
+def test_health_reads_a_missing_or_damaged_record_as_a_fresh_one(raw):
+    health = ThreatMon.FetchHealth.load(raw)
+    assert health.runs == 0
+    assert health.skipped == {}
+
+
+def test_health_record_round_trips_through_the_context():
+    health = ThreatMon.FetchHealth().after(
+        report_of("moved", incidents=2, skipped={"status not selected": 3}, watermark=9, requests=1, backlog=4),
+        NOW,
+        {"notes": []},
+    )
+    assert ThreatMon.FetchHealth.load(json.loads(json.dumps(health.to_context()))) == health
+
+
+def test_record_fetch_health_keeps_the_other_context_keys_and_sets_then_clears_the_module_health(monkeypatch):
+    context = {"mirror_in": {"version": 1, "alarms": {"7": "Open"}}}
+    shown: list[str] = []
+    monkeypatch.setattr(demisto, "getIntegrationContext", lambda: json.loads(json.dumps(context)))
+    monkeypatch.setattr(demisto, "setIntegrationContext", lambda value: context.update(json.loads(json.dumps(value))))
+    monkeypatch.setattr(demisto, "updateModuleHealth", shown.append)
+    settings = make_settings()
+    ThreatMon.record_fetch_health(report_of("moved", incidents=1, watermark=7), settings, NOW)
+    assert shown == []
+    ThreatMon.record_fetch_health(report_of("failed", error="ThreatMon is unavailable (HTTP 503)."), settings, NOW)
+    ThreatMon.record_fetch_health(report_of("failed", error="ThreatMon is unavailable (HTTP 503)."), settings, NOW)
+    assert shown == [
+        f"ThreatMon fetch: {runs} run(s) in a row without progress since 2025-03-15T12:00:00Z; last error: ThreatMon is "
+        "unavailable (HTTP 503).. No alarm is lost or ingested twice; each run tries again. Run threatmon_get_fetch_health "
+        "for details."
+        for runs in (1, 2)
+    ]
+    ThreatMon.record_fetch_health(report_of("moved", incidents=1, watermark=8), settings, NOW)
+    ThreatMon.record_fetch_health(report_of("idle", watermark=8), settings, NOW)
+    assert shown[2:] == [""]  # cleared once, when a run moved again
+    assert context["mirror_in"] == {"version": 1, "alarms": {"7": "Open"}}
+    assert context["fetch_health"]["watermark"] == 8
+
+
+def test_get_fetch_health_command_shows_the_record_as_a_table_and_context():
+    health = ThreatMon.FetchHealth().after(
+        report_of("stalled", skipped={"alarm type not selected": 2}, watermark=40, requests=6, reason="the request bound"),
+        NOW,
+        ThreatMon.filters_of(make_settings(alarm_types=frozenset({"leaked credentials"}), filter_notes=["a note"])),
+    )
+    result = ThreatMon.get_fetch_health_command({}, health.to_context(), "ThreatMon_instance_1")
+    assert result.outputs_prefix == "ThreatMon.FetchHealth"
+    assert result.outputs_key_field == "instance"
+    assert result.outputs["instance"] == "ThreatMon_instance_1"
+    assert (result.outputs["state"], result.outputs["stalledRuns"], result.outputs["watermark"]) == ("Stalled", 1, 40)
+    table = compact(result.readable_output)
+    for row in (
+        "|State|Stalled|",
+        "|Alarms skipped (last run)|2 alarm type not selected|",
+        "|Last alarm code (watermark)|40|",
+        "|Runs in a row without progress|1|",
+        "|Last error|the request bound|",
+        "|Backlog (alarms above the watermark)|unknown|",
+        "|Alarm types fetched|leaked credentials|",
+        "|Alarm statuses fetched|all|",
+        "|Notes|a note|",
+    ):
+        assert row in table
+
+
+def test_get_fetch_health_command_before_any_run():
+    result = ThreatMon.get_fetch_health_command({}, None, "ThreatMon_instance_1")
+    assert result.outputs["state"] == "Never run"
+    assert "no fetch run recorded yet" in result.readable_output
+
+
+def test_main_fetch_records_health_never_with_the_key_or_alarm_content_and_shows_a_stall_until_a_run_moves(xsoar):
+    xsoar.command = "fetch-incidents"
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=25, order="desc")
+        sim.set_portal_status(sim.codes()[1:6:2], "Resolved")  # three of the oldest alarms, left out by the filter
+        xsoar.params = {**xsoar.params, "max_fetch": "10", "alarm_statuses": ["Open", "In Progress"]}
+        run_main(xsoar)
+        first = dict(xsoar.context["fetch_health"])
+        mocker.get(LIST_URL, status_code=503, json={"message": f"down, key {API_KEY}"})
+        with pytest.raises(Exception, match="ThreatMon"):
+            ThreatMon.main()
+    stalled = dict(xsoar.context["fetch_health"])
+    with requests_mock.Mocker() as mocker:
+        sim = make_sim(mocker, alarms=25, order="desc")  # the same alarms, served again
+        run_main(xsoar)
+    recovered = xsoar.context["fetch_health"]
+    passed = first["incidents"] + sum(first["skipped"].values())  # created, or left out by the status filter
+    assert (first["outcome"], first["stalledRuns"], first["incidents"]) == ("moved", 0, 10)
+    assert first["skipped"]["status not selected"] == 3  # (and the Information ones: the instance's min_severity is Low)
+    assert (first["watermark"], first["backlog"]) == (sim.codes()[passed - 1], 25 - passed)
+    assert first["filters"]["alarmStatuses"] == ["in progress", "open"]
+    assert (stalled["outcome"], stalled["stalledRuns"]) == ("failed", 1)
+    assert "HTTP 503" in stalled["lastError"]
+    assert (recovered["outcome"], recovered["stalledRuns"]) == ("moved", 0)
+    assert xsoar.health[0].startswith("ThreatMon fetch: 1 run(s) in a row without progress") and xsoar.health[1:] == [""]
+    stored = json.dumps([first, stalled, recovered])
+    assert API_KEY not in stored
+    for alarm in sim.wire_alarms():
+        assert str(alarm.get("title")) not in stored
+
+
+def test_main_get_fetch_health_reads_the_record_of_the_instance(xsoar):
+    xsoar.command = "threatmon_get_fetch_health"
+    xsoar.context = {"fetch_health": ThreatMon.FetchHealth().after(report_of("idle", watermark=3), NOW, {}).to_context()}
+    with requests_mock.Mocker() as mocker:
+        run_main(xsoar)
+        assert mocker.call_count == 0
+    (result,) = xsoar.results
+    assert result["Type"] == EntryType.NOTE
+    (health,) = [value for key, value in result["EntryContext"].items() if key.startswith("ThreatMon.FetchHealth")]
+    assert (health["instance"], health["state"], health["watermark"]) == ("ThreatMon_instance_1", "Healthy", 3)
+    assert "|State|Healthy|" in compact(result["HumanReadable"])
