@@ -103,6 +103,7 @@ class Demo:
             order = "newest first" if self.order == "desc" else "oldest first"
             self.show(f"{self.alarms} alarms waiting, listed {order}, {self.latency_ms:g} ms per request")
             self.threatmon(sim)
+            self.filters_and_health(sim)
             self.feed(sim)
             self.step("Stop the simulator", "Everything above ran against the local simulator, which now stops.")
         elapsed = time.monotonic() - started
@@ -238,6 +239,87 @@ class Demo:
         result = tm.run("threatmon_list_subscribed_cves", {"page": "0", "customer_name": "Example Insurance"})
         self.show_run(result)
         self.expect(result.ok, f"listing subscribed CVEs failed: {result.error}")
+        leaks = [r for r in tm.history if sim.api_key in r.everything_as_text()]
+        self.expect(not leaks, "the API key appeared in a result")
+
+    def filters_and_health(self, sim: Simulator) -> None:
+        chosen_types = ["Phishing Domain Detected", "Rogue Mobile App Detected"]
+        params = {
+            "url": sim.api_url,
+            "credentials": {"identifier": "", "password": sim.api_key},
+            "max_fetch": str(self.max_fetch),
+            "isFetch": True,
+            "alarm_types": chosen_types,
+            "alarm_types_other": "Leaked Credentials",
+            "alarm_statuses": ["Open", "In Progress"],
+        }
+        self.step(
+            "Fetch only some alarms (alarm type and status filters)",
+            "A second instance fetches only phishing domains, rogue apps and (typed in, as ThreatMon names it) leaked "
+            "credentials, and only alarms still Open or In Progress in ThreatMon. ThreatMon's API cannot filter, so "
+            "the fetch reads the same pages and passes the other alarms for good.",
+        )
+        tm = IntegrationRunner(THREATMON, params, instance_name="ThreatMon_filtered")
+        typo = IntegrationRunner(THREATMON, {**params, "alarm_types_other": "Phising Domain Detected"}).run("test-module")
+        self.show("Test with a typo in Other alarm types to fetch:")
+        self.show_run(typo)
+        self.expect(not typo.ok and "looks like a typo" in (typo.error or ""), "test-module accepted a typo")
+        incidents: list[dict] = []
+        lines: list[str] = []
+        for _ in range(200):
+            result = tm.run("fetch-incidents")
+            self.expect(result.ok, f"fetch-incidents failed: {result.error}")
+            incidents += result.incidents
+            lines += [message for _level, message in result.logs if message.startswith("ThreatMon fetch: ")]
+            if not result.incidents:
+                break
+        wanted = {name.lower() for name in [*chosen_types, "Leaked Credentials"]}
+        expected = {
+            alarm["alarmCode"]
+            for alarm in sim.alarms()
+            if alarm["alarmType"].lower() in wanted and alarm["status"] in ("Open", "In Progress")
+        }
+        codes = [int(incident["dbotMirrorId"]) for incident in incidents]
+        self.expect(sorted(codes) == sorted(expected), "the filtered fetch did not create exactly the chosen alarms")
+        by_type = Counter(json.loads(incident["rawJSON"]).get("alarmType") for incident in incidents)
+        rows = [[name, by_type.get(name, 0)] for name in sorted(by_type)]
+        self.show(table(rows, ["alarm type", "incidents"], TABLE_WIDTH))
+        self.show(f"{len(codes)} incidents of {len(sim.alarms())} alarms, each once. The first run's debug line:")
+        self.expect(bool(lines) and "skipped (" in lines[0], "the debug line does not count the skipped alarms")
+        for line in textwrap.wrap(lines[0], TABLE_WIDTH - 2):
+            self.show(line)
+        tm.params = {key: value for key, value in tm.params.items() if not key.startswith("alarm_")}
+        again = tm.run("fetch-incidents")
+        self.show("With the filters cleared, the next fetch brings " + f"{len(again.incidents)} incident(s): the alarms")
+        self.show("left out were passed for good (to backfill, reset the instance's last run).")
+        self.expect(again.ok and not again.incidents, "alarms left out by the filters were fetched later")
+
+        self.step(
+            "Check how the fetch is doing (threatmon_get_fetch_health)",
+            "Each fetch run keeps a small health record (no alarm content, no key). ThreatMon now fails every request "
+            "for a while: the run fails, the instance's health in Settings says so, and the health command shows a "
+            "stalled fetch. The next run after ThreatMon recovers moves again and clears it.",
+        )
+        sim.add_alarms(3)
+        sim.add_fault("/vulnerabilities/=503,times=4")
+        failed = tm.run("fetch-incidents")
+        self.expect(not failed.ok, "the fetch did not fail while ThreatMon failed")
+        shown = [message for level, message in failed.logs if level == "health"]
+        self.expect(bool(shown) and "without progress" in shown[-1], "the module health did not show the stall")
+        self.show("The instance's health in Settings:")
+        for line in textwrap.wrap(shown[-1], TABLE_WIDTH - 2):
+            self.show(line)
+        result = tm.run("threatmon_get_fetch_health")
+        self.show_run(result)
+        self.expect("| Stalled |" in result.readable, "the health command did not show the stalled fetch")
+        recovered = tm.run("fetch-incidents")
+        self.expect(recovered.ok and len(recovered.incidents) == 3, "the fetch did not recover")
+        cleared = [message for level, message in recovered.logs if level == "health"]
+        self.expect(cleared == [""], "the module health was not cleared")
+        result = tm.run("threatmon_get_fetch_health")
+        self.show("After ThreatMon recovered (3 new alarms fetched, the instance's health cleared):")
+        self.show_run(result)
+        self.expect("| Healthy |" in result.readable, "the health command did not show a healthy fetch")
         leaks = [r for r in tm.history if sim.api_key in r.everything_as_text()]
         self.expect(not leaks, "the API key appeared in a result")
 

@@ -1960,10 +1960,10 @@ class FetchHealth:
 
     def module_health_message(self) -> str:
         """What the instance's health in Settings shows while runs stall."""
+        error = f"; last error: {self.last_error.rstrip('.')}" if self.last_error else ""
         return (
-            f"ThreatMon fetch: {self.stalled_runs} run(s) in a row without progress since {self.stalled_since}"
-            f"{f'; last error: {self.last_error}' if self.last_error else ''}. No alarm is lost or ingested twice; each "
-            "run tries again. Run threatmon_get_fetch_health for details."
+            f"ThreatMon fetch: {self.stalled_runs} run(s) in a row without progress since {self.stalled_since}{error}. "
+            "No alarm is lost or ingested twice; each run tries again. Run threatmon_get_fetch_health for details."
         )
 
 

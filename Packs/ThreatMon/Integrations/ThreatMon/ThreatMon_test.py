@@ -4197,7 +4197,7 @@ def test_record_fetch_health_keeps_the_other_context_keys_and_sets_then_clears_t
     ThreatMon.record_fetch_health(report_of("failed", error="ThreatMon is unavailable (HTTP 503)."), settings, NOW)
     assert shown == [
         f"ThreatMon fetch: {runs} run(s) in a row without progress since 2025-03-15T12:00:00Z; last error: ThreatMon is "
-        "unavailable (HTTP 503).. No alarm is lost or ingested twice; each run tries again. Run threatmon_get_fetch_health "
+        "unavailable (HTTP 503). No alarm is lost or ingested twice; each run tries again. Run threatmon_get_fetch_health "
         "for details."
         for runs in (1, 2)
     ]
