@@ -306,7 +306,9 @@ def test_a_close_threatmon_sent_in_is_not_sent_back_out(make_sim, instance):
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("direction", ["None", "Outgoing", None])
-def test_without_incoming_mirroring_a_fetch_sends_the_same_requests_and_writes_no_context(make_sim, no_sleep, order, direction):
+def test_without_incoming_mirroring_a_fetch_sends_the_same_requests_and_keeps_no_mirroring_memory(
+    make_sim, no_sleep, order, direction
+):
     def fetch_requests(params: dict, state: Path | None) -> tuple[list, IntegrationRunner]:
         sim = make_sim(alarms=45, order=order, insert_every=4, insert_count=1, insert_max=5)
         tm = IntegrationRunner(THREATMON, threatmon_params(sim, **params), state_file=state, sleep=no_sleep)
@@ -316,7 +318,7 @@ def test_without_incoming_mirroring_a_fetch_sends_the_same_requests_and_writes_n
     incoming, _ = fetch_requests({"mirror_direction": "Incoming"}, None)
     without, tm = fetch_requests({"mirror_direction": direction}, None)
     assert without == incoming  # remembering the fetched alarms costs no request
-    assert tm.integration_context == {} and tm.context_version == 0  # and without incoming mirroring, no write at all
+    assert list(tm.integration_context) == ["fetch_health"]  # without incoming mirroring, only the fetch health record
 
 
 # -- alarms fetched before incoming mirroring, reopened incidents, the sync command --------------------------------------
@@ -335,7 +337,7 @@ def test_alarms_fetched_before_incoming_mirroring_was_switched_on_are_enrolled_a
     sim = make_sim(alarms=60, order=order)
     before = instance(sim, mirror_direction="None")
     xsoar = Xsoar(fetch_all(before))
-    assert before.integration_context == {}
+    assert list(before.integration_context) == ["fetch_health"]  # no mirroring memory, only the fetch health record
     tm = instance(sim, mirror_max_requests=str(budget), **BOTH)  # the switch; lastRun and state files stay
     assert tm.run("fetch-incidents").incidents == []
     assert remembered(tm) == {}  # enrolment costs the fetch nothing: the cycles do it
