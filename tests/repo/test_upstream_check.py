@@ -88,6 +88,7 @@ def test_the_copy_holds_the_three_folders_alone(tmp_path):
     assert [folder.name for folder in upstream_check.code_folders(tmp_path)] == [
         "ThreatMonApiModule",
         "ThreatMon",
+        "ThreatMonRequestsWidget",
         "ThreatMonThreatFeed",
     ]
 
