@@ -586,26 +586,67 @@ def _socket_of(response: requests.Response) -> socket.socket | None:
 class _Watchdog:
     """Shuts the answer's socket down after ``seconds`` (real time), which ends any read blocked on it; ``fired``
     tells the reader that the end it saw was the cut. Only a real urllib3 connection has a socket (a test double
-    has none, and its reads are bounded by the client's clock instead)."""
+    has none, and its reads are bounded by the client's clock instead). Every watchdog of the process is kept by one
+    daemon thread (``_WatchdogThread``): arming one costs a lock, not a thread per request."""
 
     def __init__(self, response: requests.Response, seconds: float):
         self.fired = False
         self._sock = _socket_of(response)
-        self._timer: threading.Timer | None = None
+        self._armed = False
         if self._sock is not None:
-            self._timer = threading.Timer(max(seconds, 0.0), self._cut)
-            self._timer.daemon = True
-            self._timer.start()
+            self._armed = True
+            _WATCHDOGS.arm(self, time.monotonic() + max(seconds, 0.0))
 
-    def _cut(self) -> None:
+    def cut(self) -> None:
         self.fired = True
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
 
     def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._armed:
+            self._armed = False
+            _WATCHDOGS.disarm(self)
+
+
+class _WatchdogThread:
+    """The one thread that cuts the sockets of the answers read past their time (see ``_Watchdog``). It starts with
+    the first armed watchdog, sleeps until the nearest deadline or the next change, and lives as long as the
+    process (a daemon thread, so it never holds the process up)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._deadlines: dict[_Watchdog, float] = {}
+        self._thread: threading.Thread | None = None
+
+    def arm(self, watchdog: _Watchdog, deadline: float) -> None:
+        with self._changed:
+            self._deadlines[watchdog] = deadline
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="threatmon-answer-watchdog", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def disarm(self, watchdog: _Watchdog) -> None:
+        with self._changed:
+            self._deadlines.pop(watchdog, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [watchdog for watchdog, deadline in self._deadlines.items() if deadline <= now]
+                for watchdog in due:
+                    del self._deadlines[watchdog]
+                if not due:
+                    nearest = min(self._deadlines.values(), default=None)
+                    self._changed.wait(None if nearest is None else nearest - now)
+                    continue
+            for watchdog in due:
+                watchdog.cut()
+
+
+_WATCHDOGS = _WatchdogThread()
 
 
 def _redirect_target(response: requests.Response, base_url: str, path: str) -> tuple[str, str] | None:
