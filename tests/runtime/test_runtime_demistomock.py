@@ -52,15 +52,17 @@ def test_integration_context_round_trip(monkeypatch):
     assert demisto.getIntegrationContext() == {"token": "t"}
 
 
-def test_execute_command_without_a_server_answers_one_error_entry():
-    (entry,) = demisto.executeCommand("getIncidents", {"query": "type:x"})
-    assert entry["Type"] == 4
-    assert "getIncidents" in entry["Contents"]
+def test_execute_command_without_a_server_answers_without_raising():
+    # What the answer holds differs: the official file answers example data (getIncidents) or "", the stand-in one
+    # error entry (held in test_runtime_selection.py); scripts' unit tests patch it with the server's answers.
+    answer = demisto.executeCommand("getIncidents", {"query": "type:x"})
+    assert isinstance(answer, list | dict | str)
 
 
 def test_module_health_takes_one_message_and_returns_nothing(capsys):
-    assert demisto.updateModuleHealth("3 runs without progress") is None
-    assert demisto.updateModuleHealth("") is None
+    # Nothing to use comes back: None from the stand-in, "" from the official file.
+    assert demisto.updateModuleHealth("3 runs without progress") in (None, "")
+    assert demisto.updateModuleHealth("") in (None, "")
     assert capsys.readouterr() == ("", "")
 
 

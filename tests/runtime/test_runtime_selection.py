@@ -115,3 +115,9 @@ def test_stand_in_constants_have_the_official_values():
                 and item != getattr(getattr(official, name), attr)
             ]
     assert different == []
+
+
+def test_stand_in_execute_command_answers_one_error_entry_naming_the_command():
+    (entry,) = _stand_in("demistomock").executeCommand("getIncidents", {"query": "type:x"})
+    assert entry["Type"] == 4
+    assert "getIncidents" in entry["Contents"]
