@@ -88,6 +88,8 @@ SEVERITY_WORDS = ["Information", "Low", "Medium", "High", "Critical"]
 # The alarm types named in ThreatMon's public material (README, ThreatMon API behaviour); ThreatMon has not published the full
 # list, so other types are accepted as free text (alarm_types_other) and only a near miss of these is refused.
 KNOWN_ALARM_TYPES = ["Phishing Domain Detected", "Rogue Mobile App Detected", "Fake Social Media Account Detected"]
+KNOWN_ALARM_TYPE_KEYS = [name.lower() for name in KNOWN_ALARM_TYPES]  # the filters compare lower-cased words
+ALARM_STATUS_KEYS = frozenset(name.lower() for name in ALARM_STATUSES)
 TYPO_SIMILARITY = 0.85  # a free-text type this close to a known one (difflib ratio, case-insensitive) is a typo
 # Why the fetch passed an alarm without creating an incident (the run's debug line and the health record count these).
 SKIP_SEVERITY = "below min_severity"
@@ -641,6 +643,11 @@ def _words(value: Any) -> list[str]:
     return [" ".join(str(item).split()) for item in items if str(item or "").strip()]
 
 
+def canonical_word(word: str, names: list[str]) -> str | None:
+    """The one of ``names`` that ``word`` is, in any letter case, in its own spelling; None when it is none of them."""
+    return next((name for name in names if name.lower() == word.lower()), None)
+
+
 def parse_alarm_filters(params: dict[str, Any], settings: Settings) -> None:
     """alarm_types (known types), alarm_types_other (free text) and alarm_statuses, as lower-cased sets; None = all.
 
@@ -650,7 +657,7 @@ def parse_alarm_filters(params: dict[str, Any], settings: Settings) -> None:
     """
     types: set[str] = set()
     for word in _words(params.get("alarm_types")):
-        known = next((name for name in KNOWN_ALARM_TYPES if name.lower() == word.lower()), None)
+        known = canonical_word(word, KNOWN_ALARM_TYPES)
         if known is None:
             raise ValueError(
                 f"{param_title('alarm_types', PARAM_LABELS)} must be among {', '.join(KNOWN_ALARM_TYPES)} (other types go "
@@ -658,12 +665,12 @@ def parse_alarm_filters(params: dict[str, Any], settings: Settings) -> None:
             )
         types.add(known.lower())
     for word in _words(params.get("alarm_types_other")):
-        if word.lower() in {name.lower() for name in KNOWN_ALARM_TYPES}:
+        if word.lower() in KNOWN_ALARM_TYPE_KEYS:
             types.add(word.lower())
             continue
-        near = difflib.get_close_matches(word.lower(), [name.lower() for name in KNOWN_ALARM_TYPES], 1, TYPO_SIMILARITY)
+        near = difflib.get_close_matches(word.lower(), KNOWN_ALARM_TYPE_KEYS, 1, TYPO_SIMILARITY)
         if near:
-            known = next(name for name in KNOWN_ALARM_TYPES if name.lower() == near[0])
+            known = canonical_word(near[0], KNOWN_ALARM_TYPES)
             raise ValueError(
                 f"{param_title('alarm_types_other', PARAM_LABELS)}: '{word}' looks like a typo of the known type "
                 f"'{known}'. The known types are {', '.join(KNOWN_ALARM_TYPES)}; enter another type exactly as ThreatMon "
@@ -677,7 +684,7 @@ def parse_alarm_filters(params: dict[str, Any], settings: Settings) -> None:
     settings.alarm_types = frozenset(types) or None
     statuses: set[str] = set()
     for word in _words(params.get("alarm_statuses")):
-        status = next((name for name in ALARM_STATUSES if name.lower() == word.lower()), None)
+        status = canonical_word(word, ALARM_STATUSES)
         if status is None:
             raise ValueError(
                 f"{param_title('alarm_statuses', PARAM_LABELS)} must be among {', '.join(ALARM_STATUSES)}; got '{word}'."
@@ -696,7 +703,7 @@ def filter_skip_reason(alarm: dict[str, Any], settings: Settings) -> str | None:
             return SKIP_TYPE
     if settings.alarm_statuses is not None:
         status = " ".join(str(alarm.get("status") or "").split()).lower()
-        if status in {name.lower() for name in ALARM_STATUSES} and status not in settings.alarm_statuses:
+        if status in ALARM_STATUS_KEYS and status not in settings.alarm_statuses:
             return SKIP_STATUS
     return None
 
@@ -2007,7 +2014,7 @@ def status_of(alarm: dict[str, Any]) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = " ".join(value.split())
-    return next((status for status in ALARM_STATUSES if status.lower() == text.lower()), text)
+    return canonical_word(text, ALARM_STATUSES) or text
 
 
 @dataclass
