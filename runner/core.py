@@ -27,6 +27,9 @@ entries, logs and errors. :mod:`runner.display` masks credentials in what it pri
 from __future__ import annotations
 
 import copy
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
@@ -188,7 +191,9 @@ def _compiled(path: Path) -> types.CodeType:
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     code = _CODE_CACHE.get(key)
     if code is None:
-        code = compile(path.read_bytes(), str(path), "exec")
+        # dont_inherit: this module's own `from __future__ import annotations` must not reach the integration, which
+        # runs in XSOAR with no future import (its annotations are evaluated, its dataclasses see real types).
+        code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
         _CODE_CACHE[key] = code
     return code
 
@@ -458,20 +463,46 @@ class IntegrationRunner:
         return runs
 
 
+class _ApiModuleLoader(importlib.machinery.SourceFileLoader):
+    """Loads an API module from its code compiled once per process (``_compiled``), as the integration file is:
+    every run executes the module anew, none compiles it anew. The import system would compile it on every run
+    wherever no bytecode cache is written (PYTHONDONTWRITEBYTECODE), which would make a run's cost depend on that."""
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        return _compiled(Path(str(self.path)))
+
+
+class _ApiModuleFinder(importlib.abc.MetaPathFinder):
+    """Finds the API modules (``ThreatMonApiModule``) in their folders, for ``_ApiModuleLoader``."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        for folder in API_MODULE_DIRS:
+            source = folder / f"{folder.name}.py"
+            if fullname == folder.name and source.is_file():
+                return importlib.util.spec_from_file_location(fullname, source, loader=_ApiModuleLoader(fullname, str(source)))
+        return None
+
+
+_API_MODULE_FINDER = _ApiModuleFinder()
+
+
 def _fresh_api_modules() -> dict[str, types.ModuleType]:
     """Put the API module folders on the import path and forget the modules imported so far, so the run imports
-    them anew; returns the forgotten ones, which ``_restore_api_modules`` puts back (a test holding the module
-    imported before keeps the same classes)."""
+    them anew (from code compiled once: ``_ApiModuleFinder``); returns the forgotten ones, which
+    ``_restore_api_modules`` puts back (a test holding the module imported before keeps the same classes)."""
     saved = {}
     for folder in API_MODULE_DIRS:
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
         if folder.name in sys.modules:
             saved[folder.name] = sys.modules.pop(folder.name)
+    sys.meta_path.insert(0, _API_MODULE_FINDER)
     return saved
 
 
 def _restore_api_modules(saved: dict[str, types.ModuleType]) -> None:
+    if _API_MODULE_FINDER in sys.meta_path:
+        sys.meta_path.remove(_API_MODULE_FINDER)
     for folder in API_MODULE_DIRS:
         sys.modules.pop(folder.name, None)
     sys.modules.update(saved)

@@ -115,6 +115,14 @@ def test_each_run_imports_the_api_module_afresh_and_leaves_the_sessions_own(fake
     assert sys.modules["ThreatMonApiModule"] is ours
 
 
+def test_each_file_is_compiled_once_and_without_the_runners_future_imports(fake):
+    runner = fake()
+    first, second = (json.loads(runner.run("compiled").readable) for _ in range(2))
+    assert first["annotation"] == "<class 'int'>"  # the runner's own `from __future__ import annotations` stays its own
+    assert first["api_module_code"] == second["api_module_code"]  # the module runs anew, from code compiled once
+    assert runner.run("api-module").readable != runner.run("api-module").readable
+
+
 def test_commands_run_in_the_given_incident_or_in_the_playground(fake):
     inside = fake(incident={"id": "42", "CustomFields": {"threatmonalarmcode": "48213"}}).run("where")
     assert inside.readable == "42:48213"

@@ -1,9 +1,14 @@
 """A tiny integration used to test the runner itself (not content: it lives under tests/)."""
 
+import json
 import time
 
 import demistomock as demisto
 from CommonServerPython import *  # noqa: F403
+
+
+def annotated(x: int) -> None:
+    """Its annotation is the class int in a file run without `from __future__ import annotations`."""
 
 
 def main():
@@ -46,6 +51,12 @@ def main():
             import ThreatMonApiModule  # the module an integration star-imports, as this run sees it
 
             return_results(str(id(ThreatMonApiModule)))  # noqa: F405
+        elif command == "compiled":
+            import ThreatMonApiModule
+
+            # what this run executed: the API module's code object, and whether annotations are evaluated here
+            code = ThreatMonApiModule.parse_time.__code__
+            return_results(json.dumps({"api_module_code": id(code), "annotation": repr(annotated.__annotations__["x"])}))  # noqa: F405
         elif command == "context":
             context = demisto.getIntegrationContext() or {}
             context["runs"] = context.get("runs", 0) + 1
