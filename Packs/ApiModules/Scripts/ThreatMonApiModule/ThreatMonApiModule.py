@@ -55,6 +55,8 @@ BROKEN_ANSWER_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.excep
 DETAIL_KEYS = ("message", "error", "detail")  # where ThreatMon's error objects put their explanation
 DETAIL_LENGTH = 200
 READ_CHUNK = 64 * 1024  # bytes read from the socket at a time while an answer is checked against its bound
+WATCHDOG_POLL_SECONDS = 1.0  # while answers are read, the answer watchdog looks at least this often (_WatchdogThread)
+WATCHDOG_IDLE_SECONDS = 30.0  # ... and sleeps until woken after this long with no answer read
 REDIRECT_STATUSES = range(300, 400)  # never followed: requests would resend a custom key header to any host
 LOOPBACK_NAMES = ("localhost",)  # with the loopback addresses (127.0.0.0/8, ::1): the only hosts plain http may reach
 
@@ -117,8 +119,11 @@ class ThreatMonError(DemistoException):
 
 """ CLIENT """
 
+# The two dataclasses below generate no __repr__ or __eq__, which nothing uses: every generated method is compiled
+# when the integration starts, which XSOAR does for every run.
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False, eq=False)
 class ApiHints:
     """The words that differ between ThreatMon's APIs. The sentences around them are ThreatMonClient's."""
 
@@ -133,7 +138,7 @@ class ApiHints:
     too_large: str = "check the Server URL; if it is right, tell ThreatMon support"  # what to do about an oversized answer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class RetryPolicy:
     """How hard one request tries. Attempt n (from 1) that fails retryably waits ``backoff_base * 2**(n-1)`` seconds,
     at most ``backoff_cap``, or what Retry-After asks, at most ``retry_after_cap``; no retry starts a wait that would
@@ -198,6 +203,9 @@ class ThreatMonClient(BaseClient):
             headers[self.CREDENTIAL_HEADER] = secret
         super().__init__(base_url=base_url, verify=verify, proxy=proxy, headers=headers)
         self._secret = secret
+        # The forms of the secret an answer could echo, encoded once: every answer is searched for them.
+        long_enough = bool(secret) and len(secret) >= MIN_SECRET_LENGTH
+        self._secret_bytes = [form.encode("utf-8") for form in secret_forms(secret)] if long_enough else []
         self._max_attempts = max(1, self.POLICY.max_attempts if max_attempts is None else max_attempts)
         self._sleep = sleep or time.sleep
         self._clock = clock
@@ -381,10 +389,7 @@ class ThreatMonClient(BaseClient):
     def _without_secret(self, content: bytes) -> bytes:
         """The answer with every echo of the secret replaced by <redacted>, before anything reads it: a server (or a
         proxy's error page) that repeats the key must not put it into a war-room entry, the context or a log."""
-        if not self._secret or len(self._secret) < MIN_SECRET_LENGTH:
-            return content
-        for form in secret_forms(self._secret):
-            encoded = form.encode("utf-8")
+        for encoded in self._secret_bytes:
             if encoded in content:
                 content = content.replace(encoded, REDACTED.encode())
         return content
@@ -611,21 +616,31 @@ class _Watchdog:
 
 class _WatchdogThread:
     """The one thread that cuts the sockets of the answers read past their time (see ``_Watchdog``). It starts with
-    the first armed watchdog, sleeps until the nearest deadline or the next change, and lives as long as the
-    process (a daemon thread, so it never holds the process up)."""
+    the first armed watchdog and lives as long as the process (a daemon thread, so it never holds the process up).
+
+    It looks at the deadlines when the nearest one is due and, while answers are being read, at least every
+    WATCHDOG_POLL_SECONDS; it is woken only by a deadline before the time it looks next by itself. Requests sent one
+    after another then cost a lock each, not a switch to this thread (which would cost more than reading a small
+    answer): a read timeout is longer than the poll. After WATCHDOG_IDLE_SECONDS with nothing armed it sleeps until
+    the next watchdog is armed."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._deadlines: dict[_Watchdog, float] = {}
         self._thread: threading.Thread | None = None
+        self._wakes_at: float | None = None  # when the thread looks next by itself (None: only when woken)
+        self._last_armed = 0.0
 
     def arm(self, watchdog: _Watchdog, deadline: float) -> None:
         with self._changed:
             self._deadlines[watchdog] = deadline
+            self._last_armed = time.monotonic()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="threatmon-answer-watchdog", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            if self._wakes_at is None or deadline < self._wakes_at:
+                self._wakes_at = deadline  # it plans again when it wakes: until then, later deadlines need no wake-up
+                self._changed.notify()
 
     def disarm(self, watchdog: _Watchdog) -> None:
         with self._changed:
@@ -639,8 +654,11 @@ class _WatchdogThread:
                 for watchdog in due:
                     del self._deadlines[watchdog]
                 if not due:
-                    nearest = min(self._deadlines.values(), default=None)
-                    self._changed.wait(None if nearest is None else nearest - now)
+                    if self._deadlines or now - self._last_armed < WATCHDOG_IDLE_SECONDS:
+                        self._wakes_at = min([*self._deadlines.values(), now + WATCHDOG_POLL_SECONDS])
+                    else:
+                        self._wakes_at = None
+                    self._changed.wait(None if self._wakes_at is None else self._wakes_at - now)
                     continue
             for watchdog in due:
                 watchdog.cut()

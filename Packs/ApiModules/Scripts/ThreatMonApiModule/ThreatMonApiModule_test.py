@@ -934,6 +934,72 @@ def test_a_dripping_answer_on_a_real_socket_is_cut_at_the_read_timeout():
     server.thread.join(timeout=6)
 
 
+class CutRecorder:
+    """Stands for an answer's watchdog: records when the watchdog thread cut it."""
+
+    def __init__(self):
+        self.cut_at: float | None = None
+        self.done = threading.Event()
+
+    def cut(self):
+        self.cut_at = time.monotonic()
+        self.done.set()
+
+
+def counted_keeper() -> tuple[api._WatchdogThread, list[int]]:
+    """A watchdog thread of its own (not the process's) that counts how often it is woken."""
+    keeper = api._WatchdogThread()
+    notified: list[int] = []
+    notify = keeper._changed.notify
+    keeper._changed.notify = lambda *args: (notified.append(1), notify(*args))
+    return keeper, notified
+
+
+def wait_until(condition, keeper: api._WatchdogThread) -> None:
+    for _ in range(400):
+        with keeper._changed:
+            if condition():
+                return
+        time.sleep(0.005)
+    raise AssertionError("the watchdog thread never got there")
+
+
+def test_the_watchdog_thread_is_woken_only_for_a_deadline_before_it_looks_and_cuts_each_when_due():
+    keeper, notified = counted_keeper()
+    first, later, sooner, disarmed = CutRecorder(), CutRecorder(), CutRecorder(), CutRecorder()
+    start = time.monotonic()
+    keeper.arm(first, start + 0.4)
+    assert len(notified) == 1  # a new thread, which had planned nothing
+    wait_until(lambda: keeper._wakes_at == start + 0.4, keeper)  # the nearest deadline, before its next poll
+    keeper.arm(later, start + 0.6)  # after the time it looks: seen then, no thread switch now
+    keeper.arm(disarmed, start + 0.5)
+    assert len(notified) == 1
+    keeper.arm(sooner, start + 0.1)  # before it: the thread is woken to plan again
+    assert len(notified) == 2
+    keeper.disarm(disarmed)
+    for recorder, deadline in ((sooner, 0.1), (first, 0.4), (later, 0.6)):
+        assert recorder.done.wait(5)
+        assert recorder.cut_at >= start + deadline
+    assert sooner.cut_at < first.cut_at < later.cut_at
+    assert disarmed.cut_at is None
+    assert keeper._deadlines == {}
+
+
+def test_between_answers_the_watchdog_thread_polls_so_the_next_answer_does_not_wake_it_then_it_sleeps(monkeypatch):
+    monkeypatch.setattr(api, "WATCHDOG_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(api, "WATCHDOG_IDLE_SECONDS", 0.3)
+    keeper, notified = counted_keeper()
+    for _ in range(3):  # answers read one after another, each disarmed before the thread looked at it
+        answer = CutRecorder()
+        keeper.arm(answer, time.monotonic() + 5)
+        keeper.disarm(answer)
+        wait_until(lambda: keeper._wakes_at is not None and keeper._wakes_at < time.monotonic() + 1, keeper)
+    assert len(notified) == 1  # only the first: the thread looks every 0.05 s, before any of the 5 s deadlines
+    wait_until(lambda: keeper._wakes_at is None, keeper)  # 0.3 s with nothing armed: it sleeps until woken
+    keeper.arm(CutRecorder(), time.monotonic() + 5)
+    assert len(notified) == 2
+
+
 @pytest.mark.parametrize(
     "url",
     ["https://threatmon.test", "http://127.0.0.1:8080/api", "http://localhost", "HTTP://[::1]:9", "http://127.5.0.1"],

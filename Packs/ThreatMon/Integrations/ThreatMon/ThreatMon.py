@@ -466,7 +466,10 @@ def is_below_severity(severity: Any, minimum: str | None) -> bool:
 
 
 def to_iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The moment in UTC to the second, as 2024-01-31T08:00:00Z (a naive moment is read as local time)."""
+    if moment.tzinfo is not UTC:  # parse_time's moments are in UTC already (every fetched alarm's)
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def fingerprint(alarm: dict[str, Any]) -> str:
@@ -522,8 +525,12 @@ def alarm_code_from_incident(incident: dict[str, Any] | None) -> int | None:
 
 """ SETTINGS """
 
+# The dataclasses of this file generate only the methods used: no __repr__ (Settings holds the API key, which no repr
+# may show), and no __eq__ where nothing compares two of them. Every generated method is compiled when the integration
+# starts, which XSOAR does for every run: fetch-incidents runs every minute.
 
-@dataclass
+
+@dataclass(repr=False)
 class Settings:
     """The validated instance parameters."""
 
@@ -753,7 +760,7 @@ def detect_order(codes: list[int]) -> str:
     return UNKNOWN
 
 
-@dataclass
+@dataclass(repr=False)
 class ListGeometry:
     """What the answers proved about the alarm list's pages: ``size``, the alarms a page holds; ``step``, by how many
     alarms page n+1 starts after page n (fewer than the size when pages overlap); ``order``, the sort order a reader
@@ -790,10 +797,11 @@ class ListGeometry:
         return ListGeometry(self.size, self.step) if self.size is not None and self.step is not None else ListGeometry()
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class AlarmPage:
     """One answer of GET /vulnerabilities/{number}?afterAlarmCode=after: its alarms, totalRecords when it can be
-    believed (``total``) and as ThreatMon sent it (``reported_total``), the codes in the order listed and that order."""
+    believed (``total``) and as ThreatMon sent it (``reported_total``), the codes in the order listed and that order,
+    the alarms by code (the first of each code listed) and the alarms that carry no usable code."""
 
     number: int
     data: list[Any]
@@ -802,6 +810,8 @@ class AlarmPage:
     codes: list[int] = field(default_factory=list)
     order: str = UNKNOWN
     reported_total: Any = None
+    by_code: dict[int, dict[str, Any]] = field(default_factory=dict)
+    codeless: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _identity(alarm: Any) -> Any:
@@ -864,8 +874,17 @@ class AlarmList:
                 geometry.size, geometry.step = len(data), None
             self.size_seen = True
         self.longest = max(self.longest, len(data))
-        codes = [code for code in (alarm_code_of(alarm) for alarm in data) if code is not None]
-        return AlarmPage(number, data, total, after, codes, detect_order(codes), body.get("totalRecords"))
+        codes: list[int] = []
+        by_code: dict[int, dict[str, Any]] = {}
+        codeless: list[dict[str, Any]] = []
+        for alarm in data:  # each alarm's code is read once, here (a fetched page is read for it three times)
+            code = alarm_code_of(alarm)
+            if code is not None:
+                codes.append(code)
+                by_code.setdefault(code, alarm)
+            elif isinstance(alarm, dict):
+                codeless.append(alarm)
+        return AlarmPage(number, data, total, after, codes, detect_order(codes), body.get("totalRecords"), by_code, codeless)
 
     def is_short(self, page: AlarmPage) -> bool:
         """A page with fewer alarms than a page holds (the size this reader's answers showed, else the largest page
@@ -930,7 +949,7 @@ class LegacyPosition(NamedTuple):
     max_seen_id: int | None
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class FetchState:
     """The fetch's position from one run to the next, as lastRun keeps it (small).
 
@@ -1078,7 +1097,7 @@ class IncidentTaker:
         self.now = now
         self.cutoff = parse_time(state.first_fetch_cutoff) if state.first_fetch_cutoff else None
         self.incidents: list[dict[str, Any]] = []
-        self.statuses: dict[int, str | None] = {}  # code -> status as fetched, of every incident taken that has a code
+        self.taken: dict[int, dict[str, Any]] = {}  # code -> the alarm, of every incident taken that has a code
         self.skipped: Counter[str] = Counter()  # reason -> alarms passed without an incident
         self.passed = 0  # codes the watermark moved past one by one (taken or skipped)
         self.pages_taken = 0
@@ -1091,19 +1110,14 @@ class IncidentTaker:
     def codes_above_watermark(self, page: AlarmPage) -> dict[int, dict[str, Any]]:
         """The alarms of a page whose code is above last_alarm_code (first occurrence of each). Codes at or below it
         that the server sends back are dropped: they were handled already."""
-        usable: dict[int, dict[str, Any]] = {}
         watermark = self.state.last_alarm_code
-        for alarm in page.data:
-            code = alarm_code_of(alarm)
-            if code is not None and (watermark is None or code > watermark):
-                usable.setdefault(code, alarm)
-        return usable
+        if watermark is None:
+            return dict(page.by_code)
+        return {code: alarm for code, alarm in page.by_code.items() if code > watermark}
 
     def take_codeless(self, page: AlarmPage) -> None:
         """Ingest the alarms of a page that carry no usable code, each once (remembered by fingerprint)."""
-        for alarm in page.data:
-            if not isinstance(alarm, dict) or alarm_code_of(alarm) is not None:
-                continue
+        for alarm in page.codeless:
             digest = fingerprint(alarm)
             if digest in self.state.fingerprints or self.full:
                 continue
@@ -1134,7 +1148,7 @@ class IncidentTaker:
             reason = self.skip_reason(alarm)
             if reason is None:
                 self.incidents.append(alarm_to_incident(alarm, code, self.settings, self.now))
-                self.statuses[code] = status_of(alarm)
+                self.taken[code] = alarm
             else:
                 self.skipped[reason] += 1  # passed for good: the watermark moves past it below, as past a taken one
             self.state.last_alarm_code = code
@@ -1740,7 +1754,7 @@ class LegacyMigration:
             number += 1
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class FetchReport:
     """What one fetch run did, for the health record (FetchHealth): counts and positions only, never an alarm's content
     or a key. ``outcome``: moved (incidents created or the watermark moved), idle (nothing new), stalled (alarms are
@@ -1766,14 +1780,19 @@ def _report_run(report: FetchReport, fetcher: "AlarmFetcher", state: FetchState,
     report.backlog = fetcher.backlog()
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class FetchOutcome:
-    """What a fetch run hands back: the next lastRun, the incidents, and the status each alarm with a code was fetched
-    with (what incoming mirroring and the sync command remember)."""
+    """What a fetch run hands back: the next lastRun, the incidents, and the alarms taken that have a code (by code)."""
 
     next_run: dict[str, Any]
     incidents: list[dict[str, Any]]
-    statuses: dict[int, str | None]
+    taken: dict[int, dict[str, Any]]
+
+    @property
+    def statuses(self) -> dict[int, str | None]:
+        """The status each alarm with a code was fetched with (what incoming mirroring and the sync command remember),
+        read only when they remember it."""
+        return {code: status_of(alarm) for code, alarm in self.taken.items()}
 
 
 def fetch_alarms(
@@ -1842,7 +1861,7 @@ def fetch_alarms(
             "persists, contact ThreatMon support",
             kind="inconsistent",
         )
-    return FetchOutcome(state.to_last_run(), fetcher.incidents, fetcher.taker.statuses)
+    return FetchOutcome(state.to_last_run(), fetcher.incidents, fetcher.taker.taken)
 
 
 def fetch_incidents(
@@ -1865,7 +1884,7 @@ MAX_ERROR_CHARS = 300
 HEALTH_STATES = {0: "Healthy"}  # stalled runs in a row -> state; any other count is "Stalled"
 
 
-@dataclass
+@dataclass(repr=False)
 class FetchHealth:
     """The health record of the fetch, kept in the integration context under HEALTH_CONTEXT_KEY: when the last run was,
     what it did (FetchReport), how many runs in a row stalled or failed, the last error and the last progress. Counts,
@@ -2017,7 +2036,7 @@ def status_of(alarm: dict[str, Any]) -> str | None:
     return canonical_word(text, ALARM_STATUSES) or text
 
 
-@dataclass
+@dataclass(repr=False)
 class MirrorMemory:
     """What incoming mirroring keeps in the integration context, under "mirror_in".
 

@@ -21,7 +21,7 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -1619,6 +1619,28 @@ def test_normalize_url(url, expected):
 
 def test_parse_params_default_url_when_empty():
     assert parse_params(valid_params(url="")).base_url == ThreatMon.DEFAULT_URL
+
+
+def test_the_settings_show_no_api_key_in_their_repr():
+    settings = parse_params(valid_params())
+    assert settings.api_key not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2024, 1, 31, 8, 0, 5, 999999, tzinfo=UTC), "2024-01-31T08:00:05Z"),  # to the second
+        (datetime(2024, 1, 31, 10, 30, tzinfo=timezone(timedelta(hours=2, minutes=30))), "2024-01-31T08:00:00Z"),
+        (datetime(999, 3, 1, tzinfo=UTC), "0999-03-01T00:00:00Z"),  # four-digit years, as XSOAR reads them
+    ],
+)
+def test_to_iso_z_gives_utc_to_the_second_with_z(moment, text):
+    assert ThreatMon.to_iso_z(moment) == text
+
+
+def test_to_iso_z_reads_a_naive_moment_as_local_time():
+    naive = datetime(2024, 1, 31, 8, 0)
+    assert ThreatMon.to_iso_z(naive) == naive.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_parse_params_never_reads_the_1_x_fetch_interval():
@@ -3334,6 +3356,17 @@ def test_the_reader_believes_totalrecords_unless_the_page_contradicts_it(number,
         reader = ThreatMon.AlarmList(make_client(), ThreatMon.ListGeometry(10 if step else None, step))
         page = reader.read(number, None)
     assert (page.total, page.reported_total, page.codes) == (believed, total, codes)
+
+
+def test_the_reader_reads_each_alarms_code_once_keeping_the_first_of_each_code_and_the_codeless_alarms():
+    first, again, codeless = {"alarmCode": 7, "title": "a"}, {"alarmCode": "7", "title": "b"}, {"title": "no code"}
+    data = [first, {"alarmCode": 5}, again, codeless, "not an alarm", {"alarmCode": True}]
+    with requests_mock.Mocker() as mocker:
+        mocker.get(LIST_URL, json={"data": data, "totalRecords": 6})
+        page = ThreatMon.AlarmList(make_client()).read(0, None)
+    assert page.codes == [7, 5, 7]
+    assert page.by_code == {7: first, 5: {"alarmCode": 5}}
+    assert page.codeless == [codeless, {"alarmCode": True}]  # a true/false "code" is no code
 
 
 def test_the_reader_learns_the_size_from_page_zero_and_drops_it_for_a_longer_page():
