@@ -1,7 +1,6 @@
 """Unit tests of ThreatMonThreatFeed: HTTP stubbed with requests_mock, API answers under test_data/."""
 
 import contextlib
-import dataclasses
 import io
 import json
 import os
@@ -1059,7 +1058,7 @@ def test_main_test_module_returns_ok(requests_mock, xsoar):
     ],
 )
 def test_main_test_module_failure_is_an_error_not_text(requests_mock, xsoar, monkeypatch, mock, fragment):
-    monkeypatch.setattr(feed.Client, "POLICY", dataclasses.replace(feed.Client.POLICY, max_attempts=1))
+    monkeypatch.setattr(feed.Client, "POLICY", feed.Client.POLICY._replace(max_attempts=1))
     requests_mock.get(ENDPOINT, **mock)
     run_main(xsoar, "test-module")
     assert xsoar["results"] == []
@@ -1264,7 +1263,7 @@ ECHOING_ANSWERS = [
 def test_security_in_debug_mode_no_command_shows_the_token_an_answer_echoes(requests_mock, xsoar, monkeypatch, command, answer):
     monkeypatch.setattr(demisto, "is_debug", True, raising=False)
     monkeypatch.setattr(feed, "return_error", CommonServerPython.return_error)  # the platform's own, traceback and all
-    monkeypatch.setattr(feed.Client, "POLICY", dataclasses.replace(feed.Client.POLICY, max_attempts=1))
+    monkeypatch.setattr(feed.Client, "POLICY", feed.Client.POLICY._replace(max_attempts=1))
     entries, logs, registered = [], [], []
     monkeypatch.setattr(demisto, "results", entries.append)
     monkeypatch.setattr(feed, "return_results", entries.append)
