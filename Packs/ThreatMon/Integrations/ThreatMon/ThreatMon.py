@@ -30,6 +30,7 @@ mirroring (update-remote-system) sends each close once, and a close that incomin
 """
 
 import bisect
+import contextlib
 import difflib
 import hashlib
 import itertools
@@ -465,6 +466,21 @@ def is_below_severity(severity: Any, minimum: str | None) -> bool:
     return rank is not None and rank < SEVERITY_RANK[minimum.lower()]
 
 
+ISO_Z_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")  # 2024-01-31T08:00:00Z
+
+
+def occurred_of(value: Any) -> str | None:
+    """An alarm's alarmDate as its incident's occurred time, in UTC to the second (2024-01-31T08:00:00Z); None when it
+    is no time. A date sent in that very form is kept as sent once it proves a real date: reading it and writing it
+    out again would cost more than building the rest of the incident, for every fetched alarm."""
+    if isinstance(value, str) and ISO_Z_SECOND.fullmatch(value):
+        with contextlib.suppress(ValueError):
+            datetime.fromisoformat(value)  # not 2024-13-45T25:00:00Z
+            return value
+    moment = parse_time(value)
+    return to_iso_z(moment) if moment is not None else None
+
+
 def to_iso_z(moment: datetime) -> str:
     """The moment in UTC to the second, as 2024-01-31T08:00:00Z (a naive moment is read as local time)."""
     if moment.tzinfo is not UTC:  # parse_time's moments are in UTC already (every fetched alarm's)
@@ -525,32 +541,57 @@ def alarm_code_from_incident(incident: dict[str, Any] | None) -> int | None:
 
 """ SETTINGS """
 
-# The dataclasses of this file generate only the methods used: no __repr__ (Settings holds the API key, which no repr
-# may show), and no __eq__ where nothing compares two of them. Every generated method is compiled when the integration
-# starts, which XSOAR does for every run: fetch-incidents runs every minute.
+# Every class of this file is built when the integration starts, which XSOAR does for every run (fetch-incidents runs
+# every minute), and a dataclass compiles each method it generates then. So the dataclasses below generate only the
+# methods used: no __repr__ and no __eq__ where nothing compares two of them; Settings, with the most fields, is a
+# plain class (a dataclass of it took longer to build than a fetched page takes to turn into incidents).
 
 
-@dataclass(repr=False)
 class Settings:
-    """The validated instance parameters."""
+    """The validated instance parameters. Two are equal when every parameter is; no repr: it would show the key."""
 
-    base_url: str
-    api_key: str
-    verify: bool = True
-    proxy: bool = False
-    max_fetch: int = DEFAULT_MAX_FETCH
-    first_fetch: datetime | None = None
-    min_severity: str | None = None
-    alarm_types: frozenset[str] | None = None  # lower-cased; None fetches every type
-    alarm_statuses: frozenset[str] | None = None  # lower-cased; None fetches every status
-    filter_notes: list[str] = field(default_factory=list)  # free-text types that are not known types
-    last_incident_id: int | None = None
-    incident_type: str | None = None
-    mirror_direction: str | None = None  # None, "In", "Out" or "Both"
-    mirror_instance: str = ""
-    data_removal_path: str | None = None  # relative to base_url; None while ThreatMon support has not given it
-    close_incident: bool = False  # incoming mirroring closes the incident when ThreatMon closes the alarm
-    mirror_max_requests: int = DEFAULT_MIRROR_REQUESTS
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        verify: bool = True,
+        proxy: bool = False,
+        max_fetch: int = DEFAULT_MAX_FETCH,
+        first_fetch: datetime | None = None,
+        min_severity: str | None = None,
+        alarm_types: frozenset[str] | None = None,
+        alarm_statuses: frozenset[str] | None = None,
+        filter_notes: list[str] | None = None,
+        last_incident_id: int | None = None,
+        incident_type: str | None = None,
+        mirror_direction: str | None = None,
+        mirror_instance: str = "",
+        data_removal_path: str | None = None,
+        close_incident: bool = False,
+        mirror_max_requests: int = DEFAULT_MIRROR_REQUESTS,
+    ):
+        self.base_url = base_url
+        self.api_key = api_key
+        self.verify = verify
+        self.proxy = proxy
+        self.max_fetch = max_fetch
+        self.first_fetch = first_fetch
+        self.min_severity = min_severity
+        self.alarm_types = alarm_types  # lower-cased; None fetches every type
+        self.alarm_statuses = alarm_statuses  # lower-cased; None fetches every status
+        self.filter_notes = filter_notes if filter_notes is not None else []  # free-text types that are not known types
+        self.last_incident_id = last_incident_id
+        self.incident_type = incident_type
+        self.mirror_direction = mirror_direction  # None, "In", "Out" or "Both"
+        self.mirror_instance = mirror_instance
+        self.data_removal_path = data_removal_path  # relative to base_url; None while ThreatMon support has not given it
+        self.close_incident = close_incident  # incoming mirroring closes the incident when ThreatMon closes the alarm
+        self.mirror_max_requests = mirror_max_requests
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: not a dict key
 
     @property
     def mirror_in(self) -> bool:
@@ -1061,15 +1102,15 @@ def alarm_to_incident(alarm: dict[str, Any], code: int | None, settings: Setting
     name, occurrence time (now when alarmDate is no date), severity, details, the alarm as rawJSON, the Status label
     1.x set, and the mirroring fields of the instance."""
     title = str(alarm.get("title") or "").strip() or "(no title)"
-    moment = parse_time(alarm.get("alarmDate"))
-    if moment is None:
+    occurred = occurred_of(alarm.get("alarmDate"))
+    if occurred is None:
         demisto.debug(
             f"ThreatMon alarm {code}: alarmDate {alarm.get('alarmDate')!r} is missing or not a date; occurred set to now."
         )
-        moment = now
+        occurred = to_iso_z(now)
     incident = {
         "name": f"ThreatMon Alarm {code if code is not None else '(no code)'}: {title}",
-        "occurred": to_iso_z(moment),
+        "occurred": occurred,
         "severity": severity_to_xsoar(alarm.get("severity")),
         "details": str(alarm.get("description") or ""),
         "rawJSON": json.dumps(alarm),

@@ -1638,6 +1638,24 @@ def test_to_iso_z_gives_utc_to_the_second_with_z(moment, text):
     assert ThreatMon.to_iso_z(moment) == text
 
 
+@pytest.mark.parametrize(
+    ("alarm_date", "occurred"),
+    [
+        ("2024-01-31T08:00:05Z", "2024-01-31T08:00:05Z"),  # the form XSOAR takes: kept as sent
+        ("2024-02-30T08:00:00Z", None),  # that form, but no date
+        ("2024-01-31T25:00:00Z", None),
+        ("2024-01-31T10:30:00+02:30", "2024-01-31T08:00:00Z"),
+        ("2024-01-31T08:00:05.999Z", "2024-01-31T08:00:05Z"),
+        ("2024-01-31 08:00:00 UTC", "2024-01-31T08:00:00Z"),
+        (1706688000, "2024-01-31T08:00:00Z"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_occurred_of_gives_utc_to_the_second_or_none(alarm_date, occurred):
+    assert ThreatMon.occurred_of(alarm_date) == occurred
+
+
 def test_to_iso_z_reads_a_naive_moment_as_local_time():
     naive = datetime(2024, 1, 31, 8, 0)
     assert ThreatMon.to_iso_z(naive) == naive.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
