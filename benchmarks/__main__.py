@@ -1,7 +1,8 @@
 """``make bench`` = ``python -m benchmarks``: the alarm fetch against a bare ``requests`` loop, and the feed.
 
-    python -m benchmarks                       # 5000 alarms, 20 ms per request, both orders, max_fetch 100 and 1000
-    python -m benchmarks --rounds 3            # best of three rounds per row, for a busy machine
+    python -m benchmarks                       # 5000 alarms, 20 ms per request, both orders, max_fetch 100 and 1000,
+                                               # each row's best of three rounds
+    python -m benchmarks --rounds 5            # best of five, for a busy machine
     python -m benchmarks --alarms 20000 --latency-ms 50 --max-fetch 1000 --order desc --no-feed
 
 Shows progress on stderr, prints the table and a PASS/FAIL line per target, writes the table to build/bench/bench.md
@@ -31,7 +32,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--max-fetch", default="100,1000", help="the instance's max_fetch; several values comma-separated (default %(default)s)"
     )
     parser.add_argument("--order", choices=("asc", "desc", "both"), default="both", help="the API's sort order")
-    parser.add_argument("--rounds", type=int, default=1, help="measure every row this many times, keep the best")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="measure every row this many times, keep the best (default %(default)s)"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc drain of each row")
     parser.add_argument("--no-feed", action="store_true", help="skip the feed benchmark")
     parser.add_argument("--feed-records", type=int, default=bench_feed.DEFAULT_RECORDS, help="IOC records for the feed")
@@ -49,17 +52,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return ns
 
 
-def _steps(ns: argparse.Namespace, runtime: str | None) -> list[tuple[str, Callable[[], FetchBenchResult]]]:
-    """The rows in the order they run: per sort order, the bare loop first, then ThreatMon.py at each max_fetch."""
+def _steps(ns: argparse.Namespace, runtime: str | None) -> list[tuple[str, Callable[[bool], FetchBenchResult]]]:
+    """The rows in the order they run: per sort order, the bare loop first, then ThreatMon.py at each max_fetch. Each
+    step takes whether to measure memory too (the first round does; the others only time)."""
     steps = []
     for order in ("asc", "desc") if ns.order == "both" else (ns.order,):
-        steps.append((f"{BARE} {order}", lambda order=order: bench_fetch.run_bare_loop(ns.alarms, ns.latency_ms, order)))
+        steps.append((f"{BARE} {order}", lambda _memory, order=order: bench_fetch.run_bare_loop(ns.alarms, ns.latency_ms, order)))
         for max_fetch in ns.max_fetches:
             steps.append(
                 (
                     f"ThreatMon.py {order} max_fetch={max_fetch}",
-                    lambda order=order, max_fetch=max_fetch: bench_fetch.run_fetch_benchmark(
-                        ns.alarms, ns.latency_ms, max_fetch, order, runtime, measure_memory=not ns.no_memory
+                    lambda memory, order=order, max_fetch=max_fetch: bench_fetch.run_fetch_benchmark(
+                        ns.alarms, ns.latency_ms, max_fetch, order, runtime, measure_memory=memory and not ns.no_memory
                     ),
                 )
             )
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             done += 1
             suffix = f" (round {round_no}/{ns.rounds})" if ns.rounds > 1 else ""
             _progress(f"[{done}/{total}] {label}{suffix} ...", end="")
-            result = run()
+            result = run(round_no == 1)
             measured[label].append(result)
             _progress(f" {result.wall_s:.2f} s, {result.cpu_us_per_alarm:.0f} us CPU per alarm")
     results = [report.best_of(rounds) for rounds in measured.values()]
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if report.exit_code(checks):
         print(
             f"(load average {bench_fetch.load_average()} on {os.cpu_count()} CPU(s): other work slows the rows more than "
-            "their bare loops; on a busy machine `--rounds 3` keeps each row's best of three.)"
+            "their bare loops; `--rounds 5` keeps each row's best of five.)"
         )
     return report.exit_code(checks)
 
