@@ -55,8 +55,6 @@ BROKEN_ANSWER_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.excep
 DETAIL_KEYS = ("message", "error", "detail")  # where ThreatMon's error objects put their explanation
 DETAIL_LENGTH = 200
 READ_CHUNK = 64 * 1024  # bytes read from the socket at a time while an answer is checked against its bound
-WATCHDOG_POLL_SECONDS = 1.0  # while answers are read, the answer watchdog looks at least this often (_WatchdogThread)
-WATCHDOG_IDLE_SECONDS = 30.0  # ... and sleeps until woken after this long with no answer read
 REDIRECT_STATUSES = range(300, 400)  # never followed: requests would resend a custom key header to any host
 LOOPBACK_NAMES = ("localhost",)  # with the loopback addresses (127.0.0.0/8, ::1): the only hosts plain http may reach
 
@@ -613,30 +611,29 @@ class _Watchdog:
 
 
 class _WatchdogThread:
-    """The one thread that cuts the sockets of the answers read past their time (see ``_Watchdog``). It starts with
-    the first armed watchdog and lives as long as the process (a daemon thread, so it never holds the process up).
+    """The thread that cuts the sockets of the answers read past their time (see ``_Watchdog``), one at a time per
+    process: it starts with a watchdog armed while none runs, and ends (a daemon thread, it never holds the process
+    up anyway) once the last deadline armed has passed with nothing armed.
 
-    It looks at the deadlines when the nearest one is due and, while answers are being read, at least every
-    WATCHDOG_POLL_SECONDS; it is woken only by a deadline before the time it looks next by itself. Requests sent one
-    after another then cost a lock each, not a switch to this thread (which would cost more than reading a small
-    answer): a read timeout is longer than the poll. After WATCHDOG_IDLE_SECONDS with nothing armed it sleeps until
-    the next watchdog is armed."""
+    It wakes when the nearest deadline is due, and when the deadline armed lately has passed; it is woken only for a
+    deadline before its next wake-up. Each request's deadline is later than the one before, so requests sent one after
+    another cost a lock each, not a switch to this thread (which would cost more than reading a small answer)."""
 
     def __init__(self) -> None:
-        self._changed = threading.Condition()
+        self._changed = threading.Condition(threading.Lock())
         self._deadlines: dict[_Watchdog, float] = {}
         self._thread: threading.Thread | None = None
-        self._wakes_at: float | None = None  # when the thread looks next by itself (None: only when woken)
-        self._last_armed = 0.0
+        self._wakes_at: float | None = None  # when the thread wakes next by itself (None: only when woken)
+        self._latest = 0.0  # the latest deadline armed
 
     def arm(self, watchdog: _Watchdog, deadline: float) -> None:
         with self._changed:
             self._deadlines[watchdog] = deadline
-            self._last_armed = time.monotonic()
-            if self._thread is None:
+            self._latest = max(self._latest, deadline)
+            if self._thread is None:  # it plans its first wake-up when it starts
                 self._thread = threading.Thread(target=self._run, name="threatmon-answer-watchdog", daemon=True)
                 self._thread.start()
-            if self._wakes_at is None or deadline < self._wakes_at:
+            elif self._wakes_at is None or deadline < self._wakes_at:
                 self._wakes_at = deadline  # it plans again when it wakes: until then, later deadlines need no wake-up
                 self._changed.notify()
 
@@ -652,11 +649,14 @@ class _WatchdogThread:
                 for watchdog in due:
                     del self._deadlines[watchdog]
                 if not due:
-                    if self._deadlines or now - self._last_armed < WATCHDOG_IDLE_SECONDS:
-                        self._wakes_at = min([*self._deadlines.values(), now + WATCHDOG_POLL_SECONDS])
+                    if self._deadlines:
+                        self._wakes_at = min(self._deadlines.values())
+                    elif self._latest > now:
+                        self._wakes_at = self._latest  # a request may still come, each with a later deadline
                     else:
-                        self._wakes_at = None
-                    self._changed.wait(None if self._wakes_at is None else self._wakes_at - now)
+                        self._thread = self._wakes_at = None  # nothing armed since its last deadline: it ends
+                        return
+                    self._changed.wait(self._wakes_at - now)
                     continue
             for watchdog in due:
                 watchdog.cut()

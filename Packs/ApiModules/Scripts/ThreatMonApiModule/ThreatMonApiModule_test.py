@@ -964,18 +964,17 @@ def wait_until(condition, keeper: api._WatchdogThread) -> None:
     raise AssertionError("the watchdog thread never got there")
 
 
-def test_the_watchdog_thread_is_woken_only_for_a_deadline_before_it_looks_and_cuts_each_when_due():
+def test_the_watchdog_thread_is_woken_only_for_a_deadline_before_its_wake_up_and_cuts_each_when_due():
     keeper, notified = counted_keeper()
     first, later, sooner, disarmed = CutRecorder(), CutRecorder(), CutRecorder(), CutRecorder()
     start = time.monotonic()
-    keeper.arm(first, start + 0.4)
-    assert len(notified) == 1  # a new thread, which had planned nothing
-    wait_until(lambda: keeper._wakes_at == start + 0.4, keeper)  # the nearest deadline, before its next poll
-    keeper.arm(later, start + 0.6)  # after the time it looks: seen then, no thread switch now
+    keeper.arm(first, start + 0.4)  # starts the thread, which plans its wake-up itself
+    wait_until(lambda: keeper._wakes_at == start + 0.4, keeper)
+    keeper.arm(later, start + 0.6)  # after its wake-up: seen then, no thread switch now
     keeper.arm(disarmed, start + 0.5)
-    assert len(notified) == 1
+    assert notified == []
     keeper.arm(sooner, start + 0.1)  # before it: the thread is woken to plan again
-    assert len(notified) == 2
+    assert len(notified) == 1
     keeper.disarm(disarmed)
     for recorder, deadline in ((sooner, 0.1), (first, 0.4), (later, 0.6)):
         assert recorder.done.wait(5)
@@ -985,19 +984,21 @@ def test_the_watchdog_thread_is_woken_only_for_a_deadline_before_it_looks_and_cu
     assert keeper._deadlines == {}
 
 
-def test_between_answers_the_watchdog_thread_polls_so_the_next_answer_does_not_wake_it_then_it_sleeps(monkeypatch):
-    monkeypatch.setattr(api, "WATCHDOG_POLL_SECONDS", 0.05)
-    monkeypatch.setattr(api, "WATCHDOG_IDLE_SECONDS", 0.3)
+def test_answers_read_one_after_another_never_wake_the_watchdog_thread_which_ends_after_the_last_deadline():
     keeper, notified = counted_keeper()
-    for _ in range(3):  # answers read one after another, each disarmed before the thread looked at it
-        answer = CutRecorder()
-        keeper.arm(answer, time.monotonic() + 5)
+    answers = [CutRecorder() for _ in range(3)]
+    for answer in answers:  # each disarmed (read in time) before the thread even looked at it
+        keeper.arm(answer, time.monotonic() + 0.3)
         keeper.disarm(answer)
-        wait_until(lambda: keeper._wakes_at is not None and keeper._wakes_at < time.monotonic() + 1, keeper)
-    assert len(notified) == 1  # only the first: the thread looks every 0.05 s, before any of the 5 s deadlines
-    wait_until(lambda: keeper._wakes_at is None, keeper)  # 0.3 s with nothing armed: it sleeps until woken
-    keeper.arm(CutRecorder(), time.monotonic() + 5)
-    assert len(notified) == 2
+        time.sleep(0.01)
+    thread = keeper._thread
+    assert notified == [] and thread is not None
+    thread.join(5)  # the last deadline passed with nothing armed: the thread ended
+    assert not thread.is_alive() and keeper._thread is None
+    assert all(answer.cut_at is None for answer in answers)
+    again = CutRecorder()
+    keeper.arm(again, time.monotonic() + 0.05)  # a new thread for the next answer
+    assert again.done.wait(5) and keeper._thread is not thread
 
 
 @pytest.mark.parametrize(
