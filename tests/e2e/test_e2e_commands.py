@@ -191,11 +191,28 @@ def test_the_bare_loop_reads_every_page_and_the_empty_one(order):
     assert (result.errors, result.requests, result.runs, result.max_fetch) == ([], 5, 1, None)
 
 
+SMALL_BENCH = ["--alarms", "20", "--latency-ms", "0", "--max-fetch", "10", "--order", "asc", "--no-feed"]
+
+
+def test_bench_takes_each_rows_best_of_three_rounds_by_default_measuring_memory_in_the_first(capsys, tmp_path, monkeypatch):
+    calls = []
+
+    def measured(alarms, latency_ms, max_fetch, order, runtime, measure_memory):
+        calls.append(measure_memory)
+        cpu_s = [0.03, 0.01, 0.02][len(calls) - 1]
+        return report.FetchBenchResult("ThreatMon.py", order, alarms, latency_ms, max_fetch, 3, 3, 0.1, cpu_s)
+
+    monkeypatch.setattr(bench_fetch, "run_fetch_benchmark", measured)
+    bench_main([*SMALL_BENCH, "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert calls == [True, False, False]
+    assert "(round 3/3)" in err
+    assert "| ThreatMon.py | asc | 10 | 3 | 3 (5) | 0.10 s | " in out and "| 500 us |" in out  # the least CPU: 0.01 s / 20
+
+
 def test_bench_shows_progress_writes_its_table_and_chart_and_names_a_missed_row(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(report, "WALL_OVER_BARE", 0.0)  # no client is that fast: the row must miss
-    code = bench_main(
-        ["--alarms", "20", "--latency-ms", "0", "--max-fetch", "10", "--order", "asc", "--no-feed", "--out", str(tmp_path)]
-    )
+    code = bench_main([*SMALL_BENCH, "--rounds", "1", "--out", str(tmp_path)])
     out, err = capsys.readouterr()
     assert code == 1
     assert "MISSED  ThreatMon.py asc max_fetch=10: wall time <= 0 x the bare requests loop's" in out
