@@ -593,10 +593,10 @@ class _Watchdog:
     def __init__(self, response: requests.Response, seconds: float):
         self.fired = False
         self._sock = _socket_of(response)
-        self._armed = False
+        self._keeper: _WatchdogThread | None = None  # the one it was armed with (a reloaded module has another)
         if self._sock is not None:
-            self._armed = True
             _WATCHDOGS.arm(self, time.monotonic() + max(seconds, 0.0))
+            self._keeper = _WATCHDOGS
 
     def cut(self) -> None:
         self.fired = True
@@ -605,9 +605,10 @@ class _Watchdog:
                 self._sock.shutdown(socket.SHUT_RDWR)
 
     def cancel(self) -> None:
-        if self._armed:
-            self._armed = False
-            _WATCHDOGS.disarm(self)
+        """Disarm it: once this returns, it is not cut (a cut in progress has finished)."""
+        if self._keeper is not None:
+            self._keeper.disarm(self)
+            self._keeper = None
 
 
 class _WatchdogThread:
@@ -630,9 +631,15 @@ class _WatchdogThread:
         with self._changed:
             self._deadlines[watchdog] = deadline
             self._latest = max(self._latest, deadline)
-            if self._thread is None:  # it plans its first wake-up when it starts
-                self._thread = threading.Thread(target=self._run, name="threatmon-answer-watchdog", daemon=True)
-                self._thread.start()
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="threatmon-answer-watchdog", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no thread to be had: nothing is left armed, and the next answer tries again
+                    del self._deadlines[watchdog]
+                    raise
+                self._thread = thread
+                self._wakes_at = deadline  # it plans its wake-up as soon as it runs: until then, no need to wake it
             elif self._wakes_at is None or deadline < self._wakes_at:
                 self._wakes_at = deadline  # it plans again when it wakes: until then, later deadlines need no wake-up
                 self._changed.notify()
@@ -658,8 +665,8 @@ class _WatchdogThread:
                         return
                     self._changed.wait(self._wakes_at - now)
                     continue
-            for watchdog in due:
-                watchdog.cut()
+                for watchdog in due:  # under the lock (a shutdown does not block): once disarm() returns, no cut comes
+                    watchdog.cut()
 
 
 _WATCHDOGS = _WatchdogThread()

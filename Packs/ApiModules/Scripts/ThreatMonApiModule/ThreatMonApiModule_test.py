@@ -978,7 +978,7 @@ def test_the_watchdog_thread_is_woken_only_for_a_deadline_before_its_wake_up_and
     keeper.disarm(disarmed)
     for recorder, deadline in ((sooner, 0.1), (first, 0.4), (later, 0.6)):
         assert recorder.done.wait(5)
-        assert recorder.cut_at >= start + deadline
+        assert start + deadline <= recorder.cut_at < start + deadline + 2
     assert sooner.cut_at < first.cut_at < later.cut_at
     assert disarmed.cut_at is None
     assert keeper._deadlines == {}
@@ -999,6 +999,41 @@ def test_answers_read_one_after_another_never_wake_the_watchdog_thread_which_end
     again = CutRecorder()
     keeper.arm(again, time.monotonic() + 0.05)  # a new thread for the next answer
     assert again.done.wait(5) and keeper._thread is not thread
+
+
+def test_a_watchdog_disarmed_while_the_thread_cuts_it_is_disarmed_only_after_the_cut():
+    keeper = api._WatchdogThread()
+    cutting = threading.Event()
+
+    class SlowCut(CutRecorder):
+        def cut(self):
+            cutting.set()
+            time.sleep(0.2)  # a cut under way when the read ends
+            super().cut()
+
+    answer = SlowCut()
+    keeper.arm(answer, time.monotonic() + 0.05)
+    assert cutting.wait(5)
+    keeper.disarm(answer)
+    assert answer.cut_at is not None  # the cut ended first: no cut comes after disarm() returns
+
+
+def test_a_watchdog_thread_that_cannot_start_leaves_nothing_armed_and_the_next_answer_starts_one(monkeypatch):
+    keeper = api._WatchdogThread()
+    refused = CutRecorder()
+
+    def no_thread(_thread):
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(threading.Thread, "start", no_thread)
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            keeper.arm(refused, time.monotonic() + 0.05)
+    assert (keeper._deadlines, keeper._thread) == ({}, None)
+    again = CutRecorder()
+    keeper.arm(again, time.monotonic() + 0.05)
+    assert again.done.wait(5)
+    assert refused.cut_at is None
 
 
 @pytest.mark.parametrize(
