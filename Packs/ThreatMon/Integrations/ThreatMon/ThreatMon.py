@@ -696,6 +696,18 @@ def canonical_word(word: str, names: list[str]) -> str | None:
     return next((name for name in names if name.lower() == word.lower()), None)
 
 
+def _selected(params: dict[str, Any], name: str, names: list[str], also: str = "") -> set[str]:
+    """The lower-cased ``names`` a multi-select setting holds; a word that is none of them is refused, naming the setting
+    and the accepted values (``also``: what else to say after them)."""
+    chosen: set[str] = set()
+    for word in _words(params.get(name)):
+        known = canonical_word(word, names)
+        if known is None:
+            raise ValueError(f"{param_title(name, PARAM_LABELS)} must be among {', '.join(names)}{also}; got '{word}'.")
+        chosen.add(known.lower())
+    return chosen
+
+
 def parse_alarm_filters(params: dict[str, Any], settings: Settings) -> None:
     """alarm_types (known types), alarm_types_other (free text) and alarm_statuses, as lower-cased sets; None = all.
 
@@ -703,15 +715,9 @@ def parse_alarm_filters(params: dict[str, Any], settings: Settings) -> None:
     refused with the setting's name and the known values. Any other free-text type is kept and noted: ThreatMon has
     not published its list of types, so a type that is not known may still be real.
     """
-    types: set[str] = set()
-    for word in _words(params.get("alarm_types")):
-        known = canonical_word(word, KNOWN_ALARM_TYPES)
-        if known is None:
-            raise ValueError(
-                f"{param_title('alarm_types', PARAM_LABELS)} must be among {', '.join(KNOWN_ALARM_TYPES)} (other types go "
-                f"in the {param_title('alarm_types_other', PARAM_LABELS)}); got '{word}'."
-            )
-        types.add(known.lower())
+    types = _selected(
+        params, "alarm_types", KNOWN_ALARM_TYPES, f" (other types go in the {param_title('alarm_types_other', PARAM_LABELS)})"
+    )
     for word in _words(params.get("alarm_types_other")):
         if word.lower() in KNOWN_ALARM_TYPE_KEYS:
             types.add(word.lower())
@@ -730,14 +736,7 @@ def parse_alarm_filters(params: dict[str, Any], settings: Settings) -> None:
             f"{', '.join(KNOWN_ALARM_TYPES)}); alarms of exactly that type are fetched."
         )
     settings.alarm_types = frozenset(types) or None
-    statuses: set[str] = set()
-    for word in _words(params.get("alarm_statuses")):
-        status = canonical_word(word, ALARM_STATUSES)
-        if status is None:
-            raise ValueError(
-                f"{param_title('alarm_statuses', PARAM_LABELS)} must be among {', '.join(ALARM_STATUSES)}; got '{word}'."
-            )
-        statuses.add(status.lower())
+    statuses = _selected(params, "alarm_statuses", ALARM_STATUSES)
     # Every known status selected is the same as none: every alarm, whatever its status (1.x behaviour).
     settings.alarm_statuses = frozenset(statuses) if statuses and len(statuses) < len(ALARM_STATUSES) else None
 
