@@ -294,14 +294,16 @@ sys.stdout.write(json.dumps(entries))
 """
 
 
-def test_return_error_masks_secret_parameters_known_when_the_runtime_loads():
-    runtime = str(Path(demisto.__file__).parent)
-    env = {**os.environ, "PYTHONPATH": runtime}
-    done = subprocess.run(
-        [sys.executable, "-c", _MASKING_SCRIPT], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+def first_entry_of(script: str) -> str:
+    """The Contents of the first entry ``script`` writes, run in a fresh Python with the session's runtime loaded."""
+    env = {**os.environ, "PYTHONPATH": str(Path(demisto.__file__).parent)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    contents = json.loads(done.stdout)[0]["Contents"]
+    return json.loads(done.stdout)[0]["Contents"]
+
+
+def test_return_error_masks_secret_parameters_known_when_the_runtime_loads():
+    contents = first_entry_of(_MASKING_SCRIPT)
     assert contents == "401 for key <XX_REPLACED> and token <XX_REPLACED> at https://api.test"
 
 
@@ -323,11 +325,5 @@ sys.stdout.write(json.dumps(entries))
 
 
 def test_add_sensitive_log_strs_masks_the_string_and_its_quoted_form_from_then_on():
-    runtime = str(Path(demisto.__file__).parent)
-    env = {**os.environ, "PYTHONPATH": runtime}
-    done = subprocess.run(
-        [sys.executable, "-c", _SENSITIVE_SCRIPT], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    contents = json.loads(done.stdout)[0]["Contents"]
+    contents = first_entry_of(_SENSITIVE_SCRIPT)
     assert contents == "refused <XX_REPLACED>, quoted <XX_REPLACED>"
