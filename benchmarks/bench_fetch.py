@@ -6,14 +6,17 @@ process, on the stand-in runtime by default (``--runtime DIR`` or $XSOAR_RUNTIME
 files), until a run brings nothing new. Every alarm must arrive exactly once.
 
 Measured per row: wall time of the whole drain, the requests the simulator received, process CPU time of this
-process (the client), and peak memory (tracemalloc, in a second drain at 0 ms latency: tracemalloc slows Python
-down, so it stays out of the timed drain). The yardstick of every row is the bare loop (``run_bare_loop``): the
-same pages read with nothing but ``requests`` in the same run. The targets and the report: benchmarks/report.py.
+process (the client), also cut into slices of SLICE_REQUESTS requests (``RequestClock``; report.best_of keeps each
+slice's least CPU time over the rounds), and peak memory (tracemalloc, in a second drain at 0 ms latency: tracemalloc
+slows Python down, so it stays out of the timed drain). The yardstick of every row is the bare loop
+(``run_bare_loop``): the same pages read with nothing but ``requests`` in the same run. The targets and the report:
+benchmarks/report.py.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import math
 import os
@@ -31,6 +34,38 @@ from runner import IntegrationRunner
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
+SLICE_REQUESTS = 10  # a drain's CPU time is also kept per slice of this many requests (about 0.2 s at 20 ms)
+
+
+class RequestClock:
+    """While open, notes the process CPU time at which each request of this process starts (every client here sends
+    through ``requests.Session.request``: the bare loop's ``get`` and BaseClient alike). ``slices(start, end)`` cuts the
+    CPU time from ``start`` to ``end`` at every SLICE_REQUESTS-th request in between: slice n holds requests
+    n*SLICE_REQUESTS to (n+1)*SLICE_REQUESTS - 1 and the work that follows them. The same drain cuts the same way in
+    every round, whatever the machine did meanwhile."""
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+        self._saved = None
+
+    def __enter__(self) -> RequestClock:
+        self._saved = original = requests.Session.request
+        marks = self.marks
+
+        def request(session, *args, **kwargs):
+            marks.append(time.process_time())
+            return original(session, *args, **kwargs)
+
+        requests.Session.request = request
+        return self
+
+    def __exit__(self, *exc) -> None:
+        requests.Session.request = self._saved
+
+    def slices(self, start: float, end: float) -> list[float]:
+        inside = [mark for mark in self.marks if start <= mark <= end]
+        points = [start, *inside[SLICE_REQUESTS::SLICE_REQUESTS], end]
+        return [b - a for a, b in itertools.pairwise(points)]
 
 
 class SimulatorProcess:
@@ -133,11 +168,13 @@ def run_fetch_benchmark(
     with SimulatorProcess(alarms, latency_ms, order) as sim:
         before = sim.request_count()
         gc.collect()  # what earlier rows left behind is collected now, not charged to this one
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        runs, problems = _drain(sim, max_fetch, runtime, alarms)
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        with RequestClock() as clock:
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            runs, problems = _drain(sim, max_fetch, runtime, alarms)
+            wall, cpu1 = time.perf_counter() - wall0, time.process_time()
         requests_made = sim.request_count() - before
-    result = FetchBenchResult("ThreatMon.py", order, alarms, latency_ms, max_fetch, runs, requests_made, wall, cpu)
+    result = FetchBenchResult("ThreatMon.py", order, alarms, latency_ms, max_fetch, runs, requests_made, wall, cpu1 - cpu0)
+    result.cpu_slices = clock.slices(cpu0, cpu1)
     result.errors = list(problems)
     if measure_memory:
         with SimulatorProcess(alarms, 0, order) as sim:
@@ -176,17 +213,20 @@ def run_bare_loop(alarms: int, latency_ms: float, order: str) -> FetchBenchResul
         before = sim.request_count()
         codes: list[int] = []
         gc.collect()  # as before every measured drain
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        for page in range(math.ceil(alarms / PAGE_SIZE) + 1):  # every page, then the empty one that ends the list
-            items = session.get(url + str(page), timeout=30).json()["data"]
-            if not items:
-                break
-            codes += [int(item["alarmCode"]) for item in items]
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        with RequestClock() as clock:
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            for page in range(math.ceil(alarms / PAGE_SIZE) + 1):  # every page, then the empty one that ends the list
+                items = session.get(url + str(page), timeout=30).json()["data"]
+                if not items:
+                    break
+                codes += [int(item["alarmCode"]) for item in items]
+            wall, cpu1 = time.perf_counter() - wall0, time.process_time()
         session.close()
         made = sim.request_count() - before
     problems = [] if len(codes) == len(set(codes)) == alarms else [f"{len(set(codes))} distinct of {alarms} alarms"]
-    return FetchBenchResult(BARE, order, alarms, latency_ms, None, 1, made, wall, cpu, errors=problems)
+    result = FetchBenchResult(BARE, order, alarms, latency_ms, None, 1, made, wall, cpu1 - cpu0, errors=problems)
+    result.cpu_slices = clock.slices(cpu0, cpu1)
+    return result
 
 
 def machine_description() -> str:

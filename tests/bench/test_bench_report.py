@@ -76,6 +76,21 @@ def test_best_of_rounds_keeps_the_least_time_and_every_problem():
     assert (best.wall_s, best.cpu_s, best.requests, best.errors) == (11.9, 0.9, 502, ["x"])
 
 
+def test_best_of_rounds_with_the_same_slices_keeps_each_slices_least_cpu():
+    rounds = [row(cpu_s=0.9), row(cpu_s=0.8)]
+    rounds[0].cpu_slices, rounds[1].cpu_slices = [0.2, 0.3, 0.4], [0.5, 0.1, 0.2]  # a slow second, then a slow first
+    best = report.best_of(rounds)
+    assert best.cpu_slices == [0.2, 0.1, 0.2]
+    assert best.cpu_s == pytest.approx(0.5)  # less than either round's whole drain
+
+
+def test_best_of_rounds_cut_differently_keeps_the_least_whole_drain():
+    rounds = [row(cpu_s=0.9), row(cpu_s=0.8), row(cpu_s=1.0)]
+    rounds[0].cpu_slices, rounds[1].cpu_slices = [0.4, 0.5], [0.3, 0.3, 0.2]  # one more request: not the same drain
+    best = report.best_of(rounds)
+    assert (best.cpu_s, best.cpu_slices) == (0.8, [])
+
+
 def test_best_of_no_rounds_is_refused():
     with pytest.raises(ValueError, match="no rounds"):
         report.best_of([])

@@ -191,6 +191,26 @@ def test_the_bare_loop_reads_every_page_and_the_empty_one(order):
     assert (result.errors, result.requests, result.runs, result.max_fetch) == ([], 5, 1, None)
 
 
+@pytest.mark.parametrize("client", ["bare", "ThreatMon.py"])
+def test_a_drains_cpu_time_is_cut_every_few_requests_and_adds_up(client, monkeypatch):
+    monkeypatch.setattr(bench_fetch, "SLICE_REQUESTS", 2)
+    unclocked = requests.Session.request
+    if client == "bare":
+        result = bench_fetch.run_bare_loop(alarms=35, latency_ms=0, order="asc")
+    else:
+        result = bench_fetch.run_fetch_benchmark(alarms=35, latency_ms=0, max_fetch=10, order="asc", measure_memory=False)
+    assert len(result.cpu_slices) == -(-result.requests // 2)  # a slice per two requests; the last may hold one
+    assert sum(result.cpu_slices) == pytest.approx(result.cpu_s)
+    assert requests.Session.request is unclocked  # the clock is taken off again
+
+
+def test_the_request_clock_cuts_at_every_slices_first_request_between_start_and_end(monkeypatch):
+    monkeypatch.setattr(bench_fetch, "SLICE_REQUESTS", 2)
+    clock = bench_fetch.RequestClock()
+    clock.marks += [0.2, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0]  # requests started at these CPU times; 0.2 and 9.0 outside
+    assert clock.slices(0.5, 5.5) == [2.5, 2.0, 0.5]  # 0.5-3.0 (requests 1, 2), 3.0-5.0 (3, 4), 5.0-5.5 (5)
+
+
 SMALL_BENCH = ["--alarms", "20", "--latency-ms", "0", "--max-fetch", "10", "--order", "asc", "--no-feed"]
 
 
