@@ -614,23 +614,27 @@ class _Watchdog:
 class _WatchdogThread:
     """The thread that cuts the sockets of the answers read past their time (see ``_Watchdog``), one at a time per
     process: it starts with a watchdog armed while none runs, and ends (a daemon thread, it never holds the process
-    up anyway) once the last deadline armed has passed with nothing armed.
+    up anyway) once nothing has been armed for IDLE seconds, so it does not outlive the run that started it by much
+    (with it, that run's module: XSOAR runs the integration again and again in one process).
 
-    It wakes when the nearest deadline is due, and when the deadline armed lately has passed; it is woken only for a
-    deadline before its next wake-up. Each request's deadline is later than the one before, so requests sent one after
-    another cost a lock each, not a switch to this thread (which would cost more than reading a small answer)."""
+    It wakes when the nearest deadline is due, and at least every IDLE seconds to see whether it may end; it is
+    woken only for a deadline before its next wake-up. Each request's deadline is later than the one before, so
+    requests sent one after another cost a lock each, not a switch to this thread (which would cost more than
+    reading a small answer)."""
+
+    IDLE = 1.0  # seconds without an answer armed after which the thread ends
 
     def __init__(self) -> None:
         self._changed = threading.Condition(threading.Lock())
         self._deadlines: dict[_Watchdog, float] = {}
         self._thread: threading.Thread | None = None
         self._wakes_at: float | None = None  # when the thread wakes next by itself (None: only when woken)
-        self._latest = 0.0  # the latest deadline armed
+        self._armed_at = 0.0  # when a watchdog was armed last
 
     def arm(self, watchdog: _Watchdog, deadline: float) -> None:
         with self._changed:
             self._deadlines[watchdog] = deadline
-            self._latest = max(self._latest, deadline)
+            self._armed_at = time.monotonic()
             if self._thread is None:
                 thread = threading.Thread(target=self._run, name="threatmon-answer-watchdog", daemon=True)
                 try:
@@ -657,11 +661,11 @@ class _WatchdogThread:
                     del self._deadlines[watchdog]
                 if not due:
                     if self._deadlines:
-                        self._wakes_at = min(self._deadlines.values())
-                    elif self._latest > now:
-                        self._wakes_at = self._latest  # a request may still come, each with a later deadline
+                        self._wakes_at = min(min(self._deadlines.values()), now + self.IDLE)
+                    elif now < self._armed_at + self.IDLE:
+                        self._wakes_at = self._armed_at + self.IDLE  # the run may go on: another answer may come
                     else:
-                        self._thread = self._wakes_at = None  # nothing armed since its last deadline: it ends
+                        self._thread = self._wakes_at = None  # nothing armed for IDLE seconds: it ends
                         return
                     self._changed.wait(self._wakes_at - now)
                     continue

@@ -984,21 +984,35 @@ def test_the_watchdog_thread_is_woken_only_for_a_deadline_before_its_wake_up_and
     assert keeper._deadlines == {}
 
 
-def test_answers_read_one_after_another_never_wake_the_watchdog_thread_which_ends_after_the_last_deadline():
+def test_answers_read_one_after_another_never_wake_the_watchdog_thread_which_ends_once_none_is_armed_for_a_while():
     keeper, notified = counted_keeper()
+    keeper.IDLE = 0.2
     answers = [CutRecorder() for _ in range(3)]
-    for answer in answers:  # each disarmed (read in time) before the thread even looked at it
-        keeper.arm(answer, time.monotonic() + 0.3)
+    threads = []
+    for answer in answers:  # each disarmed (read in time) long before its deadline, as a real answer is
+        keeper.arm(answer, time.monotonic() + 60)
         keeper.disarm(answer)
+        threads.append(keeper._thread)
         time.sleep(0.01)
-    thread = keeper._thread
-    assert notified == [] and thread is not None
-    thread.join(5)  # the last deadline passed with nothing armed: the thread ended
-    assert not thread.is_alive() and keeper._thread is None
+    assert notified == [] and threads[0] is not None and threads.count(threads[0]) == 3  # one thread for all
+    threads[0].join(5)  # nothing armed for IDLE seconds: it ended, without waiting for the deadlines
+    assert not threads[0].is_alive() and keeper._thread is None
     assert all(answer.cut_at is None for answer in answers)
     again = CutRecorder()
     keeper.arm(again, time.monotonic() + 0.05)  # a new thread for the next answer
-    assert again.done.wait(5) and keeper._thread is not thread
+    assert again.done.wait(5) and keeper._thread is not threads[0]
+
+
+def test_the_watchdog_thread_does_not_end_while_an_answer_is_armed_however_long_it_takes():
+    keeper = api._WatchdogThread()
+    keeper.IDLE = 0.05
+    slow = CutRecorder()
+    start = time.monotonic()
+    keeper.arm(slow, start + 0.4)  # an answer still being read many IDLE periods later
+    thread = keeper._thread
+    assert slow.done.wait(5) and start + 0.4 <= slow.cut_at < start + 2.4
+    thread.join(5)  # then, with nothing armed, it ends
+    assert not thread.is_alive()
 
 
 def test_a_watchdog_disarmed_while_the_thread_cuts_it_is_disarmed_only_after_the_cut():
