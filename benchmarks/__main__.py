@@ -1,8 +1,8 @@
 """``make bench`` = ``python -m benchmarks``: the alarm fetch against a bare ``requests`` loop, and the feed.
 
     python -m benchmarks                       # 5000 alarms, 20 ms per request, both orders, max_fetch 100 and 1000,
-                                               # each row's best of five rounds
-    python -m benchmarks --rounds 9            # best of nine, for a busy machine
+                                               # each row's best of seven rounds
+    python -m benchmarks --rounds 11           # best of eleven, for a busy machine
     python -m benchmarks --alarms 20000 --latency-ms 50 --max-fetch 1000 --order desc --no-feed
 
 Shows progress on stderr, prints the table and a PASS/FAIL line per target, writes the table to build/bench/bench.md
@@ -33,7 +33,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--order", choices=("asc", "desc", "both"), default="both", help="the API's sort order")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="measure every row this many times, keep the best (default %(default)s)"
+        "--rounds", type=int, default=7, help="measure every row this many times, keep the best (default %(default)s)"
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc drain of each row")
     parser.add_argument("--no-feed", action="store_true", help="skip the feed benchmark")
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if report.exit_code(checks):
         print(
             f"(load average {bench_fetch.load_average()} on {os.cpu_count()} CPU(s): other work slows the rows more than "
-            "their bare loops; `--rounds 9` keeps each row's best of nine.)"
+            "their bare loops; `--rounds 11` keeps each row's best of eleven.)"
         )
     return report.exit_code(checks)
 

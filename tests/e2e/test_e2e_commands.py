@@ -214,19 +214,19 @@ def test_the_request_clock_cuts_at_every_slices_first_request_between_start_and_
 SMALL_BENCH = ["--alarms", "20", "--latency-ms", "0", "--max-fetch", "10", "--order", "asc", "--no-feed"]
 
 
-def test_bench_takes_each_rows_best_of_five_rounds_by_default_measuring_memory_in_the_first(capsys, tmp_path, monkeypatch):
+def test_bench_takes_each_rows_best_of_seven_rounds_by_default_measuring_memory_in_the_first(capsys, tmp_path, monkeypatch):
     calls = []
 
     def measured(alarms, latency_ms, max_fetch, order, runtime, measure_memory):
         calls.append(measure_memory)
-        cpu_s = [0.03, 0.02, 0.01, 0.04, 0.02][len(calls) - 1]
+        cpu_s = [0.03, 0.02, 0.04, 0.02, 0.01, 0.04, 0.02][len(calls) - 1]
         return report.FetchBenchResult("ThreatMon.py", order, alarms, latency_ms, max_fetch, 3, 3, 0.1, cpu_s)
 
     monkeypatch.setattr(bench_fetch, "run_fetch_benchmark", measured)
     bench_main([*SMALL_BENCH, "--out", str(tmp_path)])
     out, err = capsys.readouterr()
-    assert calls == [True, False, False, False, False]
-    assert "(round 5/5)" in err
+    assert calls == [True] + [False] * 6
+    assert "(round 7/7)" in err
     assert "| ThreatMon.py | asc | 10 | 3 | 3 (5) | 0.10 s | " in out and "| 500 us |" in out  # the least CPU: 0.01 s / 20
 
 
