@@ -6,7 +6,7 @@ process, on the stand-in runtime by default (``--runtime DIR`` or $XSOAR_RUNTIME
 files), until a run brings nothing new. Every alarm must arrive exactly once.
 
 Measured per row: wall time of the whole drain, the requests the simulator received, process CPU time of this
-process (the client), also cut into slices of SLICE_REQUESTS requests (``RequestClock``; report.best_of keeps each
+process (the client), also cut into slices of SLICE_REQUESTS requests (``DrainClock``; report.best_of keeps each
 slice's least CPU time over the rounds), and peak memory (tracemalloc, in a second drain at 0 ms latency: tracemalloc
 slows Python down, so it stays out of the timed drain). The yardstick of every row is the bare loop
 (``run_bare_loop``): the same pages read with nothing but ``requests`` in the same run. The targets and the report:
@@ -37,18 +37,24 @@ THREATMON = REPO_ROOT / "Packs/ThreatMon/Integrations/ThreatMon/ThreatMon.py"
 SLICE_REQUESTS = 10  # a drain's CPU time is also kept per slice of this many requests (about 0.2 s at 20 ms)
 
 
-class RequestClock:
-    """While open, notes the process CPU time at which each request of this process starts (every client here sends
-    through ``requests.Session.request``: the bare loop's ``get`` and BaseClient alike). ``slices(start, end)`` cuts the
-    CPU time from ``start`` to ``end`` at every SLICE_REQUESTS-th request in between: slice n holds requests
-    n*SLICE_REQUESTS to (n+1)*SLICE_REQUESTS - 1 and the work that follows them. The same drain cuts the same way in
-    every round, whatever the machine did meanwhile."""
+class DrainClock:
+    """Times one measured drain, the same way for every client: on entering, it collects the heap (what earlier rows
+    left behind is not charged to this one) and starts; on leaving, it holds ``wall_s``, ``cpu_s`` (process CPU time)
+    and ``cpu_slices``. While open, it notes the process CPU time at which each request of this process starts (every
+    client here sends through ``requests.Session.request``: the bare loop's ``get`` and BaseClient alike).
+    ``slices(start, end)`` cuts the CPU time from ``start`` to ``end`` at every SLICE_REQUESTS-th request in between:
+    slice n holds requests n*SLICE_REQUESTS to (n+1)*SLICE_REQUESTS - 1 and the work that follows them. The same drain
+    cuts the same way in every round, whatever the machine did meanwhile."""
 
     def __init__(self) -> None:
         self.marks: list[float] = []
+        self.wall_s = self.cpu_s = 0.0
+        self.cpu_slices: list[float] = []
         self._saved = None
+        self._started = (0.0, 0.0)
 
-    def __enter__(self) -> RequestClock:
+    def __enter__(self) -> DrainClock:
+        gc.collect()
         self._saved = original = requests.Session.request
         marks = self.marks
 
@@ -57,10 +63,15 @@ class RequestClock:
             return original(session, *args, **kwargs)
 
         requests.Session.request = request
+        self._started = (time.process_time(), time.perf_counter())
         return self
 
     def __exit__(self, *exc) -> None:
+        cpu1, wall1 = time.process_time(), time.perf_counter()
         requests.Session.request = self._saved
+        cpu0, wall0 = self._started
+        self.wall_s, self.cpu_s = wall1 - wall0, cpu1 - cpu0
+        self.cpu_slices = self.slices(cpu0, cpu1)
 
     def slices(self, start: float, end: float) -> list[float]:
         inside = [mark for mark in self.marks if start <= mark <= end]
@@ -167,14 +178,13 @@ def run_fetch_benchmark(
 ) -> FetchBenchResult:
     with SimulatorProcess(alarms, latency_ms, order) as sim:
         before = sim.request_count()
-        gc.collect()  # what earlier rows left behind is collected now, not charged to this one
-        with RequestClock() as clock:
-            cpu0, wall0 = time.process_time(), time.perf_counter()
+        with DrainClock() as clock:
             runs, problems = _drain(sim, max_fetch, runtime, alarms)
-            wall, cpu1 = time.perf_counter() - wall0, time.process_time()
         requests_made = sim.request_count() - before
-    result = FetchBenchResult("ThreatMon.py", order, alarms, latency_ms, max_fetch, runs, requests_made, wall, cpu1 - cpu0)
-    result.cpu_slices = clock.slices(cpu0, cpu1)
+    result = FetchBenchResult(
+        "ThreatMon.py", order, alarms, latency_ms, max_fetch, runs, requests_made, clock.wall_s, clock.cpu_s
+    )
+    result.cpu_slices = clock.cpu_slices
     result.errors = list(problems)
     if measure_memory:
         with SimulatorProcess(alarms, 0, order) as sim:
@@ -212,20 +222,17 @@ def run_bare_loop(alarms: int, latency_ms: float, order: str) -> FetchBenchResul
         url = sim.info["api_url"] + "/vulnerabilities/"
         before = sim.request_count()
         codes: list[int] = []
-        gc.collect()  # as before every measured drain
-        with RequestClock() as clock:
-            cpu0, wall0 = time.process_time(), time.perf_counter()
+        with DrainClock() as clock:
             for page in range(math.ceil(alarms / PAGE_SIZE) + 1):  # every page, then the empty one that ends the list
                 items = session.get(url + str(page), timeout=30).json()["data"]
                 if not items:
                     break
                 codes += [int(item["alarmCode"]) for item in items]
-            wall, cpu1 = time.perf_counter() - wall0, time.process_time()
         session.close()
         made = sim.request_count() - before
     problems = [] if len(codes) == len(set(codes)) == alarms else [f"{len(set(codes))} distinct of {alarms} alarms"]
-    result = FetchBenchResult(BARE, order, alarms, latency_ms, None, 1, made, wall, cpu1 - cpu0, errors=problems)
-    result.cpu_slices = clock.slices(cpu0, cpu1)
+    result = FetchBenchResult(BARE, order, alarms, latency_ms, None, 1, made, clock.wall_s, clock.cpu_s, errors=problems)
+    result.cpu_slices = clock.cpu_slices
     return result
 
 

@@ -40,7 +40,7 @@ class FetchBenchResult:
     cpu_s: float
     peak_bytes: int = 0
     errors: list[str] = field(default_factory=list)
-    cpu_slices: list[float] = field(default_factory=list)  # cpu_s cut every ten requests (bench_fetch.RequestClock)
+    cpu_slices: list[float] = field(default_factory=list)  # cpu_s cut every ten requests (bench_fetch.DrainClock)
 
     @property
     def label(self) -> str:

@@ -206,7 +206,7 @@ def test_a_drains_cpu_time_is_cut_every_few_requests_and_adds_up(client, monkeyp
 
 def test_the_request_clock_cuts_at_every_slices_first_request_between_start_and_end(monkeypatch):
     monkeypatch.setattr(bench_fetch, "SLICE_REQUESTS", 2)
-    clock = bench_fetch.RequestClock()
+    clock = bench_fetch.DrainClock()
     clock.marks += [0.2, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0]  # requests started at these CPU times; 0.2 and 9.0 outside
     assert clock.slices(0.5, 5.5) == [2.5, 2.0, 0.5]  # 0.5-3.0 (requests 1, 2), 3.0-5.0 (3, 4), 5.0-5.5 (5)
 
