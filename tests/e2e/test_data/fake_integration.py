@@ -50,7 +50,11 @@ def main():
         elif command == "api-module":
             import ThreatMonApiModule  # the module an integration star-imports, as this run sees it
 
-            return_results(str(id(ThreatMonApiModule)))  # noqa: F405
+            # "fresh" unless an earlier run marked this very module; an id() would not do, as a collected
+            # module's id can be handed to the next run's
+            seen = getattr(ThreatMonApiModule, "fake_marked", False)
+            ThreatMonApiModule.fake_marked = True
+            return_results("seen" if seen else "fresh")  # noqa: F405
         elif command == "compiled":
             import ThreatMonApiModule
 
