@@ -43,7 +43,7 @@ for _path in reversed(_paths):
 
 
 def pytest_sessionstart(session):
-    """Run every child process of the suite without coverage.
+    """Run every child process of the suite without coverage, and every request to a loopback server direct.
 
     pytest-cov exports COV_CORE_* so that Python processes started by tests measure themselves too.
     A child started outside the repository (demisto-sdk in a throwaway git repository, make in a copy of
@@ -53,6 +53,10 @@ def pytest_sessionstart(session):
     """
     for key in [key for key in os.environ if key.startswith("COV_CORE_")]:
         del os.environ[key]
+    # Every server the suite talks to is on this machine's loopback: never through a proxy the machine may set,
+    # whichever test runs first (a client made with `proxy` off drops the proxy variables only from then on).
+    for key in ("NO_PROXY", "no_proxy"):
+        os.environ[key] = ",".join(filter(None, [os.environ.get(key), "127.0.0.1,localhost"]))
 
 
 def pytest_report_header(config):

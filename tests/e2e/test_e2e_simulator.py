@@ -715,6 +715,14 @@ def test_simulator_listens_on_loopback_only_and_stops_cleanly():
         requests.get(url + "/vulnerabilities/0", timeout=2)
 
 
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy"])
+def test_the_suite_reaches_loopback_servers_direct_whatever_proxy_the_machine_sets(monkeypatch, variable):
+    monkeypatch.setenv(variable, "http://127.0.0.1:9")  # a proxy that refuses every connection
+    with Simulator(alarms=1) as sim:
+        answer = requests.get(sim.api_url + "/vulnerabilities/0", timeout=5)
+    assert answer.status_code == 401  # the simulator's own answer (no key sent), not the proxy's refusal
+
+
 @pytest.mark.parametrize(("idle", "age", "stops"), [(5.0, 5.0, False), (31.0, 31.0, True), (1.0, 121.0, True)])
 def test_simulator_stops_by_itself_when_idle_or_too_old(idle, age, stops):
     now = [1000.0]

@@ -224,8 +224,7 @@ def test_test_module_failures_are_errors_with_a_sentence(knobs, params, fragment
 
 
 def test_test_module_names_a_refused_connection():
-    with Simulator(iocs=1) as sim:
-        url = sim.ioc_url
+    url = "http://127.0.0.1:9"  # discard: below the ephemeral range, so no other test's socket is there
     feed = RecordingRunner(FEED, {"url": url, "credentials": {"password": "whatever-token"}}, http_timeout_cap=FAST)
     result = feed.run("test-module")
     assert "the connection was refused" in result.error
@@ -239,7 +238,9 @@ def test_test_module_names_a_refused_connection():
 )
 def test_fetch_recovers_from_each_fault_kind(spec):
     with Simulator(iocs=150, seed=4, faults=[parse_fault(f"/api/daily-ioc-details/={spec},times=2")]) as sim:
-        feed = feed_for(sim, timeout_cap=FAST)
+        # the cap only where the fault is a slow answer: elsewhere a sound answer held up on a loaded machine
+        # would time out too, and be one more retry than the two faults
+        feed = feed_for(sim, timeout_cap=FAST if spec.startswith("slow") else None)
         result = feed.run("fetch-indicators")
         assert result.ok, result.error
         assert made(result) == truth(sim)

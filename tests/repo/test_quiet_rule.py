@@ -37,9 +37,11 @@ def test_fails_on_its_own():
 def test_printing_or_warning_tests_fail_and_quiet_ones_pass(tmp_path):
     (tmp_path / "test_noise.py").write_text(NOISY_TESTS)
     # No coverage in the child (pytest-cov passes COV_CORE_* down): its data would not combine with the suite's.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COV_CORE_")}
+    # Nor the caller's PYTEST_* options, nor colour (FORCE_COLOR, which tox passes on, would wrap the words read below).
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("COV_CORE_", "PYTEST_"))}
     env["PYTHONPATH"] = str(REPO)
-    command = [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-rA", "test_noise.py"]
+    options = ["-p", "conftest", "-p", "no:cacheprovider", "--color=no", "-rA"]
+    command = [sys.executable, "-m", "pytest", *options, "test_noise.py"]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
     out = done.stdout
     assert "PASSED test_noise.py::test_quiet" in out

@@ -524,11 +524,8 @@ def test_a_post_is_retried_only_when_the_server_surely_did_not_act(answers, call
 
 
 def test_a_refused_connection_on_localhost_is_retried_even_for_a_post():
-    with socket.socket() as probe:  # a port nobody listens on: bound, then closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    clock = FakeClock()
-    client = HeaderClient(f"http://127.0.0.1:{port}", SECRET, sleep=clock.sleep, clock=clock.clock, max_attempts=2)
+    clock = FakeClock()  # port 9 (discard): below the ephemeral range, so no other test's socket is there
+    client = HeaderClient("http://127.0.0.1:9", SECRET, sleep=clock.sleep, clock=clock.clock, max_attempts=2)
     with pytest.raises(api.ThreatMonError) as info:
         client._request("POST", "/takedown", expect=None, post_safe_retry=True)
     assert info.value.kind == "unreachable"
@@ -967,16 +964,17 @@ def wait_until(condition, keeper: api._WatchdogThread) -> None:
 def test_the_watchdog_thread_is_woken_only_for_a_deadline_before_its_wake_up_and_cuts_each_when_due():
     keeper, notified = counted_keeper()
     first, later, sooner, disarmed = CutRecorder(), CutRecorder(), CutRecorder(), CutRecorder()
-    start = time.monotonic()
-    keeper.arm(first, start + 0.4)  # starts the thread, which plans its wake-up itself
-    wait_until(lambda: keeper._wakes_at == start + 0.4, keeper)
-    keeper.arm(later, start + 0.6)  # after its wake-up: seen then, no thread switch now
-    keeper.arm(disarmed, start + 0.5)
+    keeper.IDLE = 5.0  # its wake-ups are the deadlines below, not the idle check
+    start = time.monotonic()  # the deadlines leave the test over a second to arm them all, on a loaded machine too
+    keeper.arm(first, start + 1.2)  # starts the thread, which plans its wake-up itself
+    wait_until(lambda: keeper._wakes_at == start + 1.2, keeper)
+    keeper.arm(later, start + 1.4)  # after its wake-up: seen then, no thread switch now
+    keeper.arm(disarmed, start + 1.3)
     assert notified == []
     keeper.arm(sooner, start + 0.1)  # before it: the thread is woken to plan again
     assert len(notified) == 1
     keeper.disarm(disarmed)
-    for recorder, deadline in ((sooner, 0.1), (first, 0.4), (later, 0.6)):
+    for recorder, deadline in ((sooner, 0.1), (first, 1.2), (later, 1.4)):
         assert recorder.done.wait(5)
         assert start + deadline <= recorder.cut_at < start + deadline + 2
     assert sooner.cut_at < first.cut_at < later.cut_at
@@ -985,15 +983,13 @@ def test_the_watchdog_thread_is_woken_only_for_a_deadline_before_its_wake_up_and
 
 
 def test_answers_read_one_after_another_never_wake_the_watchdog_thread_which_ends_once_none_is_armed_for_a_while():
-    keeper, notified = counted_keeper()
-    keeper.IDLE = 0.2
+    keeper, notified = counted_keeper()  # with the default IDLE: a second, ample for three arms on a loaded machine
     answers = [CutRecorder() for _ in range(3)]
     threads = []
     for answer in answers:  # each disarmed (read in time) long before its deadline, as a real answer is
         keeper.arm(answer, time.monotonic() + 60)
         keeper.disarm(answer)
         threads.append(keeper._thread)
-        time.sleep(0.01)
     assert notified == [] and threads[0] is not None and threads.count(threads[0]) == 3  # one thread for all
     threads[0].join(5)  # nothing armed for IDLE seconds: it ended, without waiting for the deadlines
     assert not threads[0].is_alive() and keeper._thread is None
