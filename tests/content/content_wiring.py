@@ -9,6 +9,7 @@ that could never fail would be caught.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -712,12 +713,27 @@ def check_context_paths_are_declared(playbook: dict[str, Any], integration: dict
         for value in (task.get("scriptarguments") or {}).values():
             used.update(value_paths(value))
     return [
-        f"{name} uses context '{path}', which no ThreatMon.yml command declares as an output."
+        f"{name} uses context '{path}', which no command of {integration.get('name')} declares as an output."
         for path in sorted(used)
         if path.startswith("ThreatMon.")
         and path not in declared
         and not any(output.startswith(path + ".") for output in declared)  # a whole object the command outputs
     ]
+
+
+def check_searched_fields_are_searchable(playbook: dict[str, Any], pack: Pack) -> list[str]:
+    """A pack field a playbook searches incidents by (getIncidents query ``cliname:...``) is searchable: a search on a
+    field that is not (``unsearchable``) finds nothing on Cortex XSIAM and the Cortex platform."""
+    fields = pack.field_cli_names
+    problems = []
+    for task in (playbook.get("tasks") or {}).values():
+        if not _runs(task, "getIncidents"):
+            continue
+        query = str(((task.get("scriptarguments") or {}).get("query") or {}).get("simple") or "")
+        for name in sorted(set(re.findall(r"(\w+):", query))):
+            if name in fields and fields[name].get("unsearchable") is not False:
+                problems.append(f"{playbook.get('name')} searches by {name}, which is not searchable.")
+    return problems
 
 
 SYNC_PLAYBOOK_ID = "ThreatMon - Sync Alarm Statuses"

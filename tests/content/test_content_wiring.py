@@ -117,6 +117,9 @@ PACK_CHECKS: dict[str, Callable[[wiring.Pack], list[str]]] = {
         APPLY_FILE, p.playbooks[APPLY_FILE], p.readmes.get(APPLY_FILE)
     ),
     "sync flow": lambda p: wiring.check_sync_flow(p.playbooks[SYNC_FILE], p.playbooks[APPLY_FILE]),
+    "searched fields": lambda p: [
+        problem for item in p.playbooks.values() for problem in wiring.check_searched_fields_are_searchable(item, p)
+    ],
 }
 
 
@@ -469,6 +472,23 @@ def test_test_playbook_check_that_cannot_fail_is_reported(pack):
 def test_test_playbook_not_running_a_command_is_reported(pack):
     task_running(the_test_playbook(pack), "threatmon_list_cves")["task"]["script"] = "ThreatMon|||threatmon_list_alarms"
     assert_reported(wiring.check_test_playbook(the_test_playbook(pack)), "does not run 'threatmon_list_cves'")
+
+
+def test_the_feed_test_playbook_reads_context_the_feed_declares():
+    feed = wiring.REPO_ROOT / "Packs" / "ThreatMonThreatFeed"
+    test_playbook = wiring.yaml.safe_load(
+        (feed / "TestPlaybooks" / "playbook-ThreatMon_Threat_Feed_-_Test.yml").read_text(encoding="utf-8")
+    )
+    integration = wiring.load_integration(feed / "Integrations" / "ThreatMonThreatFeed" / "ThreatMonThreatFeed.yml")
+    assert wiring.check_context_paths_are_declared(test_playbook, integration) == []
+    test_playbook["tasks"] = wiring.yaml.safe_load(wiring.yaml.safe_dump(test_playbook["tasks"]).replace(".Value", ".value"))
+    assert_reported(wiring.check_context_paths_are_declared(test_playbook, integration), "'ThreatMon.Indicator.value'")
+
+
+def test_a_search_by_a_field_that_is_not_searchable_is_reported(pack):
+    pack.field_cli_names["threatmonalarmcode"]["unsearchable"] = True
+    problems = wiring.check_searched_fields_are_searchable(pack.playbooks[APPLY_FILE], pack)
+    assert problems == ["ThreatMon - Apply Alarm Status Change searches by threatmonalarmcode, which is not searchable."]
 
 
 def test_context_path_no_command_declares_is_reported(pack, real_pack):
