@@ -179,7 +179,7 @@ class Demo:
 
         self.step(
             "List alarms on demand (threatmon_list_alarms)",
-            "Analysts and playbooks can also look alarms up directly, e.g. the five newest High or Critical ones.",
+            "Analysts and playbooks can also look alarms up directly, e.g. the first five High or Critical ones ThreatMon lists.",
         )
         result = tm.run("threatmon_list_alarms", {"limit": "5", "min_severity": "High"})
         self.show_run(result)

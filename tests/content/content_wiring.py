@@ -748,6 +748,29 @@ SYNC_CLOSE_REASONS = {
 }
 
 
+def _complex_values(item: Any, root: str) -> Iterator[dict[str, Any]]:
+    """Every complex playbook value read from context ``root``, wherever it is in ``item``."""
+    if isinstance(item, dict):
+        if item.get("root") == root:
+            yield item
+        for value in item.values():
+            yield from _complex_values(value, root)
+    elif isinstance(item, list):
+        for value in item:
+            yield from _complex_values(value, root)
+
+
+def _keeps_only_the_changed_alarm(value: dict[str, Any]) -> bool:
+    """The value keeps the incidents whose ThreatMon Alarm Code is the loop's change's."""
+    for branch in value.get("filters") or []:
+        for condition in branch:
+            left = simple_value((condition.get("left") or {}).get("value"))
+            right = simple_value((condition.get("right") or {}).get("value"))
+            if {left, right} == {"ThreatMonAlarmIncident.CustomFields.threatmonalarmcode", "inputs.Change.alarmCode"}:
+                return True
+    return False
+
+
 def check_sync_flow(job: dict[str, Any], apply: dict[str, Any]) -> list[str]:
     """The job runs threatmon_sync_alarm_statuses, then the apply playbook once per ThreatMon.AlarmStatusChange (a
     for-each loop), then closes its own run. The apply playbook finds the open incident by its ThreatMon Alarm Code,
@@ -786,6 +809,10 @@ def check_sync_flow(job: dict[str, Any], apply: dict[str, Any]) -> list[str]:
             problems.append(f"The close with '{reason}' does not close the incident it found.")
         if value_paths(arguments.get("closeNotes")) != ["inputs.Change.closeNotes"]:
             problems.append(f"The close with '{reason}' does not use the command's close notes.")
+    # The loop's iterations may share the sub-playbook's context: an incident an earlier change found must not be
+    # updated or closed for this one.
+    if not all(_keeps_only_the_changed_alarm(value) for value in _complex_values(steps, "ThreatMonAlarmIncident")):
+        problems.append("The apply playbook reads ThreatMonAlarmIncident without keeping only the changed alarm's incident.")
     for reason, status in (("Duplicate", "Ignore"), ("False Positive", "False Positive")):
         if MIRRORED_STATUS_BY_CLOSE_REASON.get(reason) != status:
             problems.append(f"Outgoing mirroring would send '{reason}' as something other than '{status}'.")

@@ -543,10 +543,15 @@ def close_without_notes(pack):
     sync_task(pack, APPLY_FILE, "closeInvestigation", "Duplicate")["scriptarguments"].pop("closeNotes")
 
 
+def close_every_incident_found(pack):
+    sync_task(pack, APPLY_FILE, "closeInvestigation", "Resolved")["scriptarguments"]["id"]["complex"].pop("filters")
+
+
 @pytest.mark.parametrize(
     ("breakage", "reported"),
     [
         (drop_the_loop, "as a for-each loop"),
+        (close_every_incident_found, "without keeping only the changed alarm's incident"),
         (change_the_xsiam_other, "gives closeReason:marketplacev2 'Resolved - True Positive', not 'Resolved - Other'"),
         (drop_the_other_close, "expected ['Duplicate', 'False Positive', 'Other', 'Resolved']"),
         (search_by_name, "does not find the incident by its ThreatMon Alarm Code"),

@@ -2592,6 +2592,15 @@ class MirrorSweep:
         return sorted(changed)
 
 
+def sweep_progress(sweep: MirrorSweep) -> str:
+    """Where the sweep stands after a cycle, in words."""
+    if sweep.swept:
+        return "sweep complete"
+    if sweep.through is None:
+        return "sweep not started" if sweep.codes or sweep.enrolling else "no alarm followed yet"
+    return f"sweep read up to alarm {sweep.through}"
+
+
 def sweep_summary(sweep: MirrorSweep, changed: list[int]) -> str:
     """What one cycle did, for the debug log (the counts the integration README's cost section explains)."""
     return (
@@ -2599,7 +2608,7 @@ def sweep_summary(sweep: MirrorSweep, changed: list[int]) -> str:
         f"{len(changed) - len(sweep.gone)} changed, {len(sweep.gone)} no longer listed, "
         f"{len(sweep.missing - sweep.present)} absent from their window, {sweep.enrolled_now} enrolled"
         + (f" (enrolment at alarm {sweep.enrolled} of {sweep.enrol_to})" if sweep.enrolling else "")
-        + f", {'sweep complete' if sweep.swept else f'sweep read up to alarm {sweep.through}'}"
+        + f", {sweep_progress(sweep)}"
         + (f"; stopped early: {sweep.stopped}" if sweep.stopped else "")
     )
 
@@ -3111,9 +3120,10 @@ def get_remote_data_command(args: dict[str, Any], settings: Settings) -> GetRemo
     parsed = GetRemoteDataArgs({"id": None, "lastUpdate": None, **args})
     code = _positive_int(parsed.remote_incident_id)
     if code is None:
+        given = parsed.remote_incident_id
         raise ValueError(
             f"The id argument must be the ThreatMon alarm code of the incident (a positive whole number); "
-            f"got '{parsed.remote_incident_id}'."
+            f"got {'nothing' if given in (None, '') else repr(str(given))}."
         )
     alarm: int = code
     change = update_mirror_memory(lambda memory: memory.pending.pop(alarm, None)) if settings.mirror_in else None

@@ -3095,10 +3095,13 @@ def test_get_remote_data_without_a_change_answers_nothing_to_update(context):
     assert context.writes == 0
 
 
-@pytest.mark.parametrize("value", [None, "", "abc", "-4"])
-def test_get_remote_data_refuses_an_id_that_is_not_an_alarm_code(context, value):
-    with pytest.raises(ValueError, match="The id argument must be the ThreatMon alarm code"):
+@pytest.mark.parametrize(
+    ("value", "got"), [(None, "got nothing."), ("", "got nothing."), ("abc", "got 'abc'."), ("-4", "got '-4'.")]
+)
+def test_get_remote_data_refuses_an_id_that_is_not_an_alarm_code(context, value, got):
+    with pytest.raises(ValueError, match="The id argument must be the ThreatMon alarm code") as error:
         get_remote_data_command({"id": value, "lastUpdate": LAST_UPDATE}, mirror_settings())
+    assert str(error.value).endswith(got)
 
 
 def test_a_change_xsoar_does_not_collect_is_reported_a_few_cycles_then_dropped(context, logs):
@@ -3688,6 +3691,20 @@ def test_the_sync_command_returns_each_change_once_and_mirroring_does_not_report
     assert "| 5 | In Progress | (no longer listed) | Other |" in result.readable_output
     assert again.outputs == []
     assert context.memory.alarms == {4: "In Progress"} and context.memory.job
+
+
+def test_the_sync_command_on_an_instance_that_follows_no_alarm_yet_says_so(context):
+    with requests_mock.Mocker() as mocker:
+        alarm_list(mocker, [])
+        result = sync_alarm_statuses_command(mirror_client(), {}, mirror_settings())
+    assert result.outputs == []
+    assert result.readable_output.endswith(", no alarm followed yet.")
+
+
+def test_a_sweep_that_follows_alarms_and_has_read_none_yet_is_not_started(context):
+    context.remember({3: "Open"})
+    sweep = MirrorSweep(mirror_client(), ThreatMon.read_mirror_memory(), 5)  # as a cycle finds it, before any request
+    assert ThreatMon.sweep_progress(sweep) == "sweep not started"
 
 
 def test_the_sync_command_delivers_a_change_a_mirroring_cycle_found_and_xsoar_did_not_collect(context):
