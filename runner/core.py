@@ -15,8 +15,9 @@ fetch commands; both end up in ``RunResult.error``. When a fetch run fails, the 
 its incidents nor its lastRun (the server does not commit a failed fetch); indicators already sent with
 ``createIndicators`` stay created, as on the server.
 
-Besides lastRun the server keeps, per instance, the integration context (``setIntegrationContext``, written at
-once) and the time of the last incoming-mirroring cycle; the runner keeps both in its state file.
+Besides lastRun the server keeps, per instance, the integration context (``setIntegrationContext``, and
+``setIntegrationContextVersioned``, which refuses a version another write has moved past; written at once) and the
+time of the last incoming-mirroring cycle; the runner keeps both in its state file.
 :meth:`IntegrationRunner.mirror_cycle` runs incoming mirroring the way the server does: get-modified-remote-data
 with lastUpdate, then get-remote-data for each id it returned.
 
@@ -368,6 +369,12 @@ class IntegrationRunner:
             self.context_version += 1
             return {}
 
+        def set_context_versioned(ctx, version=-1, *_args, **_kwargs):
+            # The server refuses a write whose version another write has moved past (runs here never overlap).
+            if version != -1 and version < self.context_version:
+                raise ValueError(f"the integration context is at version {self.context_version}, not {version}")
+            return set_context(ctx)
+
         return {
             "params": lambda: copy.deepcopy(params),
             "args": lambda: dict(args),
@@ -386,6 +393,11 @@ class IntegrationRunner:
             "createIndicators": create_indicators,
             "getIntegrationContext": lambda: copy.deepcopy(self.integration_context),
             "setIntegrationContext": set_context,
+            "getIntegrationContextVersioned": lambda *_args, **_kwargs: {
+                "context": copy.deepcopy(self.integration_context),
+                "version": self.context_version,
+            },
+            "setIntegrationContextVersioned": set_context_versioned,
             "updateModuleHealth": lambda message, is_error=False: result.logs.append(("health", str(message))),
             "demistoVersion": lambda: dict(SERVER_VERSION),
             "investigation": lambda: {"id": (self.incident or {}).get("investigationId", "playground")},

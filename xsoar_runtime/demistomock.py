@@ -20,6 +20,7 @@ import json
 import logging
 
 integrationContext = {}  # what getIntegrationContext() answers
+_integration_context_version = 0  # one more with each write
 callingContext = {}  # read by CommonServerPython (integration and script names, command origin)
 is_debug = False  # read by CommonServerPython's return_error (traceback in the message when True)
 
@@ -99,8 +100,23 @@ def getIntegrationContext():
 
 
 def setIntegrationContext(context):
-    global integrationContext
+    global integrationContext, _integration_context_version
     integrationContext = context
+    _integration_context_version += 1
+
+
+def getIntegrationContextVersioned(refresh=False):
+    """The integration context with its version (``refresh``: read from the server's database, not the instance's
+    memory; here there is only one copy)."""
+    return {"context": integrationContext, "version": _integration_context_version}
+
+
+def setIntegrationContextVersioned(context, version=-1, sync=False):
+    """Stores the context if ``version`` is not older than the current one (-1: any); otherwise raises ValueError, as
+    the server does. ``sync``: write to the database at once (here there is only one copy)."""
+    if version != -1 and version < _integration_context_version:
+        raise ValueError(f"The integration context is at version {_integration_context_version}, not {version}.")
+    setIntegrationContext(context)
 
 
 def executeCommand(command, args):

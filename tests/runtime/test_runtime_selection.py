@@ -121,3 +121,14 @@ def test_stand_in_execute_command_answers_one_error_entry_naming_the_command():
     (entry,) = _stand_in("demistomock").executeCommand("getIncidents", {"query": "type:x"})
     assert entry["Type"] == 4
     assert "getIncidents" in entry["Contents"]
+
+
+def test_stand_in_versioned_context_refuses_a_write_whose_version_another_write_moved_past():
+    mock = _stand_in("demistomock")
+    first = mock.getIntegrationContextVersioned(True)
+    mock.setIntegrationContextVersioned({"a": 1}, first["version"], True)
+    assert mock.getIntegrationContextVersioned(True) == {"context": {"a": 1}, "version": first["version"] + 1}
+    with pytest.raises(ValueError, match=f"at version {first['version'] + 1}, not {first['version']}"):
+        mock.setIntegrationContextVersioned({"a": 2}, first["version"], True)
+    mock.setIntegrationContextVersioned({"a": 3}, -1, True)  # -1: whatever the version
+    assert mock.getIntegrationContext() == {"a": 3}

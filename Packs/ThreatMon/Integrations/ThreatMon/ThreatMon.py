@@ -2098,13 +2098,54 @@ def filters_of(settings: Settings) -> dict[str, Any]:
     }
 
 
+CONTEXT_WRITE_ATTEMPTS = 5  # how often a write of the integration context is tried while other runs write in between
+
+
+def read_integration_context() -> dict[str, Any]:
+    """The integration context as the server holds it now (not as it was when this run started)."""
+    return _dict_or_empty((demisto.getIntegrationContextVersioned(True) or {}).get("context"))
+
+
+def update_integration_context(change: Callable[[dict[str, Any]], Any]) -> Any:
+    """Apply ``change`` to the integration context as the server holds it now, and write the result back with the
+    version read, only if it changed; returns what ``change`` returns. The fetch, the mirroring commands and outgoing
+    mirroring run in processes of their own, at the same time: the server refuses a write whose version another run
+    has written past (a ValueError), and then the context is read again and ``change`` applied to what that run wrote,
+    up to CONTEXT_WRITE_ATTEMPTS times, so neither run's write is lost. ``change`` depends only on the context it is
+    given and changes only its top-level keys (it may run more than once)."""
+    for attempt in range(1, CONTEXT_WRITE_ATTEMPTS + 1):
+        stored = demisto.getIntegrationContextVersioned(True) or {}
+        original = _dict_or_empty(stored.get("context"))
+        context = dict(original)
+        result = change(context)
+        if context == original:
+            return result
+        try:
+            demisto.setIntegrationContextVersioned(context, stored.get("version", -1), True)
+            return result
+        except ValueError as error:
+            demisto.debug(
+                f"ThreatMon: another run wrote the integration context first ({error}); attempt {attempt} of "
+                f"{CONTEXT_WRITE_ATTEMPTS}."
+            )
+    raise RuntimeError(
+        f"The integration context changed under each of {CONTEXT_WRITE_ATTEMPTS} attempts to write it; nothing was "
+        "written, and the next run tries again."
+    )
+
+
 def record_fetch_health(report: FetchReport, settings: Settings, now: datetime | None = None) -> FetchHealth:
     """Write the run into the health record (read-modify-write of the integration context, its other keys kept) and
     show a stall in the instance's health: set while runs stall, cleared (an empty message) when a run moves again."""
-    context = demisto.getIntegrationContext() or {}
-    previous = FetchHealth.load(context.get(HEALTH_CONTEXT_KEY))
-    health = previous.after(report, now or datetime.now(UTC), filters_of(settings))
-    demisto.setIntegrationContext({**context, HEALTH_CONTEXT_KEY: health.to_context()})
+    at = now or datetime.now(UTC)
+
+    def write(context: dict[str, Any]) -> tuple[FetchHealth, FetchHealth]:
+        previous = FetchHealth.load(context.get(HEALTH_CONTEXT_KEY))
+        health = previous.after(report, at, filters_of(settings))
+        context[HEALTH_CONTEXT_KEY] = health.to_context()
+        return previous, health
+
+    previous, health = update_integration_context(write)
     if health.stalled_runs:
         demisto.updateModuleHealth(health.module_health_message())
     elif previous.stalled_runs:
@@ -2310,21 +2351,24 @@ def _dict_or_empty(value: Any) -> dict[Any, Any]:
 
 
 def read_mirror_memory() -> MirrorMemory:
-    return MirrorMemory.load((demisto.getIntegrationContext() or {}).get(MIRROR_CONTEXT_KEY))
+    return MirrorMemory.load(read_integration_context().get(MIRROR_CONTEXT_KEY))
 
 
 def update_mirror_memory(change: Callable[[MirrorMemory], Any]) -> Any:
-    """Read the integration context now, apply ``change`` to its mirroring memory and write it back at once, only if it
-    changed. Nothing (no request) happens between the read and the write, so a fetch or an outgoing close that wrote
-    meanwhile is kept; other keys of the context are kept as they are."""
-    context = demisto.getIntegrationContext() or {}
-    memory = MirrorMemory.load(context.get(MIRROR_CONTEXT_KEY))
-    before = memory.to_context()
-    result = change(memory)
-    after = memory.to_context()
-    if after != before:
-        demisto.setIntegrationContext({**context, MIRROR_CONTEXT_KEY: after})
-    return result
+    """Apply ``change`` to the mirroring memory as the server holds it now and write it back, only if it changed (see
+    update_integration_context: a fetch or an outgoing close that wrote meanwhile is kept, and ``change`` may run again
+    on what it wrote; no request happens in between). The context's other keys are kept as they are."""
+
+    def write(context: dict[str, Any]) -> Any:
+        memory = MirrorMemory.load(context.get(MIRROR_CONTEXT_KEY))
+        before = memory.to_context()
+        result = change(memory)
+        after = memory.to_context()
+        if after != before:
+            context[MIRROR_CONTEXT_KEY] = after
+        return result
+
+    return update_integration_context(write)
 
 
 def fetched_alarm_statuses(statuses: dict[int, str | None]) -> dict[int, str | None]:
@@ -3210,7 +3254,7 @@ def main() -> None:
             "threatmon_list_cves": lambda: list_cves_command(client, args),
             "threatmon_list_subscribed_cves": lambda: list_subscribed_cves_command(client, args),
             "threatmon_get_fetch_health": lambda: get_fetch_health_command(
-                args, (demisto.getIntegrationContext() or {}).get(HEALTH_CONTEXT_KEY), demisto.integrationInstance()
+                args, read_integration_context().get(HEALTH_CONTEXT_KEY), demisto.integrationInstance()
             ),
             "get-mapping-fields": get_mapping_fields_command,
             "update-remote-system": lambda: update_remote_system_command(client, args, settings.mirror_in),

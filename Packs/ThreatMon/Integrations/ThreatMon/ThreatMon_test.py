@@ -20,6 +20,7 @@ import math
 import os
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -2420,8 +2421,7 @@ def xsoar(monkeypatch):
     for level in ("debug", "info", "error"):
         monkeypatch.setattr(demisto, level, lambda message, *args: server.logs.append(str(message)))
     server.context, server.health = {}, []
-    monkeypatch.setattr(demisto, "getIntegrationContext", lambda: json.loads(json.dumps(server.context)))
-    monkeypatch.setattr(demisto, "setIntegrationContext", lambda value: setattr(server, "context", json.loads(json.dumps(value))))
+    serve_context(monkeypatch, lambda: server.context, lambda value: setattr(server, "context", value))
     monkeypatch.setattr(demisto, "updateModuleHealth", lambda message: server.health.append(message))
     monkeypatch.setattr(ThreatMon.time, "sleep", lambda seconds: None)
     return server
@@ -2645,19 +2645,49 @@ def test_the_api_key_appears_in_no_result_error_or_log(xsoar, command, args, ans
 # ================================================================ incoming mirroring
 
 
+def serve_context(monkeypatch, read: Callable[[], dict], write: Callable[[dict], None]) -> None:
+    """The server's integration context, read and written (as JSON) through ``read`` and ``write``, in any version."""
+    monkeypatch.setattr(
+        demisto, "getIntegrationContextVersioned", lambda refresh=False: {"context": json.loads(json.dumps(read())), "version": 1}
+    )
+    monkeypatch.setattr(
+        demisto, "setIntegrationContextVersioned", lambda value, version=-1, sync=False: write(json.loads(json.dumps(value)))
+    )
+
+
 class Context:
-    """The integration context: what getIntegrationContext answers, and how many times it was written."""
+    """The integration context as the server keeps it: its value, its version (one more with each write; a write with
+    an older version is refused with a ValueError, as the server refuses it), and how many times it was written.
+    ``meanwhile``: writes another run makes between this run's next read and its write."""
 
     def __init__(self):
         self.value: dict = {}
+        self.version = 0
         self.writes = 0
+        self.meanwhile: list[dict] = []
 
     def get(self) -> dict:
         return copy.deepcopy(self.value)
 
     def set(self, value: dict) -> None:
         self.value = json.loads(json.dumps(value))  # what the server stores is JSON
+        self.version += 1
         self.writes += 1
+
+    def get_versioned(self, refresh: bool = False) -> dict:
+        assert refresh  # the integration reads the context as the server holds it now
+        answer = {"context": self.get(), "version": self.version}
+        if self.meanwhile:
+            other = self.meanwhile.pop(0)
+            self.value = {**self.value, **json.loads(json.dumps(other))}
+            self.version += 1
+        return answer
+
+    def set_versioned(self, value: dict, version: int = -1, sync: bool = False) -> None:
+        assert sync  # written to the server at once, not at the end of the command
+        if version != self.version:
+            raise ValueError(f"version {version} is older than the context's {self.version}")
+        self.set(value)
 
     @property
     def memory(self) -> MirrorMemory:
@@ -2674,8 +2704,8 @@ class Context:
 @pytest.fixture
 def context(monkeypatch) -> Context:
     ctx = Context()
-    monkeypatch.setattr(demisto, "getIntegrationContext", ctx.get)
-    monkeypatch.setattr(demisto, "setIntegrationContext", ctx.set)
+    monkeypatch.setattr(demisto, "getIntegrationContextVersioned", ctx.get_versioned)
+    monkeypatch.setattr(demisto, "setIntegrationContextVersioned", ctx.set_versioned)
     return ctx
 
 
@@ -3693,6 +3723,44 @@ def test_the_sync_command_returns_each_change_once_and_mirroring_does_not_report
     assert context.memory.alarms == {4: "In Progress"} and context.memory.job
 
 
+def test_a_context_write_another_run_wrote_past_is_made_again_on_what_that_run_wrote(context, logs):
+    context.value = {ThreatMon.HEALTH_CONTEXT_KEY: {"runs": 1}}
+    context.meanwhile = [{ThreatMon.HEALTH_CONTEXT_KEY: {"runs": 2}}]  # another run writes between this run's read and its write
+    seen = []
+
+    def change(value: dict) -> str:
+        seen.append(value[ThreatMon.HEALTH_CONTEXT_KEY]["runs"])
+        value["other"] = value[ThreatMon.HEALTH_CONTEXT_KEY]["runs"]
+        return "written"
+
+    assert ThreatMon.update_integration_context(change) == "written"
+    assert context.value == {ThreatMon.HEALTH_CONTEXT_KEY: {"runs": 2}, "other": 2} and context.writes == 1
+    assert seen == [1, 2]  # applied again to what the other run wrote
+    assert any("another run wrote the integration context first" in line for line in logs)
+
+
+def test_a_context_that_other_runs_keep_writing_is_left_as_they_wrote_it_with_an_error(context):
+    context.meanwhile = [{f"run{n}": n} for n in range(ThreatMon.CONTEXT_WRITE_ATTEMPTS)]
+    with pytest.raises(RuntimeError, match=r"changed under each of 5 attempts to write it; nothing was written"):
+        ThreatMon.update_integration_context(lambda value: value.update(mine=True))
+    assert "mine" not in context.value and context.writes == 0
+
+
+def test_an_unchanged_context_is_not_written(context):
+    context.value = {ThreatMon.HEALTH_CONTEXT_KEY: {"runs": 1}}
+    assert ThreatMon.update_integration_context(lambda value: None) is None
+    assert context.writes == 0 and context.version == 0
+
+
+def test_a_mirroring_write_keeps_the_alarms_a_fetch_remembered_meanwhile(context):
+    context.remember({3: "Open"})
+    fetched = context.memory
+    fetched.alarms[9] = "Open"
+    context.meanwhile = [{MIRROR_CONTEXT_KEY: fetched.to_context()}]
+    ThreatMon.update_mirror_memory(lambda memory: memory.alarms.__setitem__(3, "In Progress"))
+    assert context.memory.alarms == {3: "In Progress", 9: "Open"}
+
+
 def test_the_sync_command_on_an_instance_that_follows_no_alarm_yet_says_so(context):
     with requests_mock.Mocker() as mocker:
         alarm_list(mocker, [])
@@ -3795,8 +3863,7 @@ def everywhere(xsoar, monkeypatch):
     """The xsoar server with every command able to send its request: a data removal path, incoming and outgoing
     mirroring with one remembered alarm (so a mirroring cycle reads the list)."""
     context = {"value": json.loads(json.dumps(MIRROR_MEMORY))}
-    monkeypatch.setattr(demisto, "getIntegrationContext", lambda: context["value"])
-    monkeypatch.setattr(demisto, "setIntegrationContext", lambda value: context.update(value=value))
+    serve_context(monkeypatch, lambda: context["value"], lambda value: context.update(value=value))
     xsoar.params = {**xsoar.params, "data_removal_path": "/dr", "mirror_direction": "Incoming And Outgoing"}
     return xsoar
 
@@ -4255,8 +4322,7 @@ def test_health_record_round_trips_through_the_context():
 def test_record_fetch_health_keeps_the_other_context_keys_and_sets_then_clears_the_module_health(monkeypatch):
     context = {"mirror_in": {"version": 1, "alarms": {"7": "Open"}}}
     shown: list[str] = []
-    monkeypatch.setattr(demisto, "getIntegrationContext", lambda: json.loads(json.dumps(context)))
-    monkeypatch.setattr(demisto, "setIntegrationContext", lambda value: context.update(json.loads(json.dumps(value))))
+    serve_context(monkeypatch, lambda: context, lambda value: context.update(value))
     monkeypatch.setattr(demisto, "updateModuleHealth", shown.append)
     settings = make_settings()
     ThreatMon.record_fetch_health(report_of("moved", incidents=1, watermark=7), settings, NOW)
