@@ -150,9 +150,9 @@ def run_fetch(tm, spec: dict) -> dict:
 def run_mirror(tm, spec: dict) -> dict:
     demisto = tm.demisto
     context: dict = {}
-    saved = demisto.getIntegrationContext, demisto.setIntegrationContext
-    demisto.getIntegrationContext = lambda: context
-    demisto.setIntegrationContext = lambda new: (context.clear(), context.update(new))
+    saved = demisto.getIntegrationContextVersioned, demisto.setIntegrationContextVersioned
+    demisto.getIntegrationContextVersioned = lambda refresh=False: {"context": dict(context), "version": -1}
+    demisto.setIntegrationContextVersioned = lambda new, version=-1, sync=False: (context.clear(), context.update(new))
     settings = tm.Settings(
         base_url=HOST + "/api/threatmon/external/v1", api_key=API_KEY, mirror_direction="In", mirror_max_requests=spec["budget"]
     )
@@ -179,8 +179,10 @@ def run_mirror(tm, spec: dict) -> dict:
                     break  # the sweep is complete
             else:
                 problem = "the sweep did not complete in 200 cycles"
+            if not sum(per_cycle):
+                problem = f"no request read the list over the {len(codes[::3])} followed alarms (was the memory kept?)"
     finally:
-        demisto.getIntegrationContext, demisto.setIntegrationContext = saved
+        demisto.getIntegrationContextVersioned, demisto.setIntegrationContextVersioned = saved
     return {"requests": per_cycle, "problem": problem}
 
 
