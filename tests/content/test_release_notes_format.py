@@ -160,7 +160,6 @@ def test_entries_are_bullets_and_commands_are_styled_as_contents_guidelines_say(
         ("ThreatMon", "1,000 alarms in one fetch"),  # 1.x's volume per fetch, and how to keep it
         ("ThreatMon", "*API URL* (*url*) is now *Server URL*"),  # renamed labels
         ("ThreatMon", "*cvssV2*, *cvssV3*, *cvssV3_1* and *cvssV4* Number"),  # newly typed CVE outputs
-        ("ThreatMon", "integration@threatmonit.io"),  # the support e-mail 1.x had
         ("ThreatMon", "*Fetch Interval (minutes), not used*"),  # fetchInterval shown, not hidden
         ("ThreatMonThreatFeed", "no longer carry the *service* key"),
         ("ThreatMonThreatFeed", "*Incremental Feed* to *Incremental feed*"),
