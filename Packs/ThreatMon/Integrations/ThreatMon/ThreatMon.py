@@ -34,7 +34,9 @@ import difflib
 import hashlib
 import itertools
 import json
+import random
 import re
+import time
 import unicodedata
 import urllib.parse
 from collections import Counter
@@ -2099,6 +2101,7 @@ def filters_of(settings: Settings) -> dict[str, Any]:
 
 
 CONTEXT_WRITE_ATTEMPTS = 5  # how often a write of the integration context is tried while other runs write in between
+CONTEXT_RETRY_PAUSE = (0.001, 0.1)  # seconds, at random, before trying again: runs that collided do not collide again
 
 
 def read_integration_context() -> dict[str, Any]:
@@ -2106,28 +2109,33 @@ def read_integration_context() -> dict[str, Any]:
     return _dict_or_empty((demisto.getIntegrationContextVersioned(True) or {}).get("context"))
 
 
-def update_integration_context(change: Callable[[dict[str, Any]], Any]) -> Any:
+def change_integration_context(change: Callable[[dict[str, Any]], Any]) -> Any:
     """Apply ``change`` to the integration context as the server holds it now, and write the result back with the
     version read, only if it changed; returns what ``change`` returns. The fetch, the mirroring commands and outgoing
     mirroring run in processes of their own, at the same time: the server refuses a write whose version another run
     has written past (a ValueError), and then the context is read again and ``change`` applied to what that run wrote,
     up to CONTEXT_WRITE_ATTEMPTS times, so neither run's write is lost. ``change`` depends only on the context it is
-    given and changes only its top-level keys (it may run more than once)."""
+    given and changes only its top-level keys (it may run more than once). A version the answer lacks, or one that is
+    not a whole number from 0 (-1 would mean "any version"), is written as 0: a context another run has written since
+    is then refused, not overwritten."""
     for attempt in range(1, CONTEXT_WRITE_ATTEMPTS + 1):
         stored = demisto.getIntegrationContextVersioned(True) or {}
         original = _dict_or_empty(stored.get("context"))
+        version = stored.get("version")
         context = dict(original)
         result = change(context)
         if context == original:
             return result
         try:
-            demisto.setIntegrationContextVersioned(context, stored.get("version", -1), True)
+            demisto.setIntegrationContextVersioned(context, version if type(version) is int and version >= 0 else 0, True)
             return result
         except ValueError as error:
             demisto.debug(
                 f"ThreatMon: another run wrote the integration context first ({error}); attempt {attempt} of "
                 f"{CONTEXT_WRITE_ATTEMPTS}."
             )
+            if attempt < CONTEXT_WRITE_ATTEMPTS:
+                time.sleep(random.uniform(*CONTEXT_RETRY_PAUSE))  # noqa: S311 (a pause, not a secret)
     raise RuntimeError(
         f"The integration context changed under each of {CONTEXT_WRITE_ATTEMPTS} attempts to write it; nothing was "
         "written, and the next run tries again."
@@ -2138,14 +2146,18 @@ def record_fetch_health(report: FetchReport, settings: Settings, now: datetime |
     """Write the run into the health record (read-modify-write of the integration context, its other keys kept) and
     show a stall in the instance's health: set while runs stall, cleared (an empty message) when a run moves again."""
     at = now or datetime.now(UTC)
+    made: list[tuple[FetchHealth, FetchHealth]] = []
 
-    def write(context: dict[str, Any]) -> tuple[FetchHealth, FetchHealth]:
+    def write(context: dict[str, Any]) -> None:
         previous = FetchHealth.load(context.get(HEALTH_CONTEXT_KEY))
-        health = previous.after(report, at, filters_of(settings))
-        context[HEALTH_CONTEXT_KEY] = health.to_context()
-        return previous, health
+        made.append((previous, previous.after(report, at, filters_of(settings))))
+        context[HEALTH_CONTEXT_KEY] = made[-1][1].to_context()
 
-    previous, health = update_integration_context(write)
+    try:
+        change_integration_context(write)
+    except RuntimeError as error:  # a report, not the fetch: it neither fails a fetch nor hides the fetch's own error
+        demisto.debug(f"ThreatMon fetch health not recorded this run: {error}")
+    previous, health = made[-1]
     if health.stalled_runs:
         demisto.updateModuleHealth(health.module_health_message())
     elif previous.stalled_runs:
@@ -2356,7 +2368,7 @@ def read_mirror_memory() -> MirrorMemory:
 
 def update_mirror_memory(change: Callable[[MirrorMemory], Any]) -> Any:
     """Apply ``change`` to the mirroring memory as the server holds it now and write it back, only if it changed (see
-    update_integration_context: a fetch or an outgoing close that wrote meanwhile is kept, and ``change`` may run again
+    change_integration_context: a fetch or an outgoing close that wrote meanwhile is kept, and ``change`` may run again
     on what it wrote; no request happens in between). The context's other keys are kept as they are."""
 
     def write(context: dict[str, Any]) -> Any:
@@ -2368,7 +2380,7 @@ def update_mirror_memory(change: Callable[[MirrorMemory], Any]) -> Any:
             context[MIRROR_CONTEXT_KEY] = after
         return result
 
-    return update_integration_context(write)
+    return change_integration_context(write)
 
 
 def fetched_alarm_statuses(statuses: dict[int, str | None]) -> dict[int, str | None]:

@@ -3723,7 +3723,14 @@ def test_the_sync_command_returns_each_change_once_and_mirroring_does_not_report
     assert context.memory.alarms == {4: "In Progress"} and context.memory.job
 
 
-def test_a_context_write_another_run_wrote_past_is_made_again_on_what_that_run_wrote(context, logs):
+@pytest.fixture
+def pauses(monkeypatch) -> list[float]:
+    taken: list[float] = []
+    monkeypatch.setattr(ThreatMon.time, "sleep", taken.append)
+    return taken
+
+
+def test_a_context_write_another_run_wrote_past_is_made_again_on_what_that_run_wrote(context, logs, pauses):
     context.value = {ThreatMon.HEALTH_CONTEXT_KEY: {"runs": 1}}
     context.meanwhile = [{ThreatMon.HEALTH_CONTEXT_KEY: {"runs": 2}}]  # another run writes between this run's read and its write
     seen = []
@@ -3733,23 +3740,54 @@ def test_a_context_write_another_run_wrote_past_is_made_again_on_what_that_run_w
         value["other"] = value[ThreatMon.HEALTH_CONTEXT_KEY]["runs"]
         return "written"
 
-    assert ThreatMon.update_integration_context(change) == "written"
+    assert ThreatMon.change_integration_context(change) == "written"
     assert context.value == {ThreatMon.HEALTH_CONTEXT_KEY: {"runs": 2}, "other": 2} and context.writes == 1
     assert seen == [1, 2]  # applied again to what the other run wrote
     assert any("another run wrote the integration context first" in line for line in logs)
+    assert len(pauses) == 1 and ThreatMon.CONTEXT_RETRY_PAUSE[0] <= pauses[0] <= ThreatMon.CONTEXT_RETRY_PAUSE[1]
 
 
-def test_a_context_that_other_runs_keep_writing_is_left_as_they_wrote_it_with_an_error(context):
+def test_a_context_that_other_runs_keep_writing_is_left_as_they_wrote_it_with_an_error(context, pauses):
     context.meanwhile = [{f"run{n}": n} for n in range(ThreatMon.CONTEXT_WRITE_ATTEMPTS)]
     with pytest.raises(RuntimeError, match=r"changed under each of 5 attempts to write it; nothing was written"):
-        ThreatMon.update_integration_context(lambda value: value.update(mine=True))
+        ThreatMon.change_integration_context(lambda value: value.update(mine=True))
     assert "mine" not in context.value and context.writes == 0
+    assert len(pauses) == ThreatMon.CONTEXT_WRITE_ATTEMPTS - 1  # none after the last attempt
+
+
+@pytest.mark.parametrize("answer", [{"context": {}}, {"context": {}, "version": -1}, {"context": {}, "version": "7"}])
+def test_a_context_read_without_a_usable_version_is_written_as_version_0_never_as_any_version(monkeypatch, answer):
+    written = []
+    monkeypatch.setattr(demisto, "getIntegrationContextVersioned", lambda refresh=False: answer)
+    monkeypatch.setattr(demisto, "setIntegrationContextVersioned", lambda value, version=-1, sync=False: written.append(version))
+    ThreatMon.change_integration_context(lambda value: value.update(mine=True))
+    assert written == [0]
+
+
+def test_a_health_record_other_runs_keep_writing_first_neither_fails_the_fetch_nor_is_written(context, logs, pauses):
+    context.meanwhile = [{f"run{n}": n} for n in range(ThreatMon.CONTEXT_WRITE_ATTEMPTS)]
+    health = ThreatMon.record_fetch_health(report_of("moved", incidents=1, watermark=7), make_settings(), NOW)
+    assert health.incidents == 1 and ThreatMon.HEALTH_CONTEXT_KEY not in context.value
+    assert any("ThreatMon fetch health not recorded this run" in line for line in logs)
 
 
 def test_an_unchanged_context_is_not_written(context):
     context.value = {ThreatMon.HEALTH_CONTEXT_KEY: {"runs": 1}}
-    assert ThreatMon.update_integration_context(lambda value: None) is None
+    assert ThreatMon.change_integration_context(lambda value: None) is None
     assert context.writes == 0 and context.version == 0
+
+
+def test_get_remote_data_delivers_a_change_once_while_a_fetch_writes_the_memory_meanwhile(context, pauses):
+    context.remember({3: "Resolved"})
+    waiting = context.memory
+    waiting.pending[3] = {"status": "Resolved", "reported": 1}
+    context.value[MIRROR_CONTEXT_KEY] = waiting.to_context()
+    waiting.alarms[9] = "Open"  # what the fetch writes between get-remote-data's read and its write
+    context.meanwhile = [{MIRROR_CONTEXT_KEY: waiting.to_context()}]
+    response = get_remote_data_command({"id": "3", "lastUpdate": LAST_UPDATE}, mirror_settings())
+    assert response.mirrored_object == {"alarmCode": 3, "status": "Resolved"}
+    assert context.memory.pending == {} and 9 in context.memory.alarms  # collected once; the fetch's alarm kept
+    assert get_remote_data_command({"id": "3", "lastUpdate": LAST_UPDATE}, mirror_settings()).mirrored_object == {}
 
 
 def test_a_mirroring_write_keeps_the_alarms_a_fetch_remembered_meanwhile(context):
