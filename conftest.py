@@ -56,7 +56,8 @@ def pytest_sessionstart(session):
     # Every server the suite talks to is on this machine's loopback: never through a proxy the machine may set,
     # whichever test runs first (a client made with `proxy` off drops the proxy variables only from then on).
     for key in ("NO_PROXY", "no_proxy"):
-        os.environ[key] = ",".join(filter(None, [os.environ.get(key), "127.0.0.1,localhost"]))
+        hosts = [host for host in os.environ.get(key, "").split(",") if host]
+        os.environ[key] = ",".join(hosts + [host for host in ("127.0.0.1", "localhost") if host not in hosts])
 
 
 def pytest_report_header(config):

@@ -182,10 +182,18 @@ def run_fetch_benchmark(
             runs, problems = _drain(sim, max_fetch, runtime, alarms)
         requests_made = sim.request_count() - before
     result = FetchBenchResult(
-        "ThreatMon.py", order, alarms, latency_ms, max_fetch, runs, requests_made, clock.wall_s, clock.cpu_s
+        "ThreatMon.py",
+        order,
+        alarms,
+        latency_ms,
+        max_fetch,
+        runs,
+        requests_made,
+        clock.wall_s,
+        clock.cpu_s,
+        errors=list(problems),
+        cpu_slices=clock.cpu_slices,
     )
-    result.cpu_slices = clock.cpu_slices
-    result.errors = list(problems)
     if measure_memory:
         with SimulatorProcess(alarms, 0, order) as sim:
             tracemalloc.start()
@@ -231,9 +239,9 @@ def run_bare_loop(alarms: int, latency_ms: float, order: str) -> FetchBenchResul
         session.close()
         made = sim.request_count() - before
     problems = [] if len(codes) == len(set(codes)) == alarms else [f"{len(set(codes))} distinct of {alarms} alarms"]
-    result = FetchBenchResult(BARE, order, alarms, latency_ms, None, 1, made, clock.wall_s, clock.cpu_s, errors=problems)
-    result.cpu_slices = clock.cpu_slices
-    return result
+    return FetchBenchResult(
+        BARE, order, alarms, latency_ms, None, 1, made, clock.wall_s, clock.cpu_s, errors=problems, cpu_slices=clock.cpu_slices
+    )
 
 
 def machine_description() -> str:

@@ -40,7 +40,7 @@ class FetchBenchResult:
     cpu_s: float
     peak_bytes: int = 0
     errors: list[str] = field(default_factory=list)
-    cpu_slices: list[float] = field(default_factory=list)  # cpu_s cut every ten requests (bench_fetch.DrainClock)
+    cpu_slices: list[float] = field(default_factory=list)  # cpu_s cut every SLICE_REQUESTS requests (bench_fetch.DrainClock)
 
     @property
     def label(self) -> str:
@@ -82,10 +82,11 @@ class Check:
 
 def best_of(rounds: list[FetchBenchResult]) -> FetchBenchResult:
     """One row from several rounds of it: the least wall time, the least CPU time (other work only ever adds time), the
-    most requests and runs, and every round's errors. The CPU time is kept per slice of ten requests when every round
-    has the same slices (the same drain): each slice's least over the rounds, summed. A VM can run at two speeds for
-    seconds at a time, so a whole drain of ten seconds rarely runs at the fast one throughout, while a slice of it
-    (about 0.2 s at 20 ms) does in some round; the bare loop and ThreatMon.py are cut the same way."""
+    most requests and runs, and every round's errors. The CPU time is kept per slice (of bench_fetch.SLICE_REQUESTS
+    requests) when every round has the same slices (the same drain): each slice's least over the rounds, summed. A VM
+    can run at two speeds for seconds at a time, so a whole drain of ten seconds rarely runs at the fast one
+    throughout, while a slice of it (about 0.2 s at 20 ms) does in some round; the bare loop and ThreatMon.py are cut
+    the same way."""
     if not rounds:
         raise ValueError("no rounds to choose from")
     best = min(rounds, key=lambda r: r.wall_s)

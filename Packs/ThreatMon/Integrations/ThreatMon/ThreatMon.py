@@ -2104,9 +2104,18 @@ CONTEXT_WRITE_ATTEMPTS = 5  # how often a write of the integration context is tr
 CONTEXT_RETRY_PAUSE = (0.001, 0.1)  # seconds, at random, before trying again: runs that collided do not collide again
 
 
+def _server_context() -> tuple[dict[str, Any], int]:
+    """The integration context as the server holds it now (not as it was when this run started), and the version to
+    write it back with. A version the answer lacks, or one that is not a whole number from 0 (-1 would mean "any
+    version"), is 0: a context another run has written since is then refused, not overwritten."""
+    stored = demisto.getIntegrationContextVersioned(True) or {}
+    version = stored.get("version")
+    return _dict_or_empty(stored.get("context")), version if type(version) is int and version >= 0 else 0
+
+
 def read_integration_context() -> dict[str, Any]:
-    """The integration context as the server holds it now (not as it was when this run started)."""
-    return _dict_or_empty((demisto.getIntegrationContextVersioned(True) or {}).get("context"))
+    """The integration context as the server holds it now."""
+    return _server_context()[0]
 
 
 def change_integration_context(change: Callable[[dict[str, Any]], Any]) -> Any:
@@ -2115,19 +2124,15 @@ def change_integration_context(change: Callable[[dict[str, Any]], Any]) -> Any:
     mirroring run in processes of their own, at the same time: the server refuses a write whose version another run
     has written past (a ValueError), and then the context is read again and ``change`` applied to what that run wrote,
     up to CONTEXT_WRITE_ATTEMPTS times, so neither run's write is lost. ``change`` depends only on the context it is
-    given and changes only its top-level keys (it may run more than once). A version the answer lacks, or one that is
-    not a whole number from 0 (-1 would mean "any version"), is written as 0: a context another run has written since
-    is then refused, not overwritten."""
+    given and changes only its top-level keys (it may run more than once)."""
     for attempt in range(1, CONTEXT_WRITE_ATTEMPTS + 1):
-        stored = demisto.getIntegrationContextVersioned(True) or {}
-        original = _dict_or_empty(stored.get("context"))
-        version = stored.get("version")
+        original, version = _server_context()
         context = dict(original)
         result = change(context)
         if context == original:
             return result
         try:
-            demisto.setIntegrationContextVersioned(context, version if type(version) is int and version >= 0 else 0, True)
+            demisto.setIntegrationContextVersioned(context, version, True)
             return result
         except ValueError as error:
             demisto.debug(
